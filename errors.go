@@ -1,0 +1,124 @@
+package restyretry
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/go-resty/resty/v2"
+)
+
+// ErrGaveUp is wrapped by every error that ends a request early: the policy
+// decided that another attempt could not succeed or must not be sent. The
+// specific reasons below wrap it, so test with errors.Is(err, ErrGaveUp) for
+// any early stop, or with a reason for one kind.
+var ErrGaveUp = &reasonError{msg: "restyretry: gave up"}
+
+// Reasons for giving up. Each wraps ErrGaveUp.
+var (
+	// ErrWaitTooLong: the server asked for a wait longer than MaxRetryAfter.
+	ErrWaitTooLong = giveUpReason("server asked to wait longer than MaxRetryAfter")
+	// ErrDeadline: the wait would end after the request context's deadline.
+	// It also matches context.DeadlineExceeded.
+	ErrDeadline = giveUpReason("wait would pass the context deadline", context.DeadlineExceeded)
+	// ErrTimeLimit: the wait would pass the policy's MaxElapsed.
+	ErrTimeLimit = giveUpReason("wait would pass MaxElapsed")
+	// ErrBudgetExhausted: the client's retry budget refused the retry.
+	ErrBudgetExhausted = giveUpReason("retry budget exhausted")
+	// ErrBodyNotReplayable: the request body cannot be sent again exactly as
+	// the first attempt sent it (a one-shot reader, or a body that changed).
+	ErrBodyNotReplayable = giveUpReason("request body cannot be replayed")
+)
+
+// ErrRetriesExhausted is the reason of a GiveUpError returned when every
+// attempt allowed by MaxRetries was used and the last one still asked for a
+// retry. It does not wrap ErrGaveUp: the policy ran its full course.
+var ErrRetriesExhausted = &reasonError{msg: "retries exhausted"}
+
+// reasonError is a sentinel that wraps other sentinels.
+type reasonError struct {
+	msg   string
+	wraps []error
+}
+
+func giveUpReason(msg string, also ...error) error {
+	return &reasonError{msg: msg, wraps: append([]error{ErrGaveUp}, also...)}
+}
+
+func (e *reasonError) Error() string   { return e.msg }
+func (e *reasonError) Unwrap() []error { return e.wraps }
+
+// GiveUpError describes an early stop. It unwraps to its Reason (and so to
+// ErrGaveUp) and to Err, the attempt's own transport error if there was one.
+//
+// For a response (any status), resty returns it as the request's error next
+// to the last response. For a transport error, resty returns the transport
+// error itself; the package then places a GiveUpError inside it, so
+// errors.Is(err, ErrGaveUp) and errors.Is(err, syscall.ECONNREFUSED) both
+// hold.
+type GiveUpError struct {
+	Reason  error         // one of the Err... reasons above
+	Attempt int           // the attempt that failed last (1 is the first)
+	Status  int           // its HTTP status, 0 for a transport error
+	Wait    time.Duration // the wait that was refused, if any
+	Err     error         // the attempt's transport error, if any
+	// Response is the last response received, the one resty also returns,
+	// except when the pre-request hook kept a changed body off the network:
+	// resty then returns no response, and this is the only way to reach it.
+	// It is nil in Event.GiveUp.
+	Response *resty.Response
+}
+
+func (e *GiveUpError) Error() string {
+	var b strings.Builder
+	b.WriteString("restyretry: gave up after attempt ")
+	b.WriteString(itoa(e.Attempt))
+	if e.Status != 0 {
+		b.WriteString(" (status ")
+		b.WriteString(itoa(e.Status))
+		b.WriteString(")")
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Reason.Error())
+	if e.Wait > 0 {
+		b.WriteString(" (wait ")
+		b.WriteString(e.Wait.String())
+		b.WriteString(")")
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the reason and the transport error.
+func (e *GiveUpError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Reason}
+	}
+	return []error{e.Reason, e.Err}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var buf [20]byte
+	i := len(buf)
+	neg := n < 0
+	u := uint64(n)
+	if neg {
+		u = uint64(-n)
+	}
+	for u > 0 {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if neg {
+		i--
+		buf[i] = '-'
+	}
+	return string(buf[i:])
+}

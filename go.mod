@@ -1,0 +1,13 @@
+module github.com/restyretry/restyretry
+
+go 1.26
+
+require (
+	github.com/go-resty/resty/v2 v2.17.2
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/jarcoal/httpmock v1.4.2 // indirect
+	golang.org/x/net v0.43.0 // indirect
+)
