@@ -39,7 +39,11 @@ type Event struct {
 // emit sends an event to the policy's OnDecision, if any. Nothing is built
 // when there is no observer, so the success path stays free.
 func (in *installation) emit(p *Policy, resp *resty.Response, err error, d decision) {
-	if p.OnDecision == nil {
+	observe := p.OnDecision
+	if observe == nil {
+		observe = in.policy.Load().OnDecision // a per-request policy reports to the client's
+	}
+	if observe == nil {
 		return
 	}
 	r := resp.Request
@@ -63,7 +67,7 @@ func (in *installation) emit(p *Policy, resp *resty.Response, err error, d decis
 		gu.Response = nil // events carry no headers or bodies
 		ev.GiveUp = gu
 	}
-	p.OnDecision(ev)
+	observe(ev)
 }
 
 // safeURL is the request URL without user info, query or fragment.
@@ -105,10 +109,10 @@ func LogEvents(l *slog.Logger) func(Event) {
 		switch {
 		case ev.Verdict == Retry:
 			level, msg = slog.LevelInfo, "retrying request"
-		case ev.GiveUp != nil:
-			level, msg = slog.LevelWarn, "gave up retrying"
 		case ev.Rule == ruleMaxRetries:
 			level, msg = slog.LevelWarn, "retries exhausted"
+		case ev.GiveUp != nil:
+			level, msg = slog.LevelWarn, "gave up retrying"
 		}
 		if !l.Enabled(context.Background(), level) {
 			return

@@ -51,7 +51,8 @@ type Policy struct {
 	Rand func() float64
 	// OnDecision, if set, receives an Event for every decision taken after
 	// an attempt: success, retry, stop or give-up. It runs on the request's
-	// goroutine and must be safe for concurrent use. See LogEvents.
+	// goroutine and must be safe for concurrent use. A per-request policy
+	// (WithPolicy) without one reports to its client's. See LogEvents.
 	OnDecision func(Event)
 	// ErrorOnExhausted makes a request whose last allowed attempt still
 	// asked for a retry end with a *GiveUpError whose Reason is
@@ -207,6 +208,8 @@ func WithoutRetry(ctx context.Context) context.Context {
 // TestMode returns a copy of p for tests: every decision is made exactly as
 // in production, but every wait is skipped; if maxRetries ≥ 0 it also caps
 // MaxRetries. Production code paths are unchanged: only the sleep is gone.
+// Decisions still see the wait they skip, so a wait that would pass the
+// context deadline or MaxElapsed still gives up, as it would in production.
 func (p Policy) TestMode(maxRetries int) Policy {
 	p.instant = true
 	if maxRetries >= 0 {
