@@ -474,7 +474,11 @@ const (
 
 func hintWait(hint time.Duration, u float64) time.Duration {
 	spread := min(time.Duration(float64(hint)*hintSpread), hintSpreadMax)
-	return hint + Jitter{Low: 0, High: 1}.Spread(spread, u)
+	extra := FullJitter.Spread(spread, u)
+	if hint > maxDuration-extra {
+		return maxDuration
+	}
+	return hint + extra
 }
 
 // giveUp builds the error for a give-up decision.

@@ -13,12 +13,9 @@ import (
 // that beats any client-side backoff: the server knows when its quota resets
 // or its maintenance ends. The parsers below are pure (now is always a
 // parameter), never panic, never return a negative wait and never overflow:
-// a syntactically valid but absurd wait saturates at hintForever, so the
+// a syntactically valid but absurd wait saturates at maxDuration, so the
 // caller's MaxRetryAfter check sees "very long" and gives up, rather than
 // seeing 0 and hammering the server.
-
-// hintForever is the saturated wait: the longest Duration.
-const hintForever = time.Duration(math.MaxInt64)
 
 // epochResetMin splits X-RateLimit-Reset values into deltas and instants.
 // As Unix seconds it is 2001-09-09T01:46:40Z, so no real reset instant is
@@ -174,10 +171,10 @@ func parseDigits(s string) (int64, bool) {
 	return n, true
 }
 
-// scaleDigits returns n units, saturating at hintForever. n is not negative.
+// scaleDigits returns n units, saturating at maxDuration. n is not negative.
 func scaleDigits(n int64, unit time.Duration) time.Duration {
-	if n > int64(hintForever/unit) {
-		return hintForever
+	if n > int64(maxDuration/unit) {
+		return maxDuration
 	}
 	return time.Duration(n) * unit
 }
@@ -193,7 +190,7 @@ func resetWait(n int64, now time.Time) time.Duration {
 	case n < epochResetMin:
 		return scaleDigits(n, time.Second)
 	case n > maxUnixSeconds:
-		return hintForever
+		return maxDuration
 	}
 	return untilTime(time.Unix(n, 0), now)
 }
