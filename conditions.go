@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"syscall"
 
 	"github.com/go-resty/resty/v2"
@@ -234,6 +235,10 @@ func classify(err error) errClass {
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, io.EOF):
+		return maybeSent
+	}
+	var garbled textproto.ProtocolError // a response cut or mangled in its header
+	if errors.As(err, &garbled) {
 		return maybeSent
 	}
 	return fatal

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"slices"
@@ -247,6 +248,7 @@ var condErrors = []struct {
 	{"write broken pipe", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, true, false},
 	{"read aborted", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNABORTED)}, true, false},
 	{"unexpected EOF", io.ErrUnexpectedEOF, true, false},
+	{"garbled response header", textproto.ProtocolError("malformed MIME header: missing colon"), true, false},
 	{"EOF", io.EOF, true, false},
 	{"read timeout", &net.OpError{Op: "read", Net: "tcp", Err: condTimeout{}}, true, false},
 	{"timeout net.Error", condTimeout{}, true, false},
