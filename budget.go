@@ -25,7 +25,9 @@ type Budget struct {
 	// allows one retry per five requests.
 	Ratio float64
 	// Reserve is how many retries may be spent at once before any deposit,
-	// so a quiet client can still retry a burst of failures.
+	// so a quiet client can still retry a burst of failures. With Ratio set,
+	// a Reserve below 1 counts as 1, the least a bucket needs to pay for a
+	// retry.
 	Reserve int
 }
 

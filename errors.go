@@ -53,9 +53,13 @@ func (e *reasonError) Unwrap() []error { return e.wraps }
 //
 // For a response (any status), resty returns it as the request's error next
 // to the last response. For a transport error, resty returns the transport
-// error itself; the package then places a GiveUpError inside it, so
-// errors.Is(err, ErrGaveUp) and errors.Is(err, syscall.ECONNREFUSED) both
-// hold.
+// error itself: when sending failed, that is a *url.Error, and the package
+// places a GiveUpError inside it, so errors.Is(err, ErrGaveUp) and
+// errors.Is(err, syscall.ECONNREFUSED) both hold. When the status line
+// arrived but reading the body failed, resty returns the read error as it
+// is (often the shared io.ErrUnexpectedEOF, which cannot carry anything):
+// the request still stops at once, and the reason is reported in
+// Event.GiveUp, but errors.Is(err, ErrGaveUp) does not hold.
 type GiveUpError struct {
 	Reason  error         // one of the Err... reasons above
 	Attempt int           // the attempt that failed last (1 is the first)
