@@ -195,7 +195,7 @@ func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info Cha
 	s.text(plotLeft, 32, `font-size="19" font-weight="bold" fill="#222"`,
 		"Retry storm: N clients updating one row with optimistic concurrency")
 	s.text(plotLeft, 54, `font-size="12" fill="#555"`,
-		fmt.Sprintf("Discrete-event simulation after the AWS Architecture Blog \"Exponential Backoff And Jitter\" (2015): every message takes |N(10ms, 2ms)|,"))
+		"Discrete-event simulation after the AWS Architecture Blog \"Exponential Backoff And Jitter\" (2015): every message takes |N(10ms, 2ms)|,")
 	s.text(plotLeft, 70, `font-size="12" fill="#555"`,
 		fmt.Sprintf("a write fails if another landed since the read. Mean of %d runs per point, seed %d; presets and resty at scale %g (1 = as shipped).",
 			info.Runs, info.Seed, info.Scale))
