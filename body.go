@@ -51,10 +51,23 @@ func (in *installation) replayable(r *resty.Request) bool {
 		raw := r.RawRequest
 		return raw != nil && (raw.GetBody != nil || raw.Body == nil || raw.Body == http.NoBody)
 	}
-	if !isMultipart(r.Header.Get("Content-Type")) {
+	if !builtMultipart(r) {
 		return true
 	}
 	return in.guarded()
+}
+
+// builtMultipart reports whether resty builds the request's body from
+// multipart parts (SetFile, SetFileReader, SetMultipartField...), as opposed
+// to sending a body the caller encoded. resty keeps that in an unexported
+// field, read (never written) through reflection; should a resty release
+// rename it, the Content-Type decides, which errs on the side of not
+// retrying.
+func builtMultipart(r *resty.Request) bool {
+	if f := reflect.ValueOf(r).Elem().FieldByName("isMultiPart"); f.IsValid() && f.Kind() == reflect.Bool {
+		return f.Bool()
+	}
+	return isMultipart(r.Header.Get("Content-Type"))
 }
 
 // guarded reports whether the client's pre-request hook is still guardBody.
