@@ -64,11 +64,19 @@ func (in *installation) replayable(r *resty.Request) bool {
 // rename it, the Content-Type decides, which errs on the side of not
 // retrying.
 func builtMultipart(r *resty.Request) bool {
-	if f := reflect.ValueOf(r).Elem().FieldByName("isMultiPart"); f.IsValid() && f.Kind() == reflect.Bool {
-		return f.Bool()
+	if multipartField != nil {
+		return reflect.ValueOf(r).Elem().FieldByIndex(multipartField).Bool()
 	}
-	return isMultipart(r.Header.Get("Content-Type"))
+	return isMultipart(firstValue(r.Header, "Content-Type"))
 }
+
+// multipartField is the index of resty.Request.isMultiPart, nil if absent.
+var multipartField = func() []int {
+	if f, ok := reflect.TypeFor[resty.Request]().FieldByName("isMultiPart"); ok && f.Type.Kind() == reflect.Bool {
+		return f.Index
+	}
+	return nil
+}()
 
 // guarded reports whether the client's pre-request hook is still guardBody.
 // resty offers no getter; the field is read, never written.

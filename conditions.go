@@ -194,34 +194,37 @@ const (
 // message. Anything it does not recognise is fatal: unknown errors are not
 // retried.
 func classify(err error) errClass {
-	var (
-		certInvalid  x509.CertificateInvalidError
-		unknownAuth  x509.UnknownAuthorityError
-		hostname     x509.HostnameError
-		certVerify   *tls.CertificateVerificationError
-		recordHeader tls.RecordHeaderError
-	)
-	switch {
-	case errors.Is(err, context.Canceled),
-		errors.As(err, &certInvalid), errors.As(err, &unknownAuth),
-		errors.As(err, &hostname), errors.As(err, &certVerify),
-		errors.As(err, &recordHeader):
+	if errors.Is(err, context.Canceled) {
 		return fatal
 	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
+	if _, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
+		return fatal
+	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return fatal
+	}
+	if _, ok := errors.AsType[x509.HostnameError](err); ok {
+		return fatal
+	}
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return fatal
+	}
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		return fatal
+	}
+	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
 		if dnsErr.IsTemporary || dnsErr.IsTimeout {
 			return notSent
 		}
 		return fatal
 	}
-	var opErr *net.OpError
-	dial := errors.As(err, &opErr) && opErr.Op == "dial"
+	opErr, isOp := errors.AsType[*net.OpError](err)
+	dial := isOp && opErr.Op == "dial"
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return notSent
 	}
-	var netErr net.Error
-	timeout := errors.As(err, &netErr) && netErr.Timeout()
+	netErr, isNet := errors.AsType[net.Error](err)
+	timeout := isNet && netErr.Timeout()
 	if timeout || errors.Is(err, context.DeadlineExceeded) {
 		if dial {
 			return notSent
@@ -237,8 +240,8 @@ func classify(err error) errClass {
 		errors.Is(err, io.EOF):
 		return maybeSent
 	}
-	var garbled textproto.ProtocolError // a response cut or mangled in its header
-	if errors.As(err, &garbled) {
+	// A response cut or mangled in its header.
+	if _, ok := errors.AsType[textproto.ProtocolError](err); ok {
 		return maybeSent
 	}
 	return fatal

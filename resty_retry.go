@@ -351,12 +351,28 @@ func (in *installation) ensureState(r *resty.Request) *requestState {
 	if st := stateOf(r); st != nil {
 		return st
 	}
-	st := &requestState{policy: in.policyFor(r), start: r.Time}
+	sc := &stateCtx{Context: r.Context()}
+	st := &sc.st
+	st.policy, st.start = in.policyFor(r), r.Time
 	if r.Attempt > 1 || st.start.IsZero() {
 		st.start = time.Now()
 	}
-	r.SetContext(context.WithValue(r.Context(), stateKey{}, st))
+	r.SetContext(sc)
 	return st
+}
+
+// stateCtx is the request's context with its state: one allocation instead
+// of context.WithValue's and the state's.
+type stateCtx struct {
+	context.Context
+	st requestState
+}
+
+func (c *stateCtx) Value(key any) any {
+	if _, ok := key.(stateKey); ok {
+		return &c.st
+	}
+	return c.Context.Value(key)
 }
 
 // decision is the outcome of one retry decision.
