@@ -60,11 +60,12 @@
 //
 // # Safety
 //
-// The package never resends a truncated body: reader bodies are replayed
-// from the bytes resty buffered on the first attempt, multipart parts from
-// readers that cannot seek stop the retry with ErrBodyNotReplayable, and a
-// pre-request hook keeps any retry whose body differs from the first
-// attempt's off the network. It never retries a non-idempotent request that
+// The package never resends a truncated or changed body: reader bodies are
+// replayed from the bytes resty buffered on the first attempt, multipart
+// bodies from the first attempt's exact bytes, and a pre-request hook keeps
+// any retry whose body differs from the first attempt's off the network
+// (ErrBodyNotReplayable). Without that hook (when the client has its own),
+// multipart requests are not retried. It never retries a non-idempotent request that
 // may have been applied. It never sleeps when the wait cannot succeed: too
 // long a server wait, a context deadline or MaxElapsed that the wait would
 // pass. A per-client retry Budget keeps retry storms in check: during an
