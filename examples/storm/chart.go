@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/restyretry/restyretry/examples/internal/plot"
 )
 
 // ChartInfo is what the chart's subtitle says about the runs.
@@ -90,7 +90,7 @@ func countLabel(v float64) string {
 func timeTicks() []tick {
 	var ts []tick
 	add := func(d time.Duration, major bool) {
-		ts = append(ts, tick{v: d.Seconds(), label: fmtDur(d), major: major})
+		ts = append(ts, tick{v: d.Seconds(), label: plot.Dur(d), major: major})
 	}
 	for _, base := range []time.Duration{time.Millisecond, 10 * time.Millisecond, 100 * time.Millisecond, time.Second} {
 		add(base, true)
@@ -143,18 +143,6 @@ func (a logAxis) pos(v float64) float64 {
 	return a.p0 + f*(a.p1-a.p0)
 }
 
-// svg is a small writer of SVG elements.
-type svg struct{ bytes.Buffer }
-
-func (s *svg) f(format string, args ...any) { fmt.Fprintf(&s.Buffer, format, args...) }
-
-// text writes escaped text at (x, y).
-func (s *svg) text(x, y float64, attrs, body string) {
-	s.f(`<text x="%.1f" y="%.1f" %s>`, x, y, attrs)
-	xml.EscapeText(&s.Buffer, []byte(body))
-	s.f("</text>\n")
-}
-
 // Chart geometry.
 const (
 	chartW     = 1000
@@ -188,15 +176,15 @@ func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info Cha
 	panel2Top := float64(panel1Top + panelH + panelGap)
 	height := panel2Top + panelH + 64
 
-	var s svg
-	s.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`+"\n",
+	var s plot.SVG
+	s.F(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`+"\n",
 		chartW, height, chartW, height)
-	s.f(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
-	s.text(plotLeft, 32, `font-size="19" font-weight="bold" fill="#222"`,
+	s.F(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
+	s.Text(plotLeft, 32, `font-size="19" font-weight="bold" fill="#222"`,
 		"Retry storm: N clients updating one row with optimistic concurrency")
-	s.text(plotLeft, 54, `font-size="12" fill="#555"`,
+	s.Text(plotLeft, 54, `font-size="12" fill="#555"`,
 		"Discrete-event simulation after the AWS Architecture Blog \"Exponential Backoff And Jitter\" (2015): every message takes |N(10ms, 2ms)|,")
-	s.text(plotLeft, 70, `font-size="12" fill="#555"`,
+	s.Text(plotLeft, 70, `font-size="12" fill="#555"`,
 		fmt.Sprintf("a write fails if another landed since the read. Mean of %d runs per point, seed %d; presets and resty at scale %g (1 = as shipped).",
 			info.Runs, info.Seed, info.Scale))
 
@@ -207,8 +195,8 @@ func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info Cha
 	panel := func(top float64, title, yLabel string, ax logAxis, value func(Summary) float64) {
 		bottom := top + panelH
 		x := xAxis(top)
-		s.text(plotLeft, top-12, `font-size="14" font-weight="bold" fill="#222"`, title)
-		s.f(`<rect x="%d" y="%.1f" width="%d" height="%d" fill="#fafafa" stroke="none"/>`+"\n", plotLeft, top, plotRight-plotLeft, panelH)
+		s.Text(plotLeft, top-12, `font-size="14" font-weight="bold" fill="#222"`, title)
+		s.F(`<rect x="%d" y="%.1f" width="%d" height="%d" fill="#fafafa" stroke="none"/>`+"\n", plotLeft, top, plotRight-plotLeft, panelH)
 		// Horizontal gridlines and y labels; minor labels only where they fit.
 		lastLabelY := math.Inf(1)
 		for _, t := range ax.ticks {
@@ -217,13 +205,13 @@ func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info Cha
 			if t.major {
 				stroke = "#c8c8c8"
 			}
-			s.f(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="%.1f"/>`+"\n", plotLeft, y, plotRight, y, stroke, sw)
+			s.F(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="%.1f"/>`+"\n", plotLeft, y, plotRight, y, stroke, sw)
 			if t.major || lastLabelY-y >= 15 {
 				weight := `fill="#777"`
 				if t.major {
 					weight = `fill="#333"`
 				}
-				s.text(plotLeft-8, y+4, `font-size="11" text-anchor="end" `+weight, t.label)
+				s.Text(plotLeft-8, y+4, `font-size="11" text-anchor="end" `+weight, t.label)
 				lastLabelY = y
 			}
 		}
@@ -231,14 +219,14 @@ func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info Cha
 		step := niceStep(float64(ns[len(ns)-1]), 10)
 		for v := 0.0; v <= float64(ns[len(ns)-1])+1e-9; v += step {
 			xx := x(v)
-			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ececec"/>`+"\n", xx, top, xx, bottom)
-			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", xx, bottom, xx, bottom+5)
-			s.text(xx, bottom+18, `font-size="11" text-anchor="middle" fill="#333"`, strconv.FormatFloat(v, 'f', -1, 64))
+			s.F(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ececec"/>`+"\n", xx, top, xx, bottom)
+			s.F(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", xx, bottom, xx, bottom+5)
+			s.Text(xx, bottom+18, `font-size="11" text-anchor="middle" fill="#333"`, strconv.FormatFloat(v, 'f', -1, 64))
 		}
-		s.f(`<rect x="%d" y="%.1f" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", plotLeft, top, plotRight-plotLeft, panelH)
-		s.text((plotLeft+plotRight)/2, bottom+36, `font-size="12" text-anchor="middle" fill="#333"`, "clients contending (N)")
+		s.F(`<rect x="%d" y="%.1f" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", plotLeft, top, plotRight-plotLeft, panelH)
+		s.Text((plotLeft+plotRight)/2, bottom+36, `font-size="12" text-anchor="middle" fill="#333"`, "clients contending (N)")
 		cy := top + panelH/2
-		s.text(22, cy, fmt.Sprintf(`font-size="12" text-anchor="middle" fill="#333" transform="rotate(-90 22 %.1f)"`, cy), yLabel)
+		s.Text(22, cy, fmt.Sprintf(`font-size="12" text-anchor="middle" fill="#333" transform="rotate(-90 22 %.1f)"`, cy), yLabel)
 		// Lines: baselines first so that the jitter kinds stay on top.
 		order := make([]int, 0, len(ss))
 		for _, g := range []string{"other", "preset", "jitter"} {
@@ -250,17 +238,17 @@ func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info Cha
 		}
 		for _, i := range order {
 			st := styleOf(ss[i])
-			s.f(`<polyline fill="none" stroke="%s" stroke-width="%.1f" stroke-linejoin="round"`, st.color, st.width)
+			s.F(`<polyline fill="none" stroke="%s" stroke-width="%.1f" stroke-linejoin="round"`, st.color, st.width)
 			if st.dash != "" {
-				s.f(` stroke-dasharray="%s"`, st.dash)
+				s.F(` stroke-dasharray="%s"`, st.dash)
 			}
-			s.f(` points="`)
+			s.F(` points="`)
 			for j, p := range grid[i] {
-				s.f("%.1f,%.1f ", x(float64(ns[j])), ax.pos(value(p)))
+				s.F("%.1f,%.1f ", x(float64(ns[j])), ax.pos(value(p)))
 			}
-			s.f(`"/>` + "\n")
+			s.F(`"/>` + "\n")
 			for j, p := range grid[i] {
-				s.f(`<circle cx="%.1f" cy="%.1f" r="2.4" fill="%s"/>`+"\n", x(float64(ns[j])), ax.pos(value(p)), st.color)
+				s.F(`<circle cx="%.1f" cy="%.1f" r="2.4" fill="%s"/>`+"\n", x(float64(ns[j])), ax.pos(value(p)), st.color)
 			}
 		}
 	}
@@ -280,28 +268,28 @@ func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info Cha
 		{"other", "Baselines"},
 	}
 	for _, g := range groups {
-		s.text(legendLeft, y, `font-size="12" font-weight="bold" fill="#222"`, g.title)
+		s.Text(legendLeft, y, `font-size="12" font-weight="bold" fill="#222"`, g.title)
 		y += 8
 		for _, st := range ss {
 			if st.Group != g.key {
 				continue
 			}
 			sty := styleOf(st)
-			s.f(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="%.1f"`, legendLeft, y+8, legendLeft+30, y+8, sty.color, sty.width)
+			s.F(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="%.1f"`, legendLeft, y+8, legendLeft+30, y+8, sty.color, sty.width)
 			if sty.dash != "" {
-				s.f(` stroke-dasharray="%s"`, sty.dash)
+				s.F(` stroke-dasharray="%s"`, sty.dash)
 			}
-			s.f("/>\n")
-			s.f(`<circle cx="%d" cy="%.1f" r="2.6" fill="%s"/>`+"\n", legendLeft+15, y+8, sty.color)
-			s.text(legendLeft+38, y+12, `font-size="12" fill="#222"`, st.Name)
-			s.text(legendLeft+38, y+26, `font-size="10" fill="#666"`, st.Schedule)
+			s.F("/>\n")
+			s.F(`<circle cx="%d" cy="%.1f" r="2.6" fill="%s"/>`+"\n", legendLeft+15, y+8, sty.color)
+			s.Text(legendLeft+38, y+12, `font-size="12" fill="#222"`, st.Name)
+			s.Text(legendLeft+38, y+26, `font-size="10" fill="#666"`, st.Schedule)
 			y += 36
 		}
 		y += 14
 	}
-	s.text(legendLeft, y, `font-size="10" fill="#666"`, "d: backoff before jitter;")
-	s.text(legendLeft, y+13, `font-size="10" fill="#666"`, "waits are drawn from the interval.")
-	s.f("</svg>\n")
+	s.Text(legendLeft, y, `font-size="10" fill="#666"`, "d: backoff before jitter;")
+	s.Text(legendLeft, y+13, `font-size="10" fill="#666"`, "waits are drawn from the interval.")
+	s.F("</svg>\n")
 	_, err := w.Write(s.Bytes())
 	return err
 }

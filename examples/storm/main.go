@@ -57,7 +57,8 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
-	"time"
+
+	"github.com/restyretry/restyretry/examples/internal/plot"
 )
 
 // maxClients bounds a storm; clients are numbered with int32.
@@ -162,7 +163,7 @@ func printTable(w io.Writer, ss []Strategy, rows []Summary, runs int, seed uint6
 			over += fmt.Sprintf(" (%d runs unfinished!)", r.Failed)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%6.0f\t%12.2f\t%10s\t%11d\t%10s\n",
-			s.Name, s.Schedule, r.Calls, r.Calls/float64(r.Clients), fmtDur(r.Completion), r.MaxRetries, over)
+			s.Name, s.Schedule, r.Calls, r.Calls/float64(r.Clients), plot.Dur(r.Completion), r.MaxRetries, over)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nover limit: clients a preset would have given up on (more retries than its MaxRetries,")
@@ -205,42 +206,6 @@ func parseSweep(s string) ([]int, error) {
 		}
 	}
 	return ns, nil
-}
-
-// fmtDur prints a duration with three significant digits in the largest
-// unit that keeps the number at least 1 ("999.9ms" rounds up to "1s").
-func fmtDur(d time.Duration) string {
-	if d <= 0 {
-		return "0"
-	}
-	units := []struct {
-		size time.Duration
-		name string
-	}{
-		{time.Nanosecond, "ns"}, {time.Microsecond, "µs"}, {time.Millisecond, "ms"},
-		{time.Second, "s"}, {time.Minute, "min"}, {time.Hour, "h"},
-	}
-	for i, u := range units[:len(units)-1] {
-		next := units[i+1].size
-		if d >= next {
-			continue
-		}
-		s := sig(float64(d) / float64(u.size))
-		if v, _ := strconv.ParseFloat(s, 64); v < float64(next/u.size) {
-			return s + u.name
-		}
-	}
-	return sig(d.Hours()) + "h"
-}
-
-// sig formats v > 0 with three significant digits, without trailing zeros.
-func sig(v float64) string {
-	dec := max(0, 2-int(math.Floor(math.Log10(v))))
-	s := strconv.FormatFloat(v, 'f', dec, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

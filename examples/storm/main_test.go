@@ -245,20 +245,3 @@ func TestParseSweep(t *testing.T) {
 		}
 	}
 }
-
-func TestFmtDur(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0:                                       "0",
-		1500 * time.Nanosecond:                  "1.5µs",
-		999_900 * time.Microsecond:              "1s",
-		1234567 * time.Microsecond:              "1.23s",
-		64 * time.Second:                        "1.07min",
-		59_999 * time.Millisecond:               "1min",
-		2 * time.Hour:                           "2h",
-		100*time.Millisecond + time.Microsecond: "100ms",
-	} {
-		if got := fmtDur(d); got != want {
-			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

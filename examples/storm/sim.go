@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/restyretry/restyretry"
+	"github.com/restyretry/restyretry/examples/internal/plot"
 )
 
 // The network of the blog's simulator: every one-way message (client to
@@ -135,7 +136,7 @@ func Strategies(scale float64) []Strategy {
 		p = scaled(p, scale)
 		return Strategy{
 			Name: name, Group: "preset", waiter: policyWaiter(p),
-			Schedule: fmtDur(p.BaseDelay) + "→" + fmtDur(p.MaxDelay) + " ×2, " + spread +
+			Schedule: plot.Dur(p.BaseDelay) + "→" + plot.Dur(p.MaxDelay) + " ×2, " + spread +
 				", ≤" + itoa(p.MaxRetries) + " retries",
 			MaxRetries: p.MaxRetries, MaxElapsed: p.MaxElapsed,
 		}
@@ -155,7 +156,7 @@ func Strategies(scale float64) []Strategy {
 		jit("FullJitter", "[0, d)", restyretry.FullJitter),
 		{
 			Name: "resty built-in", Group: "other",
-			Schedule: fmtDur(rmin) + "→" + fmtDur(rmax) + " ×2, [d/2, d) ≥ " + fmtDur(rmin),
+			Schedule: plot.Dur(rmin) + "→" + plot.Dur(rmax) + " ×2, [d/2, d) ≥ " + plot.Dur(rmin),
 			waiter: func(rng *rand.Rand) func(int) time.Duration {
 				return func(retry int) time.Duration { return restyWait(rng, rmin, rmax, retry) }
 			},

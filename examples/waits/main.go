@@ -23,12 +23,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/restyretry/restyretry"
+	"github.com/restyretry/restyretry/examples/internal/plot"
 )
 
 func main() {
@@ -174,46 +173,10 @@ func printTable(w io.Writer, ps []PresetWaits, samples int, seed uint64) {
 				name, jit = p.Name, p.Jitter
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%5d\t%8s\t%8s\t%8s\t%8s\n", name, jit, d.Retry,
-				fmtDur(d.Backoff), fmtDur(d.Q[p0]), fmtDur(d.Q[p50]), fmtDur(d.Q[p100]))
+				plot.Dur(d.Backoff), plot.Dur(d.Q[p0]), plot.Dur(d.Q[p50]), plot.Dur(d.Q[p100]))
 		}
 		t := p.Total
-		fmt.Fprintf(tw, "\t\ttotal\t%8s\t%8s\t%8s\t%8s\n", fmtDur(t.Backoff), fmtDur(t.Q[p0]), fmtDur(t.Q[p50]), fmtDur(t.Q[p100]))
+		fmt.Fprintf(tw, "\t\ttotal\t%8s\t%8s\t%8s\t%8s\n", plot.Dur(t.Backoff), plot.Dur(t.Q[p0]), plot.Dur(t.Q[p50]), plot.Dur(t.Q[p100]))
 	}
 	tw.Flush()
-}
-
-// fmtDur prints a duration with three significant digits in the largest
-// unit that keeps the number at least 1 ("999.9ms" rounds up to "1s").
-func fmtDur(d time.Duration) string {
-	if d <= 0 {
-		return "0"
-	}
-	units := []struct {
-		size time.Duration
-		name string
-	}{
-		{time.Nanosecond, "ns"}, {time.Microsecond, "µs"}, {time.Millisecond, "ms"},
-		{time.Second, "s"}, {time.Minute, "min"}, {time.Hour, "h"},
-	}
-	for i, u := range units[:len(units)-1] {
-		next := units[i+1].size
-		if d >= next {
-			continue
-		}
-		s := sig(float64(d) / float64(u.size))
-		if v, _ := strconv.ParseFloat(s, 64); v < float64(next/u.size) {
-			return s + u.name
-		}
-	}
-	return sig(d.Hours()) + "h"
-}
-
-// sig formats v > 0 with three significant digits, without trailing zeros.
-func sig(v float64) string {
-	dec := max(0, 2-int(math.Floor(math.Log10(v))))
-	s := strconv.FormatFloat(v, 'f', dec, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
 }
