@@ -382,8 +382,7 @@ type decision struct {
 	wait    time.Duration
 	source  string // "backoff" or the header that gave the wait
 	reason  error  // a give-up reason (wraps ErrGaveUp), nil otherwise
-	hint    time.Duration
-	cond    int // 1-based index of the custom condition that decided, if any
+	cond    int    // 1-based index of the custom condition that decided, if any
 }
 
 const sourceBackoff = "backoff"
@@ -456,12 +455,12 @@ func (in *installation) limits(p *Policy, st *requestState, resp *resty.Response
 	d.wait = p.Jitter.Spread(p.backoff(r.Attempt), u)
 	if resp.RawResponse != nil {
 		if hint, src, ok := serverHint(resp.Header(), now); ok {
-			d.hint, d.source = hint, src
+			d.source = src
 			if hint > p.MaxRetryAfter {
 				d.wait, d.reason = hint, ErrWaitTooLong
 				return d
 			}
-			d.wait = min(hintWait(hint, u), max(p.MaxRetryAfter, hint))
+			d.wait = min(hintWait(hint, u), p.MaxRetryAfter) // never below hint
 		}
 	}
 	end := now.Add(d.wait)
@@ -499,11 +498,8 @@ func hintWait(hint time.Duration, u float64) time.Duration {
 
 // giveUp builds the error for a give-up decision.
 func giveUp(d decision, resp *resty.Response, cause error) *GiveUpError {
-	e := &GiveUpError{Reason: d.reason, Attempt: resp.Request.Attempt, Wait: d.wait, Err: cause, Response: resp}
-	if resp.RawResponse != nil {
-		e.Status = resp.StatusCode()
-	}
-	return e
+	return &GiveUpError{Reason: d.reason, Attempt: resp.Request.Attempt, Status: statusOf(resp),
+		Wait: d.wait, Err: cause, Response: resp}
 }
 
 // retryAfter is resty's RetryAfter: it is called after the condition said
