@@ -45,7 +45,7 @@ func ExampleApply() {
 	start := time.Now()
 	resp, err := client.R().Get(srv.URL)
 	waited := time.Since(start)
-	fmt.Println(resp.StatusCode(), err, waited >= time.Second && waited < 2*time.Second)
+	fmt.Println(resp.StatusCode(), err, waited >= time.Second && waited < 5*time.Second) // 1s + U(0, 0.5s), with room for a busy machine
 	// Output: 200 <nil> true
 }
 
