@@ -70,20 +70,33 @@ func builtMultipart(r *resty.Request) bool {
 	return isMultipart(firstValue(r.Header, "Content-Type"))
 }
 
-// multipartField is the index of resty.Request.isMultiPart, nil if absent.
-var multipartField = func() []int {
-	if f, ok := reflect.TypeFor[resty.Request]().FieldByName("isMultiPart"); ok && f.Type.Kind() == reflect.Bool {
+// Indexes of the unexported resty fields the package reads (never writes),
+// nil should a resty release rename them.
+var (
+	multipartField  = fieldIndex[resty.Request]("isMultiPart", reflect.Bool)
+	preReqHookField = fieldIndex[resty.Client]("preReqHook", reflect.Func)
+)
+
+func fieldIndex[T any](name string, kind reflect.Kind) []int {
+	if f, ok := reflect.TypeFor[T]().FieldByName(name); ok && f.Type.Kind() == kind {
 		return f.Index
 	}
 	return nil
-}()
+}
+
+// preRequestHook returns c's pre-request hook, for which resty offers no
+// getter; ok is false when the field cannot be found.
+func preRequestHook(c *resty.Client) (hook reflect.Value, ok bool) {
+	if preReqHookField == nil {
+		return reflect.Value{}, false
+	}
+	return reflect.ValueOf(c).Elem().FieldByIndex(preReqHookField), true
+}
 
 // guarded reports whether the client's pre-request hook is still guardBody.
-// resty offers no getter; the field is read, never written.
 func (in *installation) guarded() bool {
-	f := reflect.ValueOf(in.client).Elem().FieldByName("preReqHook")
-	return f.IsValid() && f.Kind() == reflect.Func && !f.IsNil() &&
-		f.Pointer() == reflect.ValueOf(in.guardBody).Pointer()
+	hook, ok := preRequestHook(in.client)
+	return ok && !hook.IsNil() && hook.Pointer() == reflect.ValueOf(in.guardBody).Pointer()
 }
 
 func isMultipart(contentType string) bool {

@@ -65,8 +65,8 @@
 // bodies from the first attempt's exact bytes, and a pre-request hook keeps
 // any retry whose body differs from the first attempt's off the network
 // (ErrBodyNotReplayable). Without that hook (when the client has its own),
-// multipart requests are not retried. It never retries a non-idempotent request that
-// may have been applied. It never sleeps when the wait cannot succeed: too
+// multipart requests are not retried. It never retries a non-idempotent
+// request that may have been applied. It never sleeps when the wait cannot succeed: too
 // long a server wait, a context deadline or MaxElapsed that the wait would
 // pass. A per-client retry Budget keeps retry storms in check: during an
 // outage the client sends about 1 + Budget.Ratio requests per call instead

@@ -256,11 +256,7 @@ func (in *installation) onError(r *resty.Request, err error) {
 	if ctx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return
 	}
-	p := in.policyFor(r)
-	if st := stateOf(r); st != nil {
-		p = st.policy
-	}
-	in.emit(p, &resty.Response{Request: r}, err, decision{verdict: Stop, rule: ruleCanceled})
+	in.emit(in.policyFor(r, stateOf(r)), &resty.Response{Request: r}, err, decision{verdict: Stop, rule: ruleCanceled})
 }
 
 // beforeRequest gives POST and PATCH requests an Idempotency-Key when the
@@ -270,7 +266,7 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	if r.Attempt > 1 || (r.Method != http.MethodPost && r.Method != http.MethodPatch) {
 		return nil
 	}
-	p := in.policyFor(r)
+	p := in.policyFor(r, nil) // the first attempt has no state yet
 	if p.AddIdempotencyKey && r.Header.Get(idempotencyKeyHeader) == "" && c.Header.Get(idempotencyKeyHeader) == "" {
 		r.Header.Set(idempotencyKeyHeader, rand.Text())
 	}
@@ -300,10 +296,10 @@ func installed(c *resty.Client) *installation {
 }
 
 // preRequestHookFree reports whether c has no pre-request hook, so that
-// installing one replaces nothing of the user's. resty offers no getter.
+// installing one replaces nothing of the user's.
 func preRequestHookFree(c *resty.Client) bool {
-	f := reflect.ValueOf(c).Elem().FieldByName("preReqHook")
-	return f.IsValid() && f.Kind() == reflect.Func && f.IsNil()
+	hook, ok := preRequestHook(c)
+	return ok && hook.IsNil()
 }
 
 type (
@@ -335,9 +331,13 @@ func stateOf(r *resty.Request) *requestState {
 	return st
 }
 
-// policyFor returns the policy for a request: the one its context carries
-// (WithPolicy), else the client's.
-func (in *installation) policyFor(r *resty.Request) *Policy {
+// policyFor returns the policy for a request: the one fixed in its state st
+// once it has failed, else the one its context carries (WithPolicy), else
+// the client's.
+func (in *installation) policyFor(r *resty.Request, st *requestState) *Policy {
+	if st != nil {
+		return st.policy
+	}
 	if p, ok := r.Context().Value(policyKey{}).(*Policy); ok {
 		return p
 	}
@@ -353,7 +353,7 @@ func (in *installation) ensureState(r *resty.Request) *requestState {
 	}
 	sc := &stateCtx{Context: r.Context()}
 	st := &sc.st
-	st.policy, st.start = in.policyFor(r), r.Time
+	st.policy, st.start = in.policyFor(r, nil), r.Time
 	if r.Attempt > 1 || st.start.IsZero() {
 		st.start = time.Now()
 	}
@@ -400,12 +400,10 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	}
 	r := resp.Request
 	st := stateOf(r)
-	p := in.policyFor(r)
-	if st != nil {
-		p = st.policy
-	} else if r.Attempt <= 1 {
+	if st == nil && r.Attempt <= 1 {
 		in.bucket.Load().onRequest()
 	}
+	p := in.policyFor(r, st)
 	v, rule, cond := p.verdict(resp, err)
 	if v != Retry {
 		in.emit(p, resp, err, decision{verdict: Stop, rule: rule, cond: cond})
