@@ -2,9 +2,11 @@ package otelretry_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -177,4 +179,21 @@ func newClient(t testing.TB, p restyretry.Policy) *resty.Client {
 	c := p.Apply(resty.New())
 	t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
 	return c
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// sortPairs sorts key, value pairs by key.
+func sortPairs(kv []string) []string {
+	type pair struct{ k, v string }
+	ps := make([]pair, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		ps = append(ps, pair{kv[i], kv[i+1]})
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].k < ps[j].k })
+	out := make([]string, 0, len(kv))
+	for _, p := range ps {
+		out = append(out, p.k, p.v)
+	}
+	return out
 }
