@@ -29,6 +29,7 @@ const (
 	RuleMethod     Rule = "method"      // the method (idempotency) rules
 	RuleNetwork    Rule = "network"     // the transport error rules
 	RuleMaxRetries Rule = "max-retries" // MaxRetries reached
+	RuleMaxElapsed Rule = "max-elapsed" // MaxElapsed ended the attempt in flight
 	RuleBody       Rule = "body"        // the retry's body would differ from the first attempt's
 	RulePace       Rule = "pace"        // a request held before its first attempt (Policy.Pace)
 )

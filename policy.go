@@ -28,8 +28,11 @@ type Policy struct {
 	// with ErrWaitTooLong instead of sleeping or shortening it.
 	MaxRetryAfter time.Duration
 	// MaxElapsed limits the whole request, all attempts and waits, measured
-	// from the start of the first attempt; a wait that would pass it gives up
-	// with ErrTimeLimit.
+	// from the start of the first attempt: a wait that would pass it gives up
+	// at once, and an attempt still in flight when it passes is ended; both
+	// with an error for which errors.Is(err, ErrTimeLimit) holds. The
+	// caller's own context and deadline keep their meaning (a deadline that
+	// comes first still ends the request with context.DeadlineExceeded).
 	MaxElapsed time.Duration
 	// RetryAllMethods retries POST, PATCH and other non-idempotent requests
 	// on every retryable outcome, as if they carried an Idempotency-Key.
