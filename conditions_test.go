@@ -5,12 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -409,32 +407,6 @@ func TestConditionsRedirectLoop(t *testing.T) {
 	}
 	if got := mt.GetTotalCallCount(); got != baseline {
 		t.Errorf("calls = %d, want %d as without retries (err %v)", got, baseline, err)
-	}
-}
-
-func TestConditionsClassify(t *testing.T) {
-	t.Parallel()
-	for _, tc := range condErrors {
-		want := fatal
-		switch {
-		case tc.get && tc.post:
-			want = notSent
-		case tc.get:
-			want = maybeSent
-		}
-		wrapped := []struct {
-			how string
-			err error
-		}{
-			{"bare", tc.err},
-			{"url.Error", &url.Error{Op: "Get", URL: condURL, Err: tc.err}},
-			{"fmt %w", fmt.Errorf("attempt 2: %w", tc.err)},
-		}
-		for _, w := range wrapped {
-			if got := classify(w.err); got != want {
-				t.Errorf("classify(%s %s) = %v, want %v", w.how, tc.name, got, want)
-			}
-		}
 	}
 }
 
