@@ -248,8 +248,8 @@ func BenchmarkDecision(b *testing.B) {
 		err := bnRefused()
 		b.ReportAllocs()
 		for b.Loop() {
-			if classify(err) != notSent {
-				b.Fatal("refused connection not classified notSent")
+			if classify(err) != errNotSent {
+				b.Fatal("refused connection not classified errNotSent")
 			}
 		}
 	})

@@ -110,16 +110,20 @@ func (p *Policy) verdict(resp *resty.Response, err error) (Verdict, string, int)
 // builtin is the status, method and network rules.
 func (p *Policy) builtin(resp *resty.Response, err error) (Verdict, string) {
 	if err != nil {
-		switch classify(err) {
-		case notSent:
+		switch class := classify(err); {
+		case class == errUnknown && resp.RawResponse != nil:
+			// Not a known transport failure, and a status arrived (a failed
+			// CheckRedirect, middleware): the status rules decide.
+		case class == errPermanent:
+			return Stop, ruleNetwork
+		case class == errNotSent:
 			return Retry, ruleNetwork
-		case maybeSent:
+		default: // errMaybeSent, or errUnknown without a response
 			if p.idempotent(resp.Request) {
 				return Retry, ruleNetwork
 			}
 			return Stop, ruleMethod
 		}
-		return Stop, ruleNetwork
 	}
 	if resp.RawResponse == nil {
 		return Stop, ruleStatus

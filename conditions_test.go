@@ -263,13 +263,14 @@ var condErrors = []struct {
 	{"tls record header", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, false, false},
 	{"canceled", context.Canceled, false, false},
 	{"dial canceled", &net.OpError{Op: "dial", Net: "tcp", Err: context.Canceled}, false, false},
-	{"too many redirects", errors.New("stopped after 10 redirects"), false, false},
-	{"unsupported scheme", errors.New(`unsupported protocol scheme "ftp"`), false, false},
-	{"plain net.Error", condNetErr{}, false, false},
-	{"unknown", errors.New("boom"), false, false},
-	// Errors are classified by type, never by message.
-	{"message says refused", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), false, false},
-	{"message says reset", errors.New("read: connection reset by peer"), false, false},
+	{"message says too many redirects", errors.New("stopped after 10 redirects"), true, false},
+	{"message says unsupported scheme", errors.New(`unsupported protocol scheme "ftp"`), true, false},
+	{"plain net.Error", condNetErr{}, true, false},
+	{"unknown", errors.New("boom"), true, false},
+	// Errors are classified by type, never by message: an error not
+	// recognised is retried for idempotent requests only, whatever it says.
+	{"message says refused", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), true, false},
+	{"message says x509", errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority"), true, false},
 }
 
 func TestConditionsTransportErrors(t *testing.T) {
