@@ -124,7 +124,7 @@ func bnSetup(tb testing.TB, status int, h http.Header) *bnDecision {
 	p := Default()
 	p.Budget = Budget{Ratio: defaultBudgetRatio, Reserve: 1 << 40}
 	c := p.Apply(resty.New())
-	in := installed(c)
+	in, _ := find(c)
 	if in == nil || len(c.RetryConditions) != 1 {
 		tb.Fatalf("Apply installed %d conditions, installation %v", len(c.RetryConditions), in)
 	}
@@ -227,12 +227,12 @@ func BenchmarkDecision(b *testing.B) {
 				b.Fatal("503 not retried")
 			}
 		}
-		if st := stateOf(req); st == nil || st.nextAttempt != 1 || st.next.source != sourceBackoff {
+		if st := stateOf(req); st == nil || st.nextAttempt != 1 || st.next.source != SourceBackoff {
 			b.Fatalf("state after the decision: %+v", st)
 		}
 	})
 	b.Run("503-core", func(b *testing.B) {
-		bnCore(b, bnSetup(b, http.StatusServiceUnavailable, nil), bnBackoffWait, bnBackoffWait, sourceBackoff)
+		bnCore(b, bnSetup(b, http.StatusServiceUnavailable, nil), bnBackoffWait, bnBackoffWait, SourceBackoff)
 	})
 	b.Run("503-repeat", func(b *testing.B) {
 		bnRepeat(b, bnSetup(b, http.StatusServiceUnavailable, nil), false)
@@ -256,7 +256,7 @@ func BenchmarkDecision(b *testing.B) {
 	b.Run("refused-condition", func(b *testing.B) {
 		s := bnSetup(b, 0, nil)
 		err := bnRefused()
-		s.in.ensureState(s.resp.Request)
+		s.state()
 		b.ReportAllocs()
 		for b.Loop() {
 			if !s.cond(s.resp, err) {
@@ -266,17 +266,25 @@ func BenchmarkDecision(b *testing.B) {
 	})
 }
 
-// bnCore times verdict + limits on an existing state at a fixed now and u
-// and checks the wait lies in [lo, hi].
+// state returns the request's state, creating it as a first failure does.
+func (s *bnDecision) state() *requestState {
+	if st := stateOf(s.resp.Request); st != nil {
+		return st
+	}
+	return s.in.newState(s.resp.Request, s.p, s.resp.Request.Time)
+}
+
+// bnCore times building the outcome and deciding on an existing state at a
+// fixed now and u, and checks the wait lies in [lo, hi].
 func bnCore(b *testing.B, s *bnDecision, lo, hi time.Duration, source string) {
-	st := s.in.ensureState(s.resp.Request)
+	st := s.state()
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		v, _, _ := s.p.verdict(s.resp, nil)
-		d := s.in.limits(s.p, st, s.resp, now, bnU)
-		if v != Retry || d.reason != nil || d.wait < lo || d.wait > hi || d.source != source {
-			b.Fatalf("verdict %v, decision %+v; want retry after %v–%v from %s", v, d, lo, hi, source)
+		o := s.in.outcomeOf(s.p, s.resp, nil, st, st.attempt())
+		d := decide(s.p, &o, now, bnU)
+		if d.verdict != Retry || d.reason != nil || d.wait < lo || d.wait > hi || d.source != source {
+			b.Fatalf("decision %+v; want retry after %v–%v from %s", d, lo, hi, source)
 		}
 	}
 }
@@ -284,7 +292,7 @@ func bnCore(b *testing.B, s *bnDecision, lo, hi time.Duration, source string) {
 // bnRepeat times the installed condition on a request that already has its
 // state and, if commit, the retryAfter hook resty calls after it.
 func bnRepeat(b *testing.B, s *bnDecision, commit bool) {
-	s.in.ensureState(s.resp.Request)
+	s.state()
 	b.ReportAllocs()
 	for b.Loop() {
 		if !s.cond(s.resp, nil) {
@@ -326,12 +334,12 @@ func TestSuccessPathAllocationFree(t *testing.T) {
 // request state to zero allocations.
 func TestDecisionCoreAllocationFree(t *testing.T) {
 	s := bnSetup(t, http.StatusServiceUnavailable, nil)
-	st := s.in.ensureState(s.resp.Request)
+	st := s.state()
 	now := time.Now()
 	var d decision
 	n := testing.AllocsPerRun(200, func() {
-		s.p.verdict(s.resp, nil)
-		d = s.in.limits(s.p, st, s.resp, now, bnU)
+		o := s.in.outcomeOf(s.p, s.resp, nil, st, st.attempt())
+		d = decide(s.p, &o, now, bnU)
 	})
 	if d.reason != nil || d.wait != bnBackoffWait {
 		t.Errorf("decision %+v, want a retry after %v", d, bnBackoffWait)

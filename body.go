@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"strings"
 
 	"github.com/go-resty/resty/v2"
@@ -38,15 +37,29 @@ import (
 // retried (ErrBodyNotReplayable), since its rebuilt body cannot be trusted,
 // and a body changed by the caller between attempts is not caught.
 
+// replay is what a request keeps of its first attempt's body: a
+// fingerprint (length and hash, computed by streaming the body, never by
+// copying it) and, for multipart bodies only, the first attempt's bytes
+// (through resty's own GetBody) and Content-Type. A reader body's bytes are
+// read once, at the first retry, and sent again from that one copy.
+type replay struct {
+	printed     bool
+	seed        maphash.Seed
+	fingerprint bodyPrint
+	firstBody   func() (io.ReadCloser, error) // multipart only
+	firstType   string                        // multipart only
+	data        []byte                        // a reader body's bytes, once read
+}
+
 // bodyPrint identifies a body: its length and a hash of its bytes.
 type bodyPrint struct {
-	n   int
+	n   int64
 	sum uint64
 }
 
 // replayable reports whether the next attempt can carry the same body as
 // the one just sent.
-func (in *installation) replayable(r *resty.Request) bool {
+func replayable(r *resty.Request) bool {
 	if _, ok := r.Body.(io.Reader); ok {
 		raw := r.RawRequest
 		return raw != nil && (raw.GetBody != nil || raw.Body == nil || raw.Body == http.NoBody)
@@ -54,49 +67,13 @@ func (in *installation) replayable(r *resty.Request) bool {
 	if !builtMultipart(r) {
 		return true
 	}
-	return in.guarded()
+	return guarded(requestClient(r))
 }
 
-// builtMultipart reports whether resty builds the request's body from
-// multipart parts (SetFile, SetFileReader, SetMultipartField...), as opposed
-// to sending a body the caller encoded. resty keeps that in an unexported
-// field, read (never written) through reflection; should a resty release
-// rename it, the Content-Type decides, which errs on the side of not
-// retrying.
-func builtMultipart(r *resty.Request) bool {
-	if multipartField != nil {
-		return reflect.ValueOf(r).Elem().FieldByIndex(multipartField).Bool()
-	}
-	return isMultipart(firstValue(r.Header, "Content-Type"))
-}
-
-// Indexes of the unexported resty fields the package reads (never writes),
-// nil should a resty release rename them.
-var (
-	multipartField  = fieldIndex[resty.Request]("isMultiPart", reflect.Bool)
-	preReqHookField = fieldIndex[resty.Client]("preReqHook", reflect.Func)
-)
-
-func fieldIndex[T any](name string, kind reflect.Kind) []int {
-	if f, ok := reflect.TypeFor[T]().FieldByName(name); ok && f.Type.Kind() == kind {
-		return f.Index
-	}
-	return nil
-}
-
-// preRequestHook returns c's pre-request hook, for which resty offers no
-// getter; ok is false when the field cannot be found.
-func preRequestHook(c *resty.Client) (hook reflect.Value, ok bool) {
-	if preReqHookField == nil {
-		return reflect.Value{}, false
-	}
-	return reflect.ValueOf(c).Elem().FieldByIndex(preReqHookField), true
-}
-
-// guarded reports whether the client's pre-request hook is still guardBody.
-func (in *installation) guarded() bool {
-	hook, ok := preRequestHook(in.client)
-	return ok && !hook.IsNil() && hook.Pointer() == reflect.ValueOf(in.guardBody).Pointer()
+// guarded reports whether c's pre-request hook is the body guard.
+func guarded(c *resty.Client) bool {
+	hook, ok := preRequestHook(c)
+	return ok && !hook.IsNil() && hook.Pointer() == guardCode
 }
 
 func isMultipart(contentType string) bool {
@@ -106,24 +83,32 @@ func isMultipart(contentType string) bool {
 // prepareReplay readies a request for its next attempt: it fingerprints the
 // first attempt's body (once), restores a reader body and pins the multipart
 // boundary.
-func (in *installation) prepareReplay(r *resty.Request, st *requestState) error {
-	data, known, err := sentBody(r.RawRequest)
-	if err != nil {
-		return err
-	}
-	if !st.printed {
+func prepareReplay(r *resty.Request, st *requestState) error {
+	raw := r.RawRequest
+	rp := &st.replay
+	if !rp.printed {
+		rp.seed = maphash.MakeSeed()
+		fp, known, err := fingerprint(raw, rp.seed)
+		if err != nil {
+			return err
+		}
 		if !known {
 			return errBodyUnknown
 		}
-		st.seed = maphash.MakeSeed()
-		st.fingerprint = st.print(data)
-		st.printed = true
-		if raw := r.RawRequest; raw != nil {
-			st.firstBody, st.firstType = raw.GetBody, raw.Header.Get("Content-Type")
+		rp.fingerprint, rp.printed = fp, true
+		if ct := raw.Header.Get("Content-Type"); isMultipart(ct) {
+			rp.firstBody, rp.firstType = raw.GetBody, ct
 		}
 	}
-	if _, ok := r.Body.(io.Reader); ok && known {
-		r.SetBody(bytes.NewReader(data))
+	if _, ok := r.Body.(io.Reader); ok && raw != nil && raw.GetBody != nil {
+		if rp.data == nil {
+			data, err := readBody(raw)
+			if err != nil {
+				return err
+			}
+			rp.data = data
+		}
+		r.SetBody(bytes.NewReader(rp.data))
 	}
 	if ct := r.Header.Get("Content-Type"); isMultipart(ct) {
 		if _, params, err := mime.ParseMediaType(ct); err == nil && params["boundary"] != "" {
@@ -135,26 +120,42 @@ func (in *installation) prepareReplay(r *resty.Request, st *requestState) error 
 
 var errBodyUnknown = errors.New("restyretry: the sent body cannot be read back")
 
-// sentBody returns the bytes of a built request's body. known is false when
-// the body was sent but cannot be read again.
-func sentBody(raw *http.Request) (data []byte, known bool, err error) {
+// fingerprint hashes a built request's body as it streams from GetBody.
+// known is false when the body was sent but cannot be read again.
+func fingerprint(raw *http.Request, seed maphash.Seed) (fp bodyPrint, known bool, err error) {
 	switch {
 	case raw == nil || raw.Body == nil || raw.Body == http.NoBody:
-		return nil, true, nil
+		return bodyPrint{}, true, nil
 	case raw.GetBody == nil:
-		return nil, false, nil
+		return bodyPrint{}, false, nil
 	}
 	rc, err := raw.GetBody()
 	if err != nil {
-		return nil, false, err
+		return bodyPrint{}, false, err
 	}
 	defer rc.Close()
-	data, err = io.ReadAll(rc)
-	return data, err == nil, err
+	var h maphash.Hash
+	h.SetSeed(seed)
+	n, err := io.Copy(&h, rc) // resty's GetBody readers write themselves out: no buffer
+	if n == 0 {
+		return bodyPrint{}, err == nil, err // an empty body is no body
+	}
+	return bodyPrint{n: n, sum: h.Sum64()}, err == nil, err
 }
 
-func (st *requestState) print(data []byte) bodyPrint {
-	return bodyPrint{n: len(data), sum: maphash.Bytes(st.seed, data)}
+// readBody returns a copy of a built request's body, read from GetBody.
+func readBody(raw *http.Request) ([]byte, error) {
+	rc, err := raw.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if raw.ContentLength > 0 {
+		buf.Grow(int(raw.ContentLength))
+	}
+	_, err = buf.ReadFrom(rc)
+	return buf.Bytes(), err
 }
 
 // guardBody is resty's pre-request hook: on a retry it compares the built
@@ -162,30 +163,36 @@ func (st *requestState) print(data []byte) bodyPrint {
 // The first attempt of every request passes without any work.
 func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	st, _ := raw.Context().Value(stateKey{}).(*requestState)
-	if st == nil || !st.printed {
+	if st == nil || st.req.RawRequest != raw {
+		return nil // not a request of ours, or another request's context
+	}
+	paid := st.paid
+	st.paid = false // from here the retry counts as sent
+	rp := &st.replay
+	if !rp.printed {
 		return nil
 	}
-	if isMultipart(st.firstType) && st.firstBody != nil {
+	if isMultipart(rp.firstType) && rp.firstBody != nil {
 		// resty rebuilt the parts; send the first attempt's bytes instead.
-		body, err := st.firstBody()
-		if err == nil {
-			raw.Body, raw.GetBody, raw.ContentLength = body, st.firstBody, int64(st.fingerprint.n)
-			raw.Header.Set("Content-Type", st.firstType)
+		if body, err := rp.firstBody(); err == nil {
+			raw.Body, raw.GetBody, raw.ContentLength = body, rp.firstBody, rp.fingerprint.n
+			raw.Header.Set("Content-Type", rp.firstType)
 			return nil
 		}
 	}
-	data, known, err := sentBody(raw)
-	if err == nil && known && st.print(data) == st.fingerprint {
+	fp, known, err := fingerprint(raw, rp.seed)
+	if err == nil && known && fp == rp.fingerprint {
 		return nil
 	}
-	gu := &GiveUpError{Reason: ErrBodyNotReplayable, Attempt: st.attempts, Err: err}
-	if st.lastResp != nil {
-		gu.Status = statusOf(st.lastResp)
+	if paid {
+		st.in.budget.Load().refund()
 	}
-	if st.policy.OnDecision != nil {
-		st.policy.OnDecision(Event{Attempt: st.attempts, Method: raw.Method, URL: redact(*raw.URL),
-			Verdict: Stop, Rule: ruleBody, GiveUp: gu})
+	resp := st.lastResp
+	if resp == nil {
+		resp = &resty.Response{Request: st.req}
 	}
+	d := decision{verdict: Stop, rule: RuleBody, reason: ErrBodyNotReplayable}
+	gu := st.in.emit(st.policy, st, resp, err, d, st.attempts)
 	gu.Response = st.lastResp // resty drops it: this attempt has no response
 	return gu
 }

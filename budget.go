@@ -80,6 +80,19 @@ func (k *bucket) onRequest() {
 	}
 }
 
+// refund returns the token of a retry that was paid for but not sent.
+func (k *bucket) refund() {
+	if k == nil {
+		return
+	}
+	for {
+		t := k.tokens.Load()
+		if k.tokens.CompareAndSwap(t, min(t+milli, k.max)) {
+			return
+		}
+	}
+}
+
 // withdraw takes one token for a retry; it reports false when none is left.
 func (k *bucket) withdraw() bool {
 	if k == nil {

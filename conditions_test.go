@@ -306,7 +306,7 @@ func TestConditionsTransportErrors(t *testing.T) {
 
 // TestConditionsTransportErrorMethodOverrides: an Idempotency-Key or
 // RetryAllMethods make a POST retried on errors after which the server may
-// have acted; nothing makes a fatal error retried.
+// have acted; nothing makes a permanent error retried.
 func TestConditionsTransportErrorMethodOverrides(t *testing.T) {
 	t.Parallel()
 	allMethods := condPolicy()

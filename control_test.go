@@ -347,7 +347,7 @@ func TestControlEventsSequence(t *testing.T) {
 	type want struct {
 		attempt, status int
 		verdict         Verdict
-		rule            string
+		rule            Rule
 		retry           bool
 	}
 	wants := []want{
@@ -396,7 +396,7 @@ func TestControlEventsRetryAfter(t *testing.T) {
 	p.OnDecision = events.record
 	c := ctlClient(t, p)
 
-	// Retry-After: 0 asks for no wait at all.
+	// Retry-After: 0 is no reason to come back sooner than the backoff.
 	if _, err := c.R().SetHeader("X-Test-ID", "zero").SetHeader("X-Retry-After", "0").Get(srv.URL); err != nil {
 		t.Fatal(err)
 	}
@@ -411,15 +411,15 @@ func TestControlEventsRetryAfter(t *testing.T) {
 	if len(evs) != 4 {
 		t.Fatalf("%d events, want 4: %+v", len(evs), evs)
 	}
-	for _, i := range []int{0, 2} {
+	for i, src := range map[int]string{0: SourceBackoff, 2: "Retry-After"} {
 		ev := evs[i]
-		if ev.Verdict != Retry || ev.Status != 429 || ev.WaitSource != "Retry-After" {
-			t.Errorf("event %d: Verdict %v Status %d WaitSource %q, want retry 429 \"Retry-After\"",
-				i, ev.Verdict, ev.Status, ev.WaitSource)
+		if ev.Verdict != Retry || ev.Status != 429 || ev.WaitSource != src {
+			t.Errorf("event %d: Verdict %v Status %d WaitSource %q, want retry 429 %q",
+				i, ev.Verdict, ev.Status, ev.WaitSource, src)
 		}
 	}
-	if w := evs[0].Wait; w < 0 || w > time.Millisecond {
-		t.Errorf("Retry-After 0: Wait %v, want about 0", w)
+	if w, b := evs[0].Wait, p.BaseDelay; w < b || w > 2*b {
+		t.Errorf("Retry-After 0: Wait %v, want the backoff, in [%v, %v]", w, b, 2*b)
 	}
 	if w := evs[2].Wait; w < time.Second || w > 1100*time.Millisecond {
 		t.Errorf("Retry-After 1: Wait %v, want in [1s, 1.1s]", w)
@@ -510,10 +510,10 @@ func TestControlEventsCustomCondition(t *testing.T) {
 	if len(evs) != 2 {
 		t.Fatalf("%d events, want 2: %+v", len(evs), evs)
 	}
-	if ev := evs[0]; ev.Verdict != Retry || ev.Rule != "condition 3" || ev.Status != 418 || ev.WaitSource != "backoff" {
+	if ev := evs[0]; ev.Verdict != Retry || ev.Rule != RuleCondition || ev.Condition != 3 || ev.Status != 418 || ev.WaitSource != "backoff" {
 		t.Errorf("event 1 = %+v, want a retry of 418 by \"condition 3\"", ev)
 	}
-	if ev := evs[1]; ev.Verdict != Stop || ev.Rule != "condition 2" || ev.Status != 503 {
+	if ev := evs[1]; ev.Verdict != Stop || ev.Rule != RuleCondition || ev.Condition != 2 || ev.Status != 503 {
 		t.Errorf("event 2 = %+v, want a stop of 503 by \"condition 2\"", ev)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"syscall"
 
 	"github.com/go-resty/resty/v2"
@@ -106,7 +107,7 @@ func (c errClass) String() string {
 	case errUnknown:
 		return "errUnknown"
 	}
-	return "errClass(" + itoa(int(c)) + ")"
+	return "errClass(" + strconv.Itoa(int(c)) + ")"
 }
 
 // classify sorts a transport or body-read error into its errClass; see
@@ -225,7 +226,7 @@ type h2StreamError struct {
 }
 
 func (e h2StreamError) Error() string {
-	return "http2 stream error: code " + itoa(int(e.Code))
+	return "http2 stream error: code " + strconv.FormatUint(uint64(e.Code), 10)
 }
 
 // HTTP/2 error codes (RFC 9113 §7) that classify treats apart.

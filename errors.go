@@ -2,6 +2,8 @@ package restyretry
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 // decided that another attempt could not succeed or must not be sent. The
 // specific reasons below wrap it, so test with errors.Is(err, ErrGaveUp) for
 // any early stop, or with a reason for one kind.
-var ErrGaveUp = &reasonError{msg: "restyretry: gave up"}
+var ErrGaveUp error = &reasonError{msg: "restyretry: gave up"}
 
 // Reasons for giving up. Each wraps ErrGaveUp.
 var (
@@ -33,7 +35,7 @@ var (
 // ErrRetriesExhausted is the reason of a GiveUpError returned when every
 // attempt allowed by MaxRetries was used and the last one still asked for a
 // retry. It does not wrap ErrGaveUp: the policy ran its full course.
-var ErrRetriesExhausted = &reasonError{msg: "retries exhausted"}
+var ErrRetriesExhausted error = &reasonError{msg: "retries exhausted"}
 
 // reasonError is a sentinel that wraps other sentinels.
 type reasonError struct {
@@ -57,8 +59,9 @@ func (e *reasonError) Unwrap() []error { return e.wraps }
 // places a GiveUpError inside it, so errors.Is(err, ErrGaveUp) and
 // errors.Is(err, syscall.ECONNREFUSED) both hold. When the status line
 // arrived but reading the body failed, resty returns the read error as it
-// is (often the shared io.ErrUnexpectedEOF, which cannot carry anything):
-// the request still stops at once, and the reason is reported in
+// is (often the shared io.ErrUnexpectedEOF, which cannot carry anything),
+// and when an OnAfterResponse hook returned an error, resty returns that
+// error: the request still stops at once, and the reason is reported in
 // Event.GiveUp, but errors.Is(err, ErrGaveUp) does not hold.
 type GiveUpError struct {
 	Reason  error         // one of the Err... reasons above
@@ -73,56 +76,40 @@ type GiveUpError struct {
 	Response *resty.Response
 }
 
+// newGiveUp is the one constructor of GiveUpError: the give-up d of the
+// given attempt, whose response (possibly without a status) was resp and
+// whose error, *url.Error wrapper removed, was cause.
+func newGiveUp(d decision, attempt int, resp *resty.Response, cause error) *GiveUpError {
+	return &GiveUpError{Reason: d.reason, Attempt: attempt, Status: statusOf(resp), Wait: d.wait,
+		Err: cause, Response: resp}
+}
+
 func (e *GiveUpError) Error() string {
-	var b strings.Builder
-	b.WriteString("restyretry: gave up after attempt ")
-	b.WriteString(itoa(e.Attempt))
-	if e.Status != 0 {
-		b.WriteString(" (status ")
-		b.WriteString(itoa(e.Status))
-		b.WriteString(")")
+	if e == nil {
+		return "restyretry: <nil GiveUpError>"
 	}
-	b.WriteString(": ")
-	b.WriteString(e.Reason.Error())
+	var b strings.Builder
+	fmt.Fprintf(&b, "restyretry: gave up after attempt %d", e.Attempt)
+	if e.Status != 0 {
+		b.WriteString(" (status " + strconv.Itoa(e.Status) + ")")
+	}
+	b.WriteString(": " + e.Reason.Error())
 	if e.Wait > 0 {
-		b.WriteString(" (wait ")
-		b.WriteString(e.Wait.String())
-		b.WriteString(")")
+		b.WriteString(" (wait " + e.Wait.String() + ")")
 	}
 	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(": " + e.Err.Error())
 	}
 	return b.String()
 }
 
 // Unwrap returns the reason and the transport error.
 func (e *GiveUpError) Unwrap() []error {
+	if e == nil {
+		return nil
+	}
 	if e.Err == nil {
 		return []error{e.Reason}
 	}
 	return []error{e.Reason, e.Err}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var buf [20]byte
-	i := len(buf)
-	neg := n < 0
-	u := uint64(n)
-	if neg {
-		u = uint64(-n)
-	}
-	for u > 0 {
-		i--
-		buf[i] = byte('0' + u%10)
-		u /= 10
-	}
-	if neg {
-		i--
-		buf[i] = '-'
-	}
-	return string(buf[i:])
 }

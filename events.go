@@ -14,60 +14,84 @@ import (
 // request headers, bodies, user info or the query string, which may hold
 // credentials.
 type Event struct {
+	// Context is the context the caller gave the request (never one of
+	// the library's), for observers that attach the event to the caller's
+	// trace span.
+	Context context.Context
 	Attempt int    // the attempt that just finished; 1 is the first
 	Method  string // the request method
 	URL     string // scheme, host and path only
 	Status  int    // the response status, 0 for a transport error
 	Err     error  // the attempt's transport or body-read error, if any
 	Verdict Verdict
-	// Rule says what gave the verdict: "success", "status", "method",
-	// "network", "canceled", "max-retries", "body" (a retry's body differed
-	// from the first attempt's), or "condition N" for the Nth custom
-	// condition.
-	Rule string
+	// Rule says which rule gave the verdict.
+	Rule Rule
+	// Condition is the 1-based index of the custom condition that decided,
+	// when Rule is RuleCondition; 0 otherwise.
+	Condition int
 	// Wait is the wait before the next attempt for a Retry, or the wait
 	// that was refused for a give-up.
 	Wait time.Duration
-	// WaitSource is where Wait came from: "backoff" or the header that
+	// WaitSource is where Wait came from: SourceBackoff or the header that
 	// asked for it ("Retry-After", "Retry-After-Ms", "RateLimit", ...).
 	WaitSource string
-	// GiveUp is set when the request ends early or with ErrorOnExhausted:
-	// a *GiveUpError for errors.Is and errors.As.
-	GiveUp error
+	// GiveUp is set when the request ends early or with ErrorOnExhausted.
+	// Its Response is nil: events carry no headers or bodies.
+	GiveUp *GiveUpError
 }
 
-// emit sends an event to the policy's OnDecision, if any. Nothing is built
-// when there is no observer, so the success path stays free.
-func (in *installation) emit(p *Policy, resp *resty.Response, err error, d decision) {
+// emit is the one place that reports a decision: to the policy's
+// OnDecision (a per-request policy without one reports to its client's)
+// and to the client's observers (Observe). For a give-up it builds the
+// *GiveUpError, returned to the caller whether or not anyone observes.
+// Nothing else is built when there is no observer, so the success path
+// stays free.
+func (in *installation) emit(p *Policy, st *requestState, resp *resty.Response, err error, d decision, attempt int) *GiveUpError {
+	cause := innerError(err)
+	var gu *GiveUpError
+	if d.reason != nil {
+		gu = newGiveUp(d, attempt, resp, cause)
+	}
 	observe := p.OnDecision
 	if observe == nil {
-		observe = in.policy.Load().OnDecision // a per-request policy reports to the client's
+		observe = in.policy.Load().OnDecision
 	}
-	if observe == nil {
-		return
+	observers := in.observers.Load()
+	if observe == nil && observers == nil {
+		return gu
 	}
 	r := resp.Request
 	ev := Event{
-		Attempt: r.Attempt,
-		Method:  r.Method,
-		URL:     safeURL(r),
-		Status:  statusOf(resp),
-		Err:     innerError(err),
-		Verdict: d.verdict,
-		Rule:    d.rule,
+		Context:   r.Context(),
+		Attempt:   attempt,
+		Method:    r.Method,
+		URL:       safeURL(r),
+		Status:    statusOf(resp),
+		Err:       cause,
+		Verdict:   d.verdict,
+		Rule:      d.rule,
+		Condition: d.cond,
 	}
-	if d.cond > 0 {
-		ev.Rule = ruleCondition + " " + itoa(d.cond)
+	if st != nil {
+		ev.Context = st.parent
 	}
 	if d.verdict == Retry || d.reason != nil {
 		ev.Wait, ev.WaitSource = d.wait, d.source
 	}
-	if d.reason != nil {
-		gu := giveUp(d, resp, ev.Err)
-		gu.Response = nil // events carry no headers or bodies
-		ev.GiveUp = gu
+	if gu != nil {
+		quiet := *gu
+		quiet.Response = nil
+		ev.GiveUp = &quiet
 	}
-	observe(ev)
+	if observe != nil {
+		observe(ev)
+	}
+	if observers != nil {
+		for _, o := range *observers {
+			o(ev)
+		}
+	}
+	return gu
 }
 
 // safeURL is the request URL without user info, query or fragment.
@@ -92,8 +116,7 @@ func redact(u url.URL) string {
 // innerError drops the *url.Error wrapper, whose message repeats the full
 // URL, query string included.
 func innerError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		return ue.Err
 	}
 	return err
@@ -109,7 +132,7 @@ func LogEvents(l *slog.Logger) func(Event) {
 		switch {
 		case ev.Verdict == Retry:
 			level, msg = slog.LevelInfo, "retrying request"
-		case ev.Rule == ruleMaxRetries:
+		case ev.Rule == RuleMaxRetries:
 			level, msg = slog.LevelWarn, "retries exhausted"
 		case ev.GiveUp != nil:
 			level, msg = slog.LevelWarn, "gave up retrying"
@@ -123,7 +146,10 @@ func LogEvents(l *slog.Logger) func(Event) {
 			slog.String("method", ev.Method),
 			slog.String("url", ev.URL),
 			slog.String("verdict", ev.Verdict.String()),
-			slog.String("rule", ev.Rule))
+			slog.String("rule", string(ev.Rule)))
+		if ev.Condition != 0 {
+			attrs = append(attrs, slog.Int("condition", ev.Condition))
+		}
 		if ev.Status != 0 {
 			attrs = append(attrs, slog.Int("status", ev.Status))
 		}

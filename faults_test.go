@@ -172,7 +172,7 @@ type prfOutcome struct {
 	ok      bool    // the request succeeds with 200
 	errAny  []error // err must match one of these (errors.Is)
 	timeout bool    // err must be a net.Error with Timeout()
-	rule    string  // Event.Rule of the last decision
+	rule    Rule    // Event.Rule of the last decision
 }
 
 // prfRecorder collects the events a client's policy reports.
@@ -240,8 +240,8 @@ func TestFaultsTCP(t *testing.T) {
 			serve: func(s *prfServer, c net.Conn, n int) {
 				s.readRequest(c)
 			},
-			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: ruleMaxRetries},
-			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: ruleMethod},
+			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: RuleMaxRetries},
+			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: RuleMethod},
 		},
 		{
 			name: "truncated-body",
@@ -250,8 +250,8 @@ func TestFaultsTCP(t *testing.T) {
 					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
 				}
 			},
-			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{io.ErrUnexpectedEOF}, rule: ruleMaxRetries},
-			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{io.ErrUnexpectedEOF}, rule: ruleMethod},
+			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{io.ErrUnexpectedEOF}, rule: RuleMaxRetries},
+			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{io.ErrUnexpectedEOF}, rule: RuleMethod},
 		},
 		{
 			name: "rst-after-request",
@@ -259,8 +259,8 @@ func TestFaultsTCP(t *testing.T) {
 				s.readRequest(c)
 				prfReset(c)
 			},
-			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{syscall.ECONNRESET}, rule: ruleMaxRetries},
-			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{syscall.ECONNRESET}, rule: ruleMethod},
+			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{syscall.ECONNRESET}, rule: RuleMaxRetries},
+			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{syscall.ECONNRESET}, rule: RuleMethod},
 		},
 		{
 			name: "never-answers",
@@ -270,8 +270,8 @@ func TestFaultsTCP(t *testing.T) {
 				}
 			},
 			timeout: 100 * time.Millisecond,
-			get:     prfOutcome{hits: 4, reqs: 4, timeout: true, rule: ruleMaxRetries},
-			post:    prfOutcome{hits: 1, reqs: 1, timeout: true, rule: ruleMethod},
+			get:     prfOutcome{hits: 4, reqs: 4, timeout: true, rule: RuleMaxRetries},
+			post:    prfOutcome{hits: 1, reqs: 1, timeout: true, rule: RuleMethod},
 		},
 		{
 			name: "slow-then-fast",
@@ -287,15 +287,15 @@ func TestFaultsTCP(t *testing.T) {
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 			},
 			timeout: 100 * time.Millisecond,
-			get:     prfOutcome{hits: 2, reqs: 2, ok: true, rule: ruleSuccess},
-			post:    prfOutcome{hits: 1, reqs: 1, timeout: true, rule: ruleMethod},
+			get:     prfOutcome{hits: 2, reqs: 2, ok: true, rule: RuleSuccess},
+			post:    prfOutcome{hits: 1, reqs: 1, timeout: true, rule: RuleMethod},
 		},
 		{
 			name:    "refused",
 			refused: true,
 			// Never connected: safe to repeat for every method.
-			get:  prfOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: ruleMaxRetries},
-			post: prfOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: ruleMaxRetries},
+			get:  prfOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: RuleMaxRetries},
+			post: prfOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: RuleMaxRetries},
 		},
 	}
 	for _, tc := range cases {
@@ -472,14 +472,14 @@ func prfCheckCloseRace(t *testing.T, method string, attempts, hits, reqs int, er
 		if attempts != 1 || hits != 1 {
 			t.Errorf("POST: %d attempts on %d connections, want exactly 1", attempts, hits)
 		}
-		if last.Rule != ruleMethod {
-			t.Errorf("POST stopped by rule %q, want %q", last.Rule, ruleMethod)
+		if last.Rule != RuleMethod {
+			t.Errorf("POST stopped by rule %q, want %q", last.Rule, RuleMethod)
 		}
 		return
 	}
-	if attempts != maxAttempts || last.Rule != ruleMaxRetries {
+	if attempts != maxAttempts || last.Rule != RuleMaxRetries {
 		t.Errorf("GET failed after %d attempts, rule %q; want all %d, rule %q",
-			attempts, last.Rule, maxAttempts, ruleMaxRetries)
+			attempts, last.Rule, maxAttempts, RuleMaxRetries)
 	}
 }
 
@@ -635,7 +635,7 @@ func TestFaultsBodyErrorGiveUpSurfaces(t *testing.T) {
 				t.Errorf("GiveUpError %+v, want reason ErrBudgetExhausted, attempt 2, status 200, no response", ge)
 			}
 			// The refused wait was computed (2·10s·0.99) and reported, not slept.
-			if ev.Wait < 10*time.Second || ge.Wait != ev.Wait || ev.WaitSource != sourceBackoff {
+			if ev.Wait < 10*time.Second || ge.Wait != ev.Wait || ev.WaitSource != SourceBackoff {
 				t.Errorf("refused wait %v (GiveUpError %v, source %q), want the ~19.8s backoff", ev.Wait, ge.Wait, ev.WaitSource)
 			}
 		})

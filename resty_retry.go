@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"hash/maphash"
-	"io"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -15,130 +13,25 @@ import (
 	"github.com/go-resty/resty/v2"
 )
 
-// Policy holds the settings of smart retries. Start from a preset (Default,
-// Interactive, Background, Contention) and change fields as needed; a Policy
-// is a plain value, so copies never affect each other. Durations and counts
-// that are zero or negative switch the feature off (MaxDelay: no cap;
-// MaxElapsed: no limit), except MaxRetryAfter, where 0 means that no server
-// wait is honoured: any positive one gives up.
-type Policy struct {
-	// MaxRetries is how many retries may follow the first attempt.
-	MaxRetries int
-	// BaseDelay is the backoff before retry 1; retry n waits
-	// BaseDelay·Multiplier^(n−1), capped at MaxDelay, then jittered.
-	BaseDelay time.Duration
-	// Multiplier is the growth of the backoff per retry (at least 1).
-	Multiplier float64
-	// MaxDelay caps the computed backoff before jitter.
-	MaxDelay time.Duration
-	// Jitter spreads each backoff; see Jitter.
-	Jitter Jitter
-	// MaxRetryAfter is the longest server-requested wait (Retry-After and
-	// rate-limit headers) that is honoured. A longer one gives up at once
-	// with ErrWaitTooLong instead of sleeping or shortening it.
-	MaxRetryAfter time.Duration
-	// MaxElapsed limits the whole request, all attempts and waits, measured
-	// from the start of the first attempt; a wait that would pass it gives up
-	// with ErrTimeLimit.
-	MaxElapsed time.Duration
-	// RetryAllMethods retries POST, PATCH and other non-idempotent requests
-	// on every retryable outcome, as if they carried an Idempotency-Key.
-	RetryAllMethods bool
-	// Budget caps retries to a share of the client's traffic; see Budget.
-	Budget Budget
-	// Rand returns a number in [0, 1) for jitter. It must be safe for
-	// concurrent use. nil uses math/rand/v2.
-	Rand func() float64
-	// OnDecision, if set, receives an Event for every decision taken after
-	// an attempt: success, retry, stop or give-up. It runs on the request's
-	// goroutine and must be safe for concurrent use. A per-request policy
-	// (WithPolicy) without one reports to its client's. See LogEvents.
-	OnDecision func(Event)
-	// ErrorOnExhausted makes a request whose last allowed attempt still
-	// asked for a retry end with a *GiveUpError whose Reason is
-	// ErrRetriesExhausted (and which carries the final status), instead of
-	// resty's usual last response with a nil error.
-	ErrorOnExhausted bool
-	// AddIdempotencyKey gives every POST and PATCH request that has no
-	// Idempotency-Key header a fresh random one, the same on every attempt,
-	// so that a server that deduplicates by key can be retried safely.
-	AddIdempotencyKey bool
-
-	conditions []Condition
-	instant    bool // test mode: decide as usual, skip the waits
-}
-
-// Default returns the policy Apply installs: at most 3 retries, waiting
-// 1s + U(0, 0.5s), 2s + U(0, 1s), then 4s + U(0, 2s) (Proportional(0.5)),
-// backoff capped at 30s, server waits honoured up to 30s, and a retry
-// budget of 20% of requests with a reserve of 10 retries.
-func Default() Policy {
-	return Policy{
-		MaxRetries:    3,
-		BaseDelay:     time.Second,
-		Multiplier:    2,
-		MaxDelay:      30 * time.Second,
-		Jitter:        Proportional(0.5),
-		MaxRetryAfter: 30 * time.Second,
-		Budget:        Budget{Ratio: defaultBudgetRatio, Reserve: defaultBudgetReserve},
-	}
-}
-
-// Interactive returns a policy for calls a person is waiting on: 2 retries
-// after 50–100ms and 100–200ms (EqualJitter), server waits honoured up to
-// 2s, and the whole request, waits included, limited to 5s.
-func Interactive() Policy {
-	p := Default()
-	p.MaxRetries = 2
-	p.BaseDelay = 100 * time.Millisecond
-	p.MaxDelay = time.Second
-	p.Jitter = EqualJitter
-	p.MaxRetryAfter = 2 * time.Second
-	p.MaxElapsed = 5 * time.Second
-	return p
-}
-
-// Background returns a policy for batch and background work that may wait
-// long: 8 retries from 1s doubling to a 2-minute cap (EqualJitter, so each
-// wait keeps at least half the backoff), server waits honoured up to 5
-// minutes, the whole request limited to 15 minutes.
-func Background() Policy {
-	p := Default()
-	p.MaxRetries = 8
-	p.MaxDelay = 2 * time.Minute
-	p.Jitter = EqualJitter
-	p.MaxRetryAfter = 5 * time.Minute
-	p.MaxElapsed = 15 * time.Minute
-	return p
-}
-
-// Contention returns a policy for many clients competing for one resource
-// (optimistic locking, a hot key, a lease): 6 retries from 50ms doubling to
-// a 5s cap with FullJitter, which spreads the clients out the most and so
-// completes the contended work with the fewest calls.
-func Contention() Policy {
-	p := Default()
-	p.MaxRetries = 6
-	p.BaseDelay = 50 * time.Millisecond
-	p.MaxDelay = 5 * time.Second
-	p.Jitter = FullJitter
-	return p
-}
-
-// With returns a copy of p whose custom conditions, conds appended to any p
-// already has, are consulted in order before the built-in rules. p is not
-// changed.
-func (p Policy) With(conds ...Condition) Policy {
-	all := make([]Condition, 0, len(p.conditions)+len(conds))
-	all = append(all, p.conditions...)
-	for _, c := range conds {
-		if c != nil {
-			all = append(all, c)
-		}
-	}
-	p.conditions = all
-	return p
-}
+// The resty glue.
+//
+// One logical request is one call of resty's Request.Execute. resty runs
+// its retry loop inside it and calls back into the installation:
+//
+//	beforeRequest  before every attempt: resolve the serving installation,
+//	               quiet resty's retry log, add an Idempotency-Key
+//	guardBody      just before a retry is sent: replay or refuse its body
+//	condition      after every attempt: build the outcome, decide, and on a
+//	               Retry check the body and pay the budget
+//	retryAfter     after a true: commit the decision (the wait, or the
+//	               give-up error) and prepare the body replay
+//	finish         when Execute ends (resty's success, error and panic
+//	               hooks): refund an unused payment, drop the state
+//
+// A request's state (requestState) exists only from the first moment it is
+// needed until Execute returns, in a context wrapped around the caller's;
+// finish puts the caller's context back, so nothing of the library is
+// reachable from resp.Request.Context() afterwards.
 
 // Apply installs the Default policy on c and returns c.
 func Apply(c *resty.Client) *resty.Client {
@@ -148,74 +41,30 @@ func Apply(c *resty.Client) *resty.Client {
 // Apply installs p on c and returns c. It works through resty's own retry
 // loop: it registers one retry condition that decides every outcome (so no
 // other built-in rule can override "never retry 401"), a RetryAfter
-// function that computes every wait, and a pre-request hook that keeps a
-// changed body off the network. It sets resty's retry count and wait bounds
-// so that the policy's attempts and waits pass through unchanged; change
-// them afterwards and the policy no longer holds.
+// function that computes every wait, a pre-request hook that keeps a
+// changed body off the network (only if c has no pre-request hook yet) and
+// request hooks that keep per-request state. It sets resty's retry count
+// and wait bounds so that the policy's attempts and waits pass through
+// unchanged; change them afterwards and the policy no longer holds. It also
+// keeps resty's retry loop from logging each failed attempt (resty logs
+// none of them without retries): use Policy.OnDecision or LogEvents.
 //
 // Applying again, with the same or another policy, replaces the policy in
-// place: rules never stack. Retry conditions you add to the client yourself
+// place, safely while requests run: rules never stack. The retry budget is
+// reset on every Apply. Retry conditions you add to the client yourself
 // are consulted by resty before or after this one (a true from any wins),
-// so prefer Policy.With. The retry budget is reset on every Apply.
+// so prefer Policy.With.
+//
+// A Clone of an applied client shares its original's policy, budget and
+// test mode until Apply, TestMode or Observe is called on the clone, which
+// gives the clone its own (and a fresh budget) without changing the
+// original.
 func (p Policy) Apply(c *resty.Client) *resty.Client {
 	pp := p.normalized()
-	in := installed(c)
-	if in == nil {
-		in = &installation{client: c}
-		in.retryCap.Store(-1)
-		c.AddRetryCondition(in.condition)
-		c.OnBeforeRequest(in.beforeRequest)
-		c.OnError(in.onError)
-		if preRequestHookFree(c) {
-			c.SetPreRequestHook(in.guardBody)
-		}
-	}
-	in.bucket.Store(newBucket(pp.Budget))
+	in := adopt(c, true)
+	in.budget.Store(newBucket(pp.Budget))
 	in.policy.Store(&pp)
-	c.SetRetryAfter(in.retryAfter)
-	c.SetRetryCount(loopCeiling)
-	c.SetRetryWaitTime(0)
-	c.SetRetryMaxWaitTime(maxDuration)
 	return c
-}
-
-// loopCeiling is the retry count resty's loop is given; the policy stops
-// it far earlier. MaxRetries is capped just below it.
-const loopCeiling = 1 << 16
-
-// normalized returns a copy of p with out-of-range values repaired.
-func (p Policy) normalized() Policy {
-	p.MaxRetries = min(max(p.MaxRetries, 0), loopCeiling-1)
-	p.conditions = append([]Condition(nil), p.conditions...)
-	return p
-}
-
-// WithPolicy returns a context that makes a request run under p instead of
-// its client's policy: req.SetContext(restyretry.WithPolicy(ctx, p)). The
-// client must have a policy applied; p's MaxRetries may be higher or lower
-// than the client's. The client's retry budget still applies.
-func WithPolicy(ctx context.Context, p Policy) context.Context {
-	pp := p.normalized()
-	return context.WithValue(ctx, policyKey{}, &pp)
-}
-
-// WithoutRetry returns a context that makes a request on an applied client
-// run once, with no retry.
-func WithoutRetry(ctx context.Context) context.Context {
-	return WithPolicy(ctx, Policy{})
-}
-
-// TestMode returns a copy of p for tests: every decision is made exactly as
-// in production, but every wait is skipped; if maxRetries ≥ 0 it also caps
-// MaxRetries. Production code paths are unchanged: only the sleep is gone.
-// Decisions still see the wait they skip, so a wait that would pass the
-// context deadline or MaxElapsed still gives up, as it would in production.
-func (p Policy) TestMode(maxRetries int) Policy {
-	p.instant = true
-	if maxRetries >= 0 {
-		p.MaxRetries = min(p.MaxRetries, maxRetries)
-	}
-	return p
 }
 
 // TestMode switches the policy applied on c, and every per-request policy
@@ -224,20 +73,158 @@ func (p Policy) TestMode(maxRetries int) Policy {
 // client that has no policy applied. Use it in tests of code that builds
 // its own client.
 func TestMode(c *resty.Client, maxRetries int) *resty.Client {
-	if in := installed(c); in != nil {
+	if in := adopt(c, false); in != nil {
 		in.instant.Store(true)
 		in.retryCap.Store(int64(maxRetries))
 	}
 	return c
 }
 
+// Observe adds observe to the observers of the policy applied on c: it
+// receives every Event of every request made with c, under the client's
+// policy or a per-request one, after the policy's own OnDecision. It is kept
+// when the policy is applied again. It does nothing to a client that has no
+// policy applied. It is meant for instrumentation packages; observe must be
+// safe for concurrent use.
+func Observe(c *resty.Client, observe func(Event)) *resty.Client {
+	in := adopt(c, false)
+	if in == nil || observe == nil {
+		return c
+	}
+	for {
+		old := in.observers.Load()
+		var list []func(Event)
+		if old != nil {
+			list = append(list, *old...)
+		}
+		list = append(list, observe)
+		if in.observers.CompareAndSwap(old, &list) {
+			return c
+		}
+	}
+}
+
+// ResendCount returns how many times the attempt in flight under ctx has
+// been sent before: 0 for a first attempt, n for the nth retry. ctx is the
+// context of the *http.Request a transport receives from an applied client.
+// It is meant for instrumentation (the http.request.resend_count attribute
+// of OpenTelemetry's HTTP conventions); outside a request of an applied
+// client it returns 0.
+func ResendCount(ctx context.Context) int {
+	st, _ := ctx.Value(stateKey{}).(*requestState)
+	if st == nil {
+		return 0
+	}
+	return max(st.req.Attempt-st.base-1, 0)
+}
+
 // installation is the state Apply leaves on one client.
 type installation struct {
-	client   *resty.Client
-	policy   atomic.Pointer[Policy]
-	bucket   atomic.Pointer[bucket]
-	instant  atomic.Bool  // TestMode: skip waits
-	retryCap atomic.Int64 // TestMode: cap on MaxRetries, −1 for none
+	client    *resty.Client
+	policy    atomic.Pointer[Policy]
+	budget    atomic.Pointer[bucket]
+	observers atomic.Pointer[[]func(Event)]
+	instant   atomic.Bool  // TestMode: skip waits
+	retryCap  atomic.Int64 // TestMode: cap on MaxRetries, −1 for none
+	quiet     atomic.Pointer[quietLogger]
+}
+
+// adopt returns c's own installation, creating it when create is set or c
+// inherited one through Clone. It returns nil when c has none and create is
+// not set.
+func adopt(c *resty.Client, create bool) *installation {
+	own, inherited := find(c)
+	if own != nil {
+		return own
+	}
+	if inherited == nil && !create {
+		return nil
+	}
+	in := &installation{client: c}
+	in.retryCap.Store(-1)
+	if inherited != nil {
+		// A clone until now served by its original: it takes a copy.
+		p := inherited.policy.Load()
+		in.policy.Store(p)
+		in.budget.Store(newBucket(p.Budget))
+		in.instant.Store(inherited.instant.Load())
+		in.retryCap.Store(inherited.retryCap.Load())
+	}
+	conds := make([]resty.RetryConditionFunc, 0, len(c.RetryConditions)+1)
+	for _, f := range c.RetryConditions {
+		if !isCondition(f) {
+			conds = append(conds, f)
+		}
+	}
+	c.RetryConditions = append(conds, in.condition)
+	if inherited == nil {
+		// A clone keeps its original's hooks, which serve it through
+		// resolve; adding more would write into slices it shares.
+		c.OnBeforeRequest(in.beforeRequest)
+		c.OnSuccess(in.onSuccess)
+		c.OnError(in.onError)
+		c.OnPanic(in.onError)
+	}
+	if hook, ok := preRequestHook(c); ok && hook.IsNil() {
+		c.SetPreRequestHook(in.guardBody)
+	}
+	c.SetRetryAfter(in.retryAfter)
+	c.SetRetryCount(loopCeiling)
+	c.SetRetryWaitTime(0)
+	c.SetRetryMaxWaitTime(maxDuration)
+	return in
+}
+
+// probe finds the installation behind a retry condition: the condition
+// recognises it and writes its installation into it.
+type probe struct{ in *installation }
+
+func (*probe) Error() string { return "restyretry: probe" }
+
+// Code pointers of the installation's methods as method values, the form
+// in which they are registered with resty.
+var (
+	conditionCode = reflect.ValueOf((&installation{}).condition).Pointer()
+	guardCode     = reflect.ValueOf((&installation{}).guardBody).Pointer()
+)
+
+func isCondition(f resty.RetryConditionFunc) bool {
+	return f != nil && reflect.ValueOf(f).Pointer() == conditionCode
+}
+
+// find returns c's own installation and the first one c's retry conditions
+// name (a clone's are its original's until it is adopted).
+func find(c *resty.Client) (own, first *installation) {
+	for _, f := range c.RetryConditions {
+		if !isCondition(f) {
+			continue
+		}
+		var pr probe
+		f(nil, &pr)
+		if pr.in == nil {
+			continue
+		}
+		if first == nil {
+			first = pr.in
+		}
+		if pr.in.client == c {
+			return pr.in, first
+		}
+	}
+	return nil, first
+}
+
+// resolve returns the installation that serves requests of c: in for its
+// own client, else the one c's conditions name (a clone's own, once it has
+// one).
+func (in *installation) resolve(c *resty.Client) *installation {
+	if c == nil || c == in.client {
+		return in
+	}
+	if _, first := find(c); first != nil {
+		return first
+	}
+	return in
 }
 
 // maxRetries is p.MaxRetries under the client's test-mode cap.
@@ -248,58 +235,8 @@ func (in *installation) maxRetries(p *Policy) int {
 	return p.MaxRetries
 }
 
-// onError reports, as a "canceled" event, the end of a request whose own
-// context ended it: resty's loop stops then without consulting the
-// condition, so no other decision reports it.
-func (in *installation) onError(r *resty.Request, err error) {
-	ctx := r.Context()
-	if ctx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		return
-	}
-	in.emit(in.policyFor(r, stateOf(r)), &resty.Response{Request: r}, err, decision{verdict: Stop, rule: ruleCanceled})
-}
-
-// beforeRequest gives POST and PATCH requests an Idempotency-Key when the
-// policy asks for one. It runs before every attempt; the header set on the
-// first stays for the others.
-func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
-	if r.Attempt > 1 || (r.Method != http.MethodPost && r.Method != http.MethodPatch) {
-		return nil
-	}
-	p := in.policyFor(r, nil) // the first attempt has no state yet
-	if p.AddIdempotencyKey && r.Header.Get(idempotencyKeyHeader) == "" && c.Header.Get(idempotencyKeyHeader) == "" {
-		r.Header.Set(idempotencyKeyHeader, rand.Text())
-	}
-	return nil
-}
-
-// probe finds the installation already on a client: the condition recognises
-// it and writes its installation into it.
-type probe struct{ in *installation }
-
-func (*probe) Error() string { return "restyretry: probe" }
-
-// installed returns the installation on c, or nil.
-func installed(c *resty.Client) *installation {
-	ours := reflect.ValueOf((&installation{}).condition).Pointer()
-	for _, cond := range c.RetryConditions {
-		if cond == nil || reflect.ValueOf(cond).Pointer() != ours {
-			continue
-		}
-		var pr probe
-		cond(nil, &pr)
-		if pr.in != nil {
-			return pr.in
-		}
-	}
-	return nil
-}
-
-// preRequestHookFree reports whether c has no pre-request hook, so that
-// installing one replaces nothing of the user's.
-func preRequestHookFree(c *resty.Client) bool {
-	hook, ok := preRequestHook(c)
-	return ok && hook.IsNil()
+func (in *installation) instantFor(p *Policy) bool {
+	return p.instant || in.instant.Load()
 }
 
 type (
@@ -307,62 +244,30 @@ type (
 	stateKey  struct{}
 )
 
-// requestState is kept for one logical request from its first failure on,
-// in the request's context.
+// requestState belongs to one Execute of one request, from the first moment
+// it is needed (a retry, an Idempotency-Key to add) until Execute returns.
 type requestState struct {
+	in     *installation
+	req    *resty.Request
+	parent context.Context // the caller's context, put back by finish
 	policy *Policy
-	start  time.Time
+	base   int           // req.Attempt before this Execute's first attempt
+	start  time.Time     // when the first attempt started
+	skewed time.Duration // test mode: the waits skipped so far
 
 	next        decision // made by the condition, committed by retryAfter
 	nextErr     error    // the error of the attempt next is about
-	nextAttempt int      // the attempt next belongs to; 0 when none
+	nextAttempt int      // the req.Attempt next belongs to; 0 when none
+	paid        bool     // a budget token is paid for a retry not yet sent
 
-	fingerprint bodyPrint // of the first attempt's body, once a retry is made
-	seed        maphash.Seed
-	printed     bool
-	firstBody   func() (io.ReadCloser, error) // attempt 1's body, kept by resty
-	firstType   string                        // attempt 1's Content-Type
-	lastResp    *resty.Response               // the response of the last attempt retried
-	attempts    int                           // attempts finished when the last retry was committed
+	replay   replay          // the first attempt's body
+	lastResp *resty.Response // the response of the last attempt retried
+	attempts int             // attempts finished when the last retry was committed
+	autoKey  string          // the Idempotency-Key added to this request, if any
 }
 
-func stateOf(r *resty.Request) *requestState {
-	st, _ := r.Context().Value(stateKey{}).(*requestState)
-	return st
-}
-
-// policyFor returns the policy for a request: the one fixed in its state st
-// once it has failed, else the one its context carries (WithPolicy), else
-// the client's.
-func (in *installation) policyFor(r *resty.Request, st *requestState) *Policy {
-	if st != nil {
-		return st.policy
-	}
-	if p, ok := r.Context().Value(policyKey{}).(*Policy); ok {
-		return p
-	}
-	return in.policy.Load()
-}
-
-// ensureState returns the request's state, creating it on first need. The
-// start of the whole request is the start of attempt 1; resty stamps each
-// attempt's start in Request.Time.
-func (in *installation) ensureState(r *resty.Request) *requestState {
-	if st := stateOf(r); st != nil {
-		return st
-	}
-	sc := &stateCtx{Context: r.Context()}
-	st := &sc.st
-	st.policy, st.start = in.policyFor(r, nil), r.Time
-	if r.Attempt > 1 || st.start.IsZero() {
-		st.start = time.Now()
-	}
-	r.SetContext(sc)
-	return st
-}
-
-// stateCtx is the request's context with its state: one allocation instead
-// of context.WithValue's and the state's.
+// stateCtx is the caller's context with the request's state: one allocation
+// instead of context.WithValue's and the state's.
 type stateCtx struct {
 	context.Context
 	st requestState
@@ -375,17 +280,78 @@ func (c *stateCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// decision is the outcome of one retry decision.
-type decision struct {
-	verdict Verdict
-	rule    string
-	wait    time.Duration
-	source  string // "backoff" or the header that gave the wait
-	reason  error  // a give-up reason (wraps ErrGaveUp), nil otherwise
-	cond    int    // 1-based index of the custom condition that decided, if any
+// stateOf returns r's state, nil if it has none. A context that carries
+// another request's state (a request made from inside a hook of another)
+// gives nil.
+func stateOf(r *resty.Request) *requestState {
+	st, _ := r.Context().Value(stateKey{}).(*requestState)
+	if st == nil || st.req != r {
+		return nil
+	}
+	return st
 }
 
-const sourceBackoff = "backoff"
+// newState gives r its state; start is when its first attempt started.
+func (in *installation) newState(r *resty.Request, p *Policy, start time.Time) *requestState {
+	sc := &stateCtx{Context: r.Context()}
+	st := &sc.st
+	st.in, st.req, st.parent, st.policy = in, r, sc.Context, p
+	st.base, st.start = r.Attempt-1, start
+	r.SetContext(sc)
+	return st
+}
+
+// attempt is the number of the attempt r just made within this Execute.
+func (st *requestState) attempt() int {
+	if st == nil {
+		return 1
+	}
+	return st.req.Attempt - st.base
+}
+
+// now is the decisions' clock: the wall clock, plus in test mode the waits
+// skipped so far.
+func (st *requestState) now() time.Time {
+	if st == nil {
+		return time.Now()
+	}
+	return time.Now().Add(st.skewed)
+}
+
+// policyFor returns the policy for a request: the one fixed in its state
+// st, else the one its context carries (WithPolicy), else the client's.
+func (in *installation) policyFor(r *resty.Request, st *requestState) *Policy {
+	if st != nil {
+		return st.policy
+	}
+	if p, ok := r.Context().Value(policyKey{}).(*Policy); ok {
+		return p
+	}
+	return in.policy.Load()
+}
+
+// beforeRequest runs before every attempt. On the first attempt of a
+// POST or PATCH it adds an Idempotency-Key when the policy asks for one.
+func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
+	in = in.resolve(c)
+	in.quietLog(r)
+	if st := stateOf(r); st != nil {
+		if st.paid && !guarded(c) {
+			st.paid = false // no guard will see the retry: it counts as sent
+		}
+		return nil
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodPatch {
+		return nil
+	}
+	p := in.policyFor(r, nil)
+	if p.AddIdempotencyKey && r.Header.Get(idempotencyKeyHeader) == "" && c.Header.Get(idempotencyKeyHeader) == "" {
+		st := in.newState(r, p, time.Now())
+		st.autoKey = rand.Text()
+		r.Header.Set(idempotencyKeyHeader, st.autoKey)
+	}
+	return nil
+}
 
 // condition is the one resty retry condition. It decides every outcome:
 // false ends the request as it is; true hands over to retryAfter, which
@@ -396,41 +362,35 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		return false
 	}
 	if resp == nil || resp.Request == nil {
-		return false // raised before sending: never retried
+		return false // raised before sending: never retried, never reported
 	}
 	r := resp.Request
 	st := stateOf(r)
-	if st == nil && r.Attempt <= 1 {
-		in.bucket.Load().onRequest()
-	}
 	p := in.policyFor(r, st)
-	v, rule, cond := p.verdict(resp, err)
-	if v != Retry {
-		in.emit(p, resp, err, decision{verdict: Stop, rule: rule, cond: cond})
+	attempt := st.attempt()
+	if attempt == 1 {
+		in.budget.Load().onRequest()
+	}
+	o := in.outcomeOf(p, resp, err, st, attempt)
+	p.runConditions(&o, resp, err)
+	d := decide(p, &o, st.now(), p.random())
+	if d.verdict != Retry && d.reason == nil {
+		in.emit(p, st, resp, err, d, attempt)
 		return false
 	}
-	var d decision
-	if r.Attempt > in.maxRetries(p) {
-		d = decision{verdict: Stop, rule: ruleMaxRetries}
-		if !p.ErrorOnExhausted {
-			in.emit(p, resp, err, d)
-			return false
-		}
-		d.reason = ErrRetriesExhausted
-		st = in.ensureState(r)
-	} else {
-		st = in.ensureState(r)
-		d = in.limits(p, st, resp, time.Now(), p.random())
-		d.rule, d.cond = rule, cond
+	if st == nil {
+		st = in.newState(r, p, o.start)
+	}
+	if d.verdict == Retry {
+		d = in.admit(d, r, st)
 	}
 	if d.reason != nil && err != nil {
-		d.verdict = Stop
-		in.emit(p, resp, err, d)
 		// resty returns a transport error as it is, not retryAfter's
-		// error: carry the reason inside it when it can.
+		// error: carry the give-up inside it when it can.
+		gu := in.emit(p, st, resp, err, d, attempt)
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.Err = giveUp(d, resp, ue.Err)
+			ue.Err = gu
 		}
 		return false
 	}
@@ -438,72 +398,101 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	return true
 }
 
-// limits completes a Retry verdict: it checks the body can be replayed,
-// computes the wait (a server hint, else the jittered backoff) and gives up
-// when the wait is too long, would pass the deadline or MaxElapsed, or the
-// budget refuses. now and u (a random number in [0, 1)) are parameters so
-// that the outcome is exact under test.
-func (in *installation) limits(p *Policy, st *requestState, resp *resty.Response, now time.Time, u float64) decision {
-	d := decision{verdict: Retry, source: sourceBackoff}
+// outcomeOf builds the outcome of the attempt that produced resp and err.
+func (in *installation) outcomeOf(p *Policy, resp *resty.Response, err error, st *requestState, attempt int) outcome {
 	r := resp.Request
-	if !in.replayable(r) {
-		d.reason = ErrBodyNotReplayable
-		return d
+	ctx := r.Context()
+	o := outcome{method: r.Method, reqHeader: r.Header, sent: true, canceled: ctx.Err() != nil,
+		attempt: attempt, maxRetries: in.maxRetries(p), start: r.Time}
+	if st != nil {
+		o.start = st.start
 	}
-	d.wait = p.Jitter.Spread(p.backoff(r.Attempt), u)
-	if resp.RawResponse != nil {
-		if hint, src, ok := serverHint(resp.Header(), now); ok {
-			d.source = src
-			if hint > p.MaxRetryAfter {
-				d.wait, d.reason = hint, ErrWaitTooLong
-				return d
-			}
-			d.wait = min(hintWait(hint, u), p.MaxRetryAfter) // never below hint
+	if dl, ok := ctx.Deadline(); ok {
+		o.deadline = dl
+	}
+	raw := resp.RawResponse
+	if raw != nil {
+		o.status, o.header = raw.StatusCode, raw.Header
+		o.redirected = raw.Request != nil && raw.Request.Method != r.Method
+	}
+	if err != nil {
+		o.failure = failureOf(err, raw != nil)
+		if raw == nil && redirectedBefore(err, r) {
+			o.redirected = true
 		}
 	}
-	end := now.Add(d.wait)
-	if dl, ok := r.Context().Deadline(); ok && !end.Before(dl) {
-		d.reason = ErrDeadline
-		return d
+	return o
+}
+
+// failureOf classifies an attempt's error (see errClass). An error not
+// recognised counts as one that may have been applied when no response
+// arrived (a transport error); when a response arrived, it came from
+// middleware (an OnAfterResponse hook that turns statuses into errors, a
+// parse error) or a refused redirect, and the status rules decide.
+func failureOf(err error, withResponse bool) failure {
+	switch classify(err) {
+	case errPermanent:
+		return failedPermanent
+	case errNotSent:
+		return failedNotSent
+	case errMaybeSent:
+		return failedMaybeSent
 	}
-	if p.MaxElapsed > 0 && end.Sub(st.start) > p.MaxElapsed {
-		d.reason = ErrTimeLimit
-		return d
+	if withResponse {
+		return noFailure
 	}
-	if !in.bucket.Load().withdraw() {
-		d.reason = ErrBudgetExhausted
-		return d
+	return failedMaybeSent
+}
+
+// redirectedBefore reports whether a transport error happened after a
+// redirect: net/http's *url.Error then names the redirect's target, not
+// the URL the request was sent to. The original may then have been
+// applied, whatever the error says about the target. (A redirect to the
+// same URL cannot be told apart; see the README's limits.)
+func redirectedBefore(err error, r *resty.Request) bool {
+	var ue *url.Error
+	if !errors.As(err, &ue) || r.RawRequest == nil || r.RawRequest.URL == nil {
+		return false
+	}
+	u := *r.RawRequest.URL
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "***") // as net/http strips it
+	}
+	return ue.URL != u.String()
+}
+
+// runConditions records the first custom condition's Retry or Stop.
+func (p *Policy) runConditions(o *outcome, resp *resty.Response, err error) {
+	if !o.sent || o.canceled {
+		return
+	}
+	for i, c := range p.conditions {
+		if v := c(resp, err); v == Retry || v == Stop {
+			o.custom, o.cond = v, i+1
+			return
+		}
+	}
+}
+
+// admit completes a Retry with the checks outside the core: the body must
+// be replayable and the budget must pay for the retry.
+func (in *installation) admit(d decision, r *resty.Request, st *requestState) decision {
+	switch {
+	case !replayable(r):
+		d.verdict, d.reason = Stop, ErrBodyNotReplayable
+	case !in.budget.Load().withdraw():
+		d.verdict, d.reason = Stop, ErrBudgetExhausted
+	default:
+		st.paid = true
 	}
 	return d
 }
 
-// Server waits are floors: at most this share of the wait, and never more
-// than hintSpreadMax, is added on top so that clients told the same instant
-// do not return together.
-const (
-	hintSpread    = 0.1
-	hintSpreadMax = time.Second
-)
-
-func hintWait(hint time.Duration, u float64) time.Duration {
-	spread := min(time.Duration(float64(hint)*hintSpread), hintSpreadMax)
-	extra := FullJitter.Spread(spread, u)
-	if hint > maxDuration-extra {
-		return maxDuration
-	}
-	return hint + extra
-}
-
-// giveUp builds the error for a give-up decision.
-func giveUp(d decision, resp *resty.Response, cause error) *GiveUpError {
-	return &GiveUpError{Reason: d.reason, Attempt: resp.Request.Attempt, Status: statusOf(resp),
-		Wait: d.wait, Err: cause, Response: resp}
-}
-
-// retryAfter is resty's RetryAfter: it is called after the condition said
+// retryAfter is resty's RetryAfter: it is called after a condition said
 // true, and returns the wait or the give-up error. It never returns 0,
 // which resty reads as "use your own backoff".
-func (in *installation) retryAfter(_ *resty.Client, resp *resty.Response) (time.Duration, error) {
+func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.Duration, error) {
+	in = in.resolve(c)
 	r := resp.Request
 	st := stateOf(r)
 	var d decision
@@ -512,33 +501,89 @@ func (in *installation) retryAfter(_ *resty.Client, resp *resty.Response) (time.
 		d, err = st.next, st.nextErr
 		st.nextAttempt, st.nextErr = 0, nil
 	} else {
-		// Another condition said true before ours was asked. The limits
-		// still hold.
-		st = in.ensureState(r)
-		if r.Attempt > in.maxRetries(st.policy) {
-			d = decision{verdict: Stop, rule: ruleMaxRetries, reason: ErrRetriesExhausted}
+		// Another condition said true before ours was asked, or over our
+		// Stop. The limits still hold.
+		p := in.policyFor(r, st)
+		if st == nil {
+			st = in.newState(r, p, r.Time)
+		}
+		o := in.outcomeOf(p, resp, nil, st, st.attempt())
+		if o.attempt > o.maxRetries {
+			d = decision{verdict: Stop, rule: RuleMaxRetries, reason: ErrRetriesExhausted}
 		} else {
-			d = in.limits(st.policy, st, resp, time.Now(), st.policy.random())
-			d.rule = ruleCondition
+			d = p.schedule(decision{verdict: Retry, rule: RuleCondition}, &o, st.now(), p.random())
+		}
+		if d.verdict == Retry {
+			d = in.admit(d, r, st)
 		}
 	}
-	p := st.policy
 	if d.reason == nil {
-		st.attempts, st.lastResp = r.Attempt, resp
-		if err := in.prepareReplay(r, st); err != nil {
-			d.reason = ErrBodyNotReplayable
+		st.attempts, st.lastResp = st.attempt(), resp
+		if err := prepareReplay(r, st); err != nil {
+			d.verdict, d.reason = Stop, ErrBodyNotReplayable
 		}
 	}
-	if d.reason != nil {
-		d.verdict = Stop
-		in.emit(p, resp, err, d)
-		return 0, giveUp(d, resp, nil)
+	gu := in.emit(st.policy, st, resp, err, d, st.attempt())
+	if gu != nil {
+		return 0, gu
 	}
-	in.emit(p, resp, err, d)
-	if p.instant || in.instant.Load() {
+	if in.instantFor(st.policy) {
+		st.skewed += d.wait
 		return time.Nanosecond, nil
 	}
 	return max(d.wait, time.Nanosecond), nil
+}
+
+func (in *installation) onSuccess(c *resty.Client, resp *resty.Response) {
+	in.resolve(c).finish(resp.Request)
+}
+
+// onError runs when Execute ends with an error (and, registered as resty's
+// panic hook, when it panics). A request whose own context ended it is
+// reported as "canceled": resty's loop stops then without asking the
+// condition, so no other decision reports it.
+func (in *installation) onError(r *resty.Request, err error) {
+	st := stateOf(r)
+	if st != nil {
+		in = st.in
+	} else {
+		in = in.resolve(requestClient(r))
+	}
+	ctx := r.Context()
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		var resp *resty.Response
+		if re, ok := errors.AsType[*resty.ResponseError](err); ok {
+			resp = re.Response
+		}
+		if resp == nil {
+			resp = &resty.Response{Request: r}
+		}
+		in.emit(in.policyFor(r, st), st, resp, err, decision{verdict: Stop, rule: RuleCanceled}, st.attempt())
+	}
+	in.finish(r)
+}
+
+// finish ends an Execute: it returns the budget token of a retry that was
+// paid for but not sent, removes the Idempotency-Key it added, puts back
+// the caller's context and logger. A request executed again starts afresh.
+func (in *installation) finish(r *resty.Request) {
+	if l, ok := requestLogger(r); ok {
+		if q, ours := l.(*quietLogger); ours {
+			r.SetLogger(q.inner)
+		}
+	}
+	st := stateOf(r)
+	if st == nil {
+		return
+	}
+	if st.paid {
+		st.in.budget.Load().refund()
+		st.paid = false
+	}
+	if st.autoKey != "" && r.Header.Get(idempotencyKeyHeader) == st.autoKey {
+		r.Header.Del(idempotencyKeyHeader)
+	}
+	r.SetContext(st.parent)
 }
 
 func statusOf(resp *resty.Response) int {

@@ -29,11 +29,11 @@ import (
 
 // quietLogger drops resty's per-attempt log lines: the tests assert on
 // outcomes, and the expected failures would flood the output.
-type quietLogger struct{}
+type nopLogger struct{}
 
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Warnf(string, ...any)  {}
-func (quietLogger) Debugf(string, ...any) {}
+func (nopLogger) Errorf(string, ...any) {}
+func (nopLogger) Warnf(string, ...any)  {}
+func (nopLogger) Debugf(string, ...any) {}
 
 // testServer is a loopback HTTP server that records when each call arrived.
 type testServer struct {
@@ -104,7 +104,7 @@ func fastPolicy() Policy {
 // closed when the test ends, so that goleak sees no transport goroutines.
 func newClient(t *testing.T, p Policy) *resty.Client {
 	t.Helper()
-	c := resty.New().SetLogger(quietLogger{})
+	c := resty.New().SetLogger(nopLogger{})
 	p.Apply(c)
 	t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
 	return c
@@ -319,7 +319,7 @@ func TestRestyClampNeutralised(t *testing.T) {
 				p.BaseDelay = 60 * time.Millisecond
 				p.Multiplier = 1
 				ts := newTestServer(t, statuses(503, 503, 200))
-				c := resty.New().SetLogger(quietLogger{}).SetRetryWaitTime(tc.min).SetRetryMaxWaitTime(tc.max)
+				c := resty.New().SetLogger(nopLogger{}).SetRetryWaitTime(tc.min).SetRetryMaxWaitTime(tc.max)
 				t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
 				p.Apply(c)
 				resp, err := c.R().Get(ts.URL)
@@ -410,7 +410,8 @@ func TestRetryAfterPastDate(t *testing.T) {
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 	}
-	checkGaps(t, ts.gaps(), []time.Duration{0}, []time.Duration{500 * time.Millisecond})
+	// A past date is no reason to come back sooner than the backoff.
+	checkGaps(t, ts.gaps(), []time.Duration{time.Second}, []time.Duration{4 * time.Second})
 }
 
 func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {

@@ -123,7 +123,7 @@ func describe(ev restyretry.Event) string {
 	case ev.Rule == "success":
 		line += "; done"
 	default:
-		line += "; not retried (" + ev.Rule + " rule)"
+		line += "; not retried (" + string(ev.Rule) + " rule)"
 	}
 	return line
 }

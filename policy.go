@@ -1,0 +1,172 @@
+package restyretry
+
+import (
+	"context"
+	"time"
+)
+
+// Policy holds the settings of smart retries. Start from a preset (Default,
+// Interactive, Background, Contention) and change fields as needed; a Policy
+// is a plain value, so copies never affect each other. Durations and counts
+// that are zero or negative switch the feature off (MaxDelay: no cap;
+// MaxElapsed: no limit), except MaxRetryAfter, where 0 means that no server
+// wait is honoured: any positive one gives up.
+type Policy struct {
+	// MaxRetries is how many retries may follow the first attempt.
+	MaxRetries int
+	// BaseDelay is the backoff before retry 1; retry n waits
+	// BaseDelay·Multiplier^(n−1), capped at MaxDelay, then jittered.
+	BaseDelay time.Duration
+	// Multiplier is the growth of the backoff per retry (at least 1).
+	Multiplier float64
+	// MaxDelay caps the computed backoff before jitter.
+	MaxDelay time.Duration
+	// Jitter spreads each backoff; see Jitter.
+	Jitter Jitter
+	// MaxRetryAfter is the longest server-requested wait (Retry-After and
+	// rate-limit headers) that is honoured. A longer one gives up at once
+	// with ErrWaitTooLong instead of sleeping or shortening it.
+	MaxRetryAfter time.Duration
+	// MaxElapsed limits the whole request, all attempts and waits, measured
+	// from the start of the first attempt; a wait that would pass it gives up
+	// with ErrTimeLimit.
+	MaxElapsed time.Duration
+	// RetryAllMethods retries POST, PATCH and other non-idempotent requests
+	// on every retryable outcome, as if they carried an Idempotency-Key.
+	RetryAllMethods bool
+	// Budget caps retries to a share of the client's traffic; see Budget.
+	Budget Budget
+	// Rand returns a number in [0, 1) for jitter. It must be safe for
+	// concurrent use. nil uses math/rand/v2.
+	Rand func() float64
+	// OnDecision, if set, receives an Event for every decision taken after
+	// an attempt: success, retry, stop or give-up. It runs on the request's
+	// goroutine and must be safe for concurrent use. A per-request policy
+	// (WithPolicy) without one reports to its client's. See LogEvents and
+	// Observe.
+	OnDecision func(Event)
+	// ErrorOnExhausted makes a request whose last allowed attempt still
+	// asked for a retry end with a *GiveUpError whose Reason is
+	// ErrRetriesExhausted (and which carries the final status), instead of
+	// resty's usual last response with a nil error.
+	ErrorOnExhausted bool
+	// AddIdempotencyKey gives every POST and PATCH request that has no
+	// Idempotency-Key header a fresh random one, the same on every attempt,
+	// so that a server that deduplicates by key can be retried safely.
+	AddIdempotencyKey bool
+
+	conditions []Condition
+	instant    bool // test mode: decide as usual, skip the waits
+}
+
+// Default returns the policy Apply installs: at most 3 retries, waiting
+// 1s + U(0, 0.5s), 2s + U(0, 1s), then 4s + U(0, 2s) (Proportional(0.5)),
+// backoff capped at 30s, server waits honoured up to 30s, and a retry
+// budget of 20% of requests with a reserve of 10 retries.
+func Default() Policy {
+	return Policy{
+		MaxRetries:    3,
+		BaseDelay:     time.Second,
+		Multiplier:    2,
+		MaxDelay:      30 * time.Second,
+		Jitter:        Proportional(0.5),
+		MaxRetryAfter: 30 * time.Second,
+		Budget:        Budget{Ratio: defaultBudgetRatio, Reserve: defaultBudgetReserve},
+	}
+}
+
+// Interactive returns a policy for calls a person is waiting on: 2 retries
+// after 50–100ms and 100–200ms (EqualJitter), server waits honoured up to
+// 2s, and the whole request, waits included, limited to 5s.
+func Interactive() Policy {
+	p := Default()
+	p.MaxRetries = 2
+	p.BaseDelay = 100 * time.Millisecond
+	p.MaxDelay = time.Second
+	p.Jitter = EqualJitter
+	p.MaxRetryAfter = 2 * time.Second
+	p.MaxElapsed = 5 * time.Second
+	return p
+}
+
+// Background returns a policy for batch and background work that may wait
+// long: 8 retries from 1s doubling to a 2-minute cap (EqualJitter, so each
+// wait keeps at least half the backoff), server waits honoured up to 5
+// minutes, the whole request limited to 15 minutes.
+func Background() Policy {
+	p := Default()
+	p.MaxRetries = 8
+	p.MaxDelay = 2 * time.Minute
+	p.Jitter = EqualJitter
+	p.MaxRetryAfter = 5 * time.Minute
+	p.MaxElapsed = 15 * time.Minute
+	return p
+}
+
+// Contention returns a policy for many clients competing for one resource
+// (optimistic locking, a hot key, a lease): 6 retries from 50ms doubling to
+// a 5s cap with FullJitter, which spreads the clients out the most and so
+// completes the contended work with the fewest calls.
+func Contention() Policy {
+	p := Default()
+	p.MaxRetries = 6
+	p.BaseDelay = 50 * time.Millisecond
+	p.MaxDelay = 5 * time.Second
+	p.Jitter = FullJitter
+	return p
+}
+
+// With returns a copy of p whose custom conditions, conds appended to any p
+// already has, are consulted in order before the built-in rules. p is not
+// changed.
+func (p Policy) With(conds ...Condition) Policy {
+	all := make([]Condition, 0, len(p.conditions)+len(conds))
+	all = append(all, p.conditions...)
+	for _, c := range conds {
+		if c != nil {
+			all = append(all, c)
+		}
+	}
+	p.conditions = all
+	return p
+}
+
+// loopCeiling is the retry count resty's loop is given; the policy stops
+// it far earlier. MaxRetries is capped just below it.
+const loopCeiling = 1 << 16
+
+// normalized returns a copy of p with out-of-range values repaired.
+func (p Policy) normalized() Policy {
+	p.MaxRetries = min(max(p.MaxRetries, 0), loopCeiling-1)
+	p.conditions = append([]Condition(nil), p.conditions...)
+	return p
+}
+
+// WithPolicy returns a context that makes a request run under p instead of
+// its client's policy: req.SetContext(restyretry.WithPolicy(ctx, p)). The
+// client must have a policy applied; p's MaxRetries may be higher or lower
+// than the client's. The client's retry budget still applies.
+func WithPolicy(ctx context.Context, p Policy) context.Context {
+	pp := p.normalized()
+	return context.WithValue(ctx, policyKey{}, &pp)
+}
+
+// WithoutRetry returns a context that makes a request on an applied client
+// run once, with no retry.
+func WithoutRetry(ctx context.Context) context.Context {
+	return WithPolicy(ctx, Policy{})
+}
+
+// TestMode returns a copy of p for tests: every decision is made exactly as
+// in production, but every wait is skipped; if maxRetries ≥ 0 it also caps
+// MaxRetries. Production code paths are unchanged: only the sleep is gone.
+// Skipped waits advance a virtual clock that every later decision of the
+// request reads, so a request that would give up with ErrDeadline or
+// ErrTimeLimit in production gives up at the same attempt in test mode.
+func (p Policy) TestMode(maxRetries int) Policy {
+	p.instant = true
+	if maxRetries >= 0 {
+		p.MaxRetries = min(p.MaxRetries, maxRetries)
+	}
+	return p
+}
