@@ -443,21 +443,24 @@ func (in *installation) outcomeOf(p *Policy, resp *resty.Response, err error, st
 	return o
 }
 
-// failureOf classifies an attempt's error. When a response arrived, only a
-// known transport or body-read failure counts: any other error came from
+// failureOf classifies an attempt's error (see errClass). An error not
+// recognised counts as one that may have been applied when no response
+// arrived (a transport error); when a response arrived, it came from
 // middleware (an OnAfterResponse hook that turns statuses into errors, a
-// parse error) and the status rules decide.
+// parse error) or a refused redirect, and the status rules decide.
 func failureOf(err error, withResponse bool) failure {
 	switch classify(err) {
-	case notSent:
+	case errPermanent:
+		return failedPermanent
+	case errNotSent:
 		return failedNotSent
-	case maybeSent:
+	case errMaybeSent:
 		return failedMaybeSent
 	}
 	if withResponse {
 		return noFailure
 	}
-	return failedPermanent
+	return failedMaybeSent
 }
 
 // redirectedBefore reports whether a transport error happened after a
