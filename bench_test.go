@@ -122,7 +122,7 @@ type bnDecision struct {
 // h is added to the headers every net/http response carries.
 func bnSetup(tb testing.TB, status int, h http.Header) *bnDecision {
 	p := Default()
-	p.Budget = Budget{Ratio: defaultBudgetRatio, Reserve: 1 << 40}
+	p.Budget = Budget{Ratio: DefaultBudgetRatio, Reserve: 1 << 40}
 	c := p.Apply(resty.New())
 	in := installed(c)
 	if in == nil || len(c.RetryConditions) != 1 {

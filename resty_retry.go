@@ -70,8 +70,9 @@ type Policy struct {
 
 // Default returns the policy Apply installs: at most 3 retries, waiting
 // 1s + U(0, 0.5s), 2s + U(0, 1s), then 4s + U(0, 2s) (Proportional(0.5)),
-// backoff capped at 30s, server waits honoured up to 30s, and a retry
-// budget of 20% of requests with a reserve of 10 retries.
+// backoff capped at 30s, server waits honoured up to 30s, and the default
+// retry budget per host (see Budget): 100 retries per 10s plus one per five
+// successes, a retry that succeeds refunded.
 func Default() Policy {
 	return Policy{
 		MaxRetries:    3,
@@ -80,7 +81,7 @@ func Default() Policy {
 		MaxDelay:      30 * time.Second,
 		Jitter:        Proportional(0.5),
 		MaxRetryAfter: 30 * time.Second,
-		Budget:        Budget{Ratio: defaultBudgetRatio, Reserve: defaultBudgetReserve},
+		Budget:        defaultBudget(),
 	}
 }
 
@@ -170,7 +171,7 @@ func (p Policy) Apply(c *resty.Client) *resty.Client {
 			c.SetPreRequestHook(in.guardBody)
 		}
 	}
-	in.bucket.Store(newBucket(pp.Budget))
+	in.budgets.Store(newBudgets(pp.Budget))
 	in.policy.Store(&pp)
 	c.SetRetryAfter(in.retryAfter)
 	c.SetRetryCount(loopCeiling)
@@ -235,7 +236,7 @@ func TestMode(c *resty.Client, maxRetries int) *resty.Client {
 type installation struct {
 	client   *resty.Client
 	policy   atomic.Pointer[Policy]
-	bucket   atomic.Pointer[bucket]
+	budgets  atomic.Pointer[budgets]
 	instant  atomic.Bool  // TestMode: skip waits
 	retryCap atomic.Int64 // TestMode: cap on MaxRetries, −1 for none
 }
@@ -400,12 +401,17 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	}
 	r := resp.Request
 	st := stateOf(r)
-	if st == nil && r.Attempt <= 1 {
-		in.bucket.Load().onRequest()
-	}
 	p := in.policyFor(r, st)
 	v, rule, cond := p.verdict(resp, err)
 	if v != Retry {
+		if err == nil && resp.StatusCode() < 500 && resp.StatusCode() != http.StatusTooManyRequests {
+			// A success deposits; a retry that succeeded is refunded.
+			bud, k, now := in.budgets.Load(), hostOf(r), time.Now()
+			bud.onOutcome(k, now, true)
+			if r.Attempt > 1 {
+				bud.refund(k, now)
+			}
+		}
 		in.emit(p, resp, err, decision{verdict: Stop, rule: rule, cond: cond})
 		return false
 	}
@@ -470,7 +476,7 @@ func (in *installation) limits(p *Policy, st *requestState, resp *resty.Response
 		d.reason = ErrTimeLimit
 		return d
 	}
-	if !in.bucket.Load().withdraw() {
+	if !in.budgets.Load().withdraw(hostOf(r), now) {
 		d.reason = ErrBudgetExhausted
 		return d
 	}
@@ -492,6 +498,14 @@ func hintWait(hint time.Duration, u float64) time.Duration {
 		return maxDuration
 	}
 	return hint + extra
+}
+
+// hostOf is the key of the host r is sent to.
+func hostOf(r *resty.Request) hostKey {
+	if r.RawRequest == nil {
+		return hostKey{}
+	}
+	return keyOf(r.RawRequest.URL)
 }
 
 // giveUp builds the error for a give-up decision.
