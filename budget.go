@@ -28,8 +28,8 @@ import (
 // themselves: only the retries they ask for are paid. A retry is refused,
 // and its request ends with ErrBudgetExhausted, when less than one retry is
 // left. Deposits and withdrawals expire together a Window after they were
-// made: the window is kept as 10 slots of Window/10, so each expires between
-// 0.9 and 1 Window later. Amounts are integer thousandths of a retry, so
+// made: the window is kept as 10 slots of Window/10 (at least 1ns), so each
+// expires between 0.9 and 1 Window later. Amounts are integer thousandths of a retry, so
 // the accounting is exact; Ratio is rounded to thousandths, and a positive
 // Ratio below 0.001 counts as 0.001.
 //
@@ -46,16 +46,21 @@ import (
 //     spend (one failure each) or 60 (two: the first retries failed).
 //   - Burst after steady traffic: N successes in the last 10s add N/5, and
 //     isolated failures whose retry succeeds cost nothing, so steady traffic
-//     only raises what a burst can spend: after 1,000 requests, 300.
+//     only raises what a burst can spend: after 1,000 successful requests in
+//     the last 10s, 300. Right after a burst that failed twice (60 left), a
+//     second such burst within the window gets 60 of its 100 retries, unless
+//     200 successes came in between.
 //   - Outage (every attempt fails): no success, so no deposit and no
 //     refund; the host gets the Reserve and nothing more, 100 retries per
 //     0.9–1 Window. 4,000 requests that take T make at most
 //     100 × (1 + ⌊T / 9s⌋) retries: 100 when T < 9s, so 1.025 server hits
 //     per request instead of 1 + MaxRetries = 4; the bound of 1.25 holds for
-//     any T under 81s.
+//     any T under 81s. The reserve is a floor of 10 retries a second, so a
+//     slow outage (20 callers, 1s per attempt, T of minutes) sees up to 2.
 //   - Brownout (a share of attempts fails): retries that fail are paid from
-//     the reserve and the 0.2 per success; over a long run the retries that
-//     fail stay below 10 a second plus 20% of the successes.
+//     the reserve and the 0.2 per success; in a steady load the retries that
+//     fail stay below about 10 a second plus 20% of the successes (at worst
+//     40%, as a deposit can pay in two consecutive 0.9-window spans).
 //
 // The zero Budget disables the limit. Window ≤ 0 means DefaultBudgetWindow;
 // a Window longer than the client's life never gives anything back, so its
@@ -103,6 +108,10 @@ const (
 // hostBudget per host, in a table of at most maxHosts. One mutex guards it
 // all, so every decision sees a consistent state. All methods accept a nil
 // *budgets (a disabled Budget), which allows every retry.
+//
+// The glue calls onOutcome after every attempt, withdraw before every
+// retry (sending it only when granted), and refund once for a granted retry
+// that is not sent after all, or that succeeds.
 type budgets struct {
 	mu      sync.Mutex
 	reserve int64         // milli-retries per window

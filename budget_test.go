@@ -316,6 +316,11 @@ func budSteady(start time.Duration) budSim {
 		}}
 }
 
+// budOK is n requests that succeed at once, from 4 callers.
+func budOK(start time.Duration, n int) budSim {
+	return budSim{workers: 4, requests: n, start: start, latency: time.Millisecond, fails: budFailTimes(0)}
+}
+
 func budBurst(start time.Duration, failures int) budSim {
 	return budSim{workers: 50, requests: 50, start: start, latency: time.Millisecond, seed: 5,
 		fails: budFailTimes(failures)}
@@ -345,6 +350,9 @@ func TestBudgetSimBursts(t *testing.T) {
 		// until a window has passed.
 		{"right after a 50×2 burst, 50×2", []budSim{budBurst(0, 2)}, budBurst(100*time.Millisecond, 2), 10, 40},
 		{"a window after a 50×2 burst, 50×2", []budSim{budBurst(0, 2)}, budBurst(10*time.Second, 2), 50, 0},
+		// 200 successes in between pay for the 40 missing: 60 + 200 × 0.2.
+		{"200 successes after a 50×2 burst, 50×2", []budSim{budBurst(0, 2), budOK(100*time.Millisecond, 200)}, budBurst(time.Second, 2), 50, 0},
+		{"199 successes after a 50×2 burst, 50×2", []budSim{budBurst(0, 2), budOK(100*time.Millisecond, 199)}, budBurst(time.Second, 2), 49, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBudgets(defaultBudget())
