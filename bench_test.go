@@ -116,13 +116,13 @@ type bnDecision struct {
 }
 
 // bnSetup applies Default with a budget whose reserve cannot drain during a
-// benchmark, so that every 503 decision takes the budget's compare-and-swap
+// benchmark, so that every 503 decision takes the budget's mutex
 // and is granted, and builds a response of the given status and headers
 // (status 0: a transport error, no http.Response) to a GET on attempt 1.
 // h is added to the headers every net/http response carries.
 func bnSetup(tb testing.TB, status int, h http.Header) *bnDecision {
 	p := Default()
-	p.Budget = Budget{Ratio: defaultBudgetRatio, Reserve: 1 << 40}
+	p.Budget = Budget{Ratio: DefaultBudgetRatio, Reserve: 1 << 40}
 	c := p.Apply(resty.New())
 	in, _ := find(c)
 	if in == nil || len(c.RetryConditions) != 1 {

@@ -68,9 +68,9 @@
 // multipart requests are not retried. It never retries a non-idempotent
 // request that may have been applied. It never sleeps when the wait cannot succeed: too
 // long a server wait, a context deadline or MaxElapsed that the wait would
-// pass. A per-client retry Budget keeps retry storms in check: during an
-// outage the client sends about 1 + Budget.Ratio requests per call instead
-// of 1 + MaxRetries. Every give-up is an error for which
+// pass. A per-host retry Budget keeps retry storms in check: during an
+// outage a host gets Budget.Reserve retries per Budget.Window in all,
+// instead of MaxRetries per call. Every give-up is an error for which
 // errors.Is(err, ErrGaveUp) holds; see GiveUpError for where it appears.
 //
 // # Testing

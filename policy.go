@@ -64,8 +64,9 @@ type Policy struct {
 
 // Default returns the policy Apply installs: at most 3 retries, waiting
 // 1s + U(0, 0.5s), 2s + U(0, 1s), then 4s + U(0, 2s) (Proportional(0.5)),
-// backoff capped at 30s, server waits honoured up to 30s, and a retry
-// budget of 20% of requests with a reserve of 10 retries.
+// backoff capped at 30s, server waits honoured up to 30s, and the default
+// retry budget per host (see Budget): 100 retries per 10s plus one per five
+// successes, a retry that succeeds refunded.
 func Default() Policy {
 	return Policy{
 		MaxRetries:    3,
@@ -74,7 +75,7 @@ func Default() Policy {
 		MaxDelay:      30 * time.Second,
 		Jitter:        Proportional(0.5),
 		MaxRetryAfter: 30 * time.Second,
-		Budget:        Budget{Ratio: defaultBudgetRatio, Reserve: defaultBudgetReserve},
+		Budget:        defaultBudget(),
 	}
 }
 

@@ -62,7 +62,7 @@ func Apply(c *resty.Client) *resty.Client {
 func (p Policy) Apply(c *resty.Client) *resty.Client {
 	pp := p.normalized()
 	in := adopt(c, true)
-	in.budget.Store(newBucket(pp.Budget))
+	in.budget.Store(newBudgets(pp.Budget))
 	in.policy.Store(&pp)
 	return c
 }
@@ -122,7 +122,7 @@ func ResendCount(ctx context.Context) int {
 type installation struct {
 	client    *resty.Client
 	policy    atomic.Pointer[Policy]
-	budget    atomic.Pointer[bucket]
+	budget    atomic.Pointer[budgets]
 	observers atomic.Pointer[[]func(Event)]
 	instant   atomic.Bool  // TestMode: skip waits
 	retryCap  atomic.Int64 // TestMode: cap on MaxRetries, −1 for none
@@ -146,7 +146,7 @@ func adopt(c *resty.Client, create bool) *installation {
 		// A clone until now served by its original: it takes a copy.
 		p := inherited.policy.Load()
 		in.policy.Store(p)
-		in.budget.Store(newBucket(p.Budget))
+		in.budget.Store(newBudgets(p.Budget))
 		in.instant.Store(inherited.instant.Load())
 		in.retryCap.Store(inherited.retryCap.Load())
 	}
@@ -387,13 +387,19 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	st := stateOf(r)
 	p := in.policyFor(r, st)
 	attempt := st.attempt()
-	if attempt == 1 {
-		in.budget.Load().onRequest()
-	}
 	o := in.outcomeOf(p, resp, err, st, attempt)
 	p.runConditions(&o, resp, err)
 	d := decide(p, &o, st.now(), p.random())
 	if d.verdict != Retry && d.reason == nil {
+		if o.failure == noFailure && o.status != 0 && o.status < 500 && o.status != http.StatusTooManyRequests {
+			// The server answered: a success deposits, and a retry
+			// that succeeded is given back.
+			b, k, now := in.budget.Load(), hostOf(r), time.Now()
+			b.onOutcome(k, now, true)
+			if attempt > 1 {
+				b.refund(k, now)
+			}
+		}
 		in.emit(p, st, resp, err, d, attempt)
 		return false
 	}
@@ -499,7 +505,7 @@ func (in *installation) admit(d decision, r *resty.Request, st *requestState) de
 	switch {
 	case !replayable(r):
 		d.verdict, d.reason = Stop, ErrBodyNotReplayable
-	case !in.budget.Load().withdraw():
+	case !in.budget.Load().withdraw(hostOf(r), time.Now()):
 		d.verdict, d.reason = Stop, ErrBudgetExhausted
 	default:
 		st.paid = true
@@ -605,7 +611,7 @@ func (in *installation) finish(r *resty.Request) {
 		return
 	}
 	if st.paid {
-		st.in.budget.Load().refund()
+		st.in.budget.Load().refund(hostOf(r), time.Now())
 		st.paid = false
 	}
 	if st.autoKey != "" && r.Header.Get(idempotencyKeyHeader) == st.autoKey {
@@ -615,6 +621,14 @@ func (in *installation) finish(r *resty.Request) {
 		st.stop()
 	}
 	r.SetContext(st.parent)
+}
+
+// hostOf is the key of the host r is sent to.
+func hostOf(r *resty.Request) hostKey {
+	if r.RawRequest == nil {
+		return hostKey{}
+	}
+	return keyOf(r.RawRequest.URL)
 }
 
 func statusOf(resp *resty.Response) int {
