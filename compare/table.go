@@ -1,0 +1,68 @@
+package compare
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is every library's row in one scenario.
+type Result struct {
+	Scenario Scenario
+	Rows     []Row
+}
+
+// Run puts every library through every scenario, one library at a time.
+func Run(ctx context.Context, scenarios []Scenario, libs []Library) ([]Result, error) {
+	var out []Result
+	for _, sc := range scenarios {
+		res := Result{Scenario: sc}
+		for _, lib := range libs {
+			row, err := sc.Run(ctx, lib)
+			if err != nil {
+				return out, fmt.Errorf("%s, %s: %w", sc.Name, lib.Name, err)
+			}
+			res.Rows = append(res.Rows, row)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// WriteTable prints one scenario's rows: requests that succeeded, server
+// hits (and per request), wall time, retries that came back before the
+// server's Retry-After and, for POST, duplicated orders.
+func WriteTable(w io.Writer, r Result) error {
+	fmt.Fprintf(w, "%s: %s\n", r.Scenario.Name, r.Scenario.About)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "library\tsucceeded\tserver hits\thits/request\twall\tretries before hint\t")
+	if r.Scenario.POST {
+		fmt.Fprint(tw, "duplicated orders\t")
+	}
+	fmt.Fprintln(tw)
+	for _, row := range r.Rows {
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%.2f\t%s\t%d/%d\t", row.Library, row.Succeeded, row.Requests, row.Hits,
+			row.HitsPerRequest(), wall(row.Wall), row.Early, row.Retries)
+		if r.Scenario.POST {
+			fmt.Fprintf(tw, "%d\t", row.Duplicates)
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+// wall rounds a duration for the table: milliseconds, or tenths of a
+// second from 10s.
+func wall(d time.Duration) string {
+	if d >= 10*time.Second {
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}
