@@ -33,10 +33,10 @@ func rateLimited(sz Size, s Schedule, window time.Duration) Scenario {
 			c := lib.New(Config{Schedule: s, AttemptTimeout: 5 * time.Second})
 			defer c.Close()
 			start := time.Now()
-			ok, _ := fire(ctx, c, sz.RateRequests, sz.RateRequests, func(i int) Request {
+			_, outs := fire(ctx, c, sz.RateRequests, sz.RateRequests, func(i int) Request {
 				return Request{Method: http.MethodGet, URL: srv.URL, ID: strconv.Itoa(i)}
 			})
-			return Row{Library: lib.Name, Requests: sz.RateRequests, Succeeded: ok, Wall: time.Since(start), Counts: rec.Counts()}, nil
+			return newRow(lib, outs, time.Since(start), rec.Counts()), nil
 		},
 	}
 }

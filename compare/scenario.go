@@ -2,12 +2,15 @@ package compare
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/restyretry/restyretry"
 )
 
 // Row is what one library did in one scenario.
@@ -20,6 +23,9 @@ type Row struct {
 	// of a POST beyond its first (only for POST scenarios).
 	Duplicates int
 	Wall       time.Duration // the scenario's duration for this library
+	// Failures counts the requests that did not succeed by how they
+	// ended (see FailureKind).
+	Failures map[string]int
 }
 
 // HitsPerRequest is server hits per logical request.
@@ -59,7 +65,7 @@ func FullSize() Size {
 	return Size{
 		Burst: 50, Warm: 1000, Outage: 4000, OutageWorkers: 20,
 		RateLimit: 20, RateRequests: 60,
-		Faults: 40, FaultWorkers: 4, DeadTrials: 10, Orders: 50,
+		Faults: 100, FaultWorkers: 4, DeadTrials: 10, Orders: 100,
 	}
 }
 
@@ -70,7 +76,7 @@ func SmallSize() Size {
 	s.Outage = 600
 	s.RateLimit = 10
 	s.RateRequests = 30
-	s.Faults = 20
+	s.Faults = 30
 	s.Orders = 30
 	return s
 }
@@ -122,11 +128,10 @@ func burst(sz Size, s Schedule, fails, warm int) Scenario {
 		})
 		before := rec.Counts()
 		start := time.Now()
-		ok, _ := fire(ctx, c, sz.Burst, sz.Burst, func(i int) Request {
+		_, outs := fire(ctx, c, sz.Burst, sz.Burst, func(i int) Request {
 			return Request{Method: http.MethodGet, URL: srv.URL + "/burst", ID: "b-" + strconv.Itoa(i)}
 		})
-		return Row{Library: lib.Name, Requests: sz.Burst, Succeeded: ok, Wall: time.Since(start),
-			Counts: rec.Counts().sub(before)}, nil
+		return newRow(lib, outs, time.Since(start), rec.Counts().sub(before)), nil
 	}}
 }
 
@@ -154,18 +159,57 @@ func outage(sz Size, s Schedule) Scenario {
 			c := lib.New(Config{Schedule: s, AttemptTimeout: 5 * time.Second})
 			defer c.Close()
 			start := time.Now()
-			ok, _ := fire(ctx, c, sz.Outage, sz.OutageWorkers, func(i int) Request {
+			_, outs := fire(ctx, c, sz.Outage, sz.OutageWorkers, func(i int) Request {
 				return Request{Method: http.MethodGet, URL: srv.URL, ID: strconv.Itoa(i)}
 			})
-			return Row{Library: lib.Name, Requests: sz.Outage, Succeeded: ok, Wall: time.Since(start), Counts: rec.Counts()}, nil
+			return newRow(lib, outs, time.Since(start), rec.Counts()), nil
 		},
 	}
+}
+
+// newRow summarises one library's run.
+func newRow(lib Library, outs []Outcome, wall time.Duration, c Counts) Row {
+	ok, fails := tally(outs)
+	return Row{Library: lib.Name, Requests: len(outs), Succeeded: ok, Counts: c, Wall: wall, Failures: fails}
 }
 
 // sub returns the counts seen since before.
 func (c Counts) sub(before Counts) Counts {
 	return Counts{Hits: c.Hits - before.Hits, Retries: c.Retries - before.Retries,
 		Early: c.Early - before.Early, IDs: c.IDs - before.IDs}
+}
+
+// FailureKind names how a request that did not succeed ended:
+// "budget" (restyretry's retry budget refused a retry), "gave up"
+// (restyretry stopped early for another reason), the last HTTP status when
+// one was returned, else "error" (an error without a response, which is how
+// go-retryablehttp reports exhausted retries, and how transport errors
+// end). It returns "" for a success.
+func FailureKind(o Outcome) string {
+	switch {
+	case o.OK():
+		return ""
+	case errors.Is(o.Err, restyretry.ErrBudgetExhausted):
+		return "budget"
+	case errors.Is(o.Err, restyretry.ErrGaveUp):
+		return "gave up"
+	case o.Status != 0:
+		return strconv.Itoa(o.Status)
+	}
+	return "error"
+}
+
+// tally counts outcomes: successes, and failures by FailureKind.
+func tally(outs []Outcome) (int, map[string]int) {
+	ok, fails := 0, map[string]int{}
+	for _, o := range outs {
+		if k := FailureKind(o); k == "" {
+			ok++
+		} else {
+			fails[k]++
+		}
+	}
+	return ok, fails
 }
 
 // fire sends n requests from workers goroutines, which all start
@@ -193,11 +237,6 @@ func fire(ctx context.Context, c Client, n, workers int, req func(i int) Request
 	}
 	close(gate)
 	wg.Wait()
-	ok := 0
-	for _, o := range out {
-		if o.OK() {
-			ok++
-		}
-	}
+	ok, _ := tally(out)
 	return ok, out
 }

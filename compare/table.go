@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -42,20 +44,45 @@ func WriteTable(w io.Writer, r Result) error {
 	if r.Scenario.POST {
 		fmt.Fprint(tw, "duplicated orders\t")
 	}
-	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "  failures")
 	for _, row := range r.Rows {
 		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%.2f\t%s\t%d/%d\t", row.Library, row.Succeeded, row.Requests, row.Hits,
 			row.HitsPerRequest(), wall(row.Wall), row.Early, row.Retries)
 		if r.Scenario.POST {
 			fmt.Fprintf(tw, "%d\t", row.Duplicates)
 		}
-		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "  "+failures(row.Failures))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// failures lists failure counts by kind, most frequent first, e.g.
+// "31 budget, 4 503"; "-" for none.
+func failures(m map[string]int) string {
+	kinds := make([]string, 0, len(m))
+	for k, n := range m {
+		if n > 0 {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		return "-"
+	}
+	sort.Slice(kinds, func(i, j int) bool {
+		if m[kinds[i]] != m[kinds[j]] {
+			return m[kinds[i]] > m[kinds[j]]
+		}
+		return kinds[i] < kinds[j]
+	})
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = strconv.Itoa(m[k]) + " " + k
+	}
+	return strings.Join(parts, ", ")
 }
 
 // wall rounds a duration for the table: milliseconds, or tenths of a

@@ -122,10 +122,10 @@ func faultScenario(name, about string, sz Size, s Schedule, method, typ, stream 
 			body = []byte(`{"item":"book","quantity":1}`)
 		}
 		start := time.Now()
-		ok, _ := fire(ctx, c, n, sz.FaultWorkers, func(i int) Request {
+		_, outs := fire(ctx, c, n, sz.FaultWorkers, func(i int) Request {
 			return Request{Method: method, URL: px.URL() + "/orders", ID: "o-" + strconv.Itoa(i), Body: body}
 		})
-		row := Row{Library: lib.Name, Requests: n, Succeeded: ok, Wall: time.Since(start), Counts: rec.Counts()}
+		row := newRow(lib, outs, time.Since(start), rec.Counts())
 		if post {
 			row.Duplicates = row.Retries // every hit applies the order
 		}
@@ -183,7 +183,7 @@ func deadUpstream(sz Size, s Schedule) Scenario {
 			defer px.stop()
 			c := lib.New(Config{Schedule: s, AttemptTimeout: time.Second})
 			defer c.Close()
-			row := Row{Library: lib.Name, Requests: sz.DeadTrials}
+			outs := make([]Outcome, sz.DeadTrials)
 			start := time.Now()
 			for i := range sz.DeadTrials {
 				up.down()
@@ -194,15 +194,11 @@ func deadUpstream(sz Size, s Schedule) Scenario {
 				time.Sleep(downFor)
 				if err := up.up(); err != nil {
 					<-done
-					return row, errors.Join(errors.New("upstream did not come back"), err)
+					return Row{}, errors.Join(errors.New("upstream did not come back"), err)
 				}
-				if o := <-done; o.OK() {
-					row.Succeeded++
-				}
+				outs[i] = <-done
 			}
-			row.Wall = time.Since(start)
-			row.Counts = rec.Counts()
-			return row, nil
+			return newRow(lib, outs, time.Since(start), rec.Counts()), nil
 		},
 	}
 }
