@@ -29,7 +29,7 @@ func TestRecorderCountsRetriesAndEarlyOnes(t *testing.T) {
 		req.Header.Set(IDHeader, id)
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
-	send("a", "hint=2", 0)                    // a#1: come back in 2s
+	send("a", "hint=2", 0)                     // a#1: come back in 2s
 	send("a", "hint=1", 1999*time.Millisecond) // a#2: 1ms early; come back in 1s
 	send("a", "", time.Second)                 // a#3: on time
 	send("b", "", 0)                           // b#1
