@@ -22,7 +22,7 @@ func rateLimited(sz Size, s Schedule, window time.Duration) Scenario {
 		About: fmt.Sprintf("%d concurrent GETs through go-chi/httprate LimitByIP(%d, %v): 429 with Retry-After: %d",
 			sz.RateRequests, sz.RateLimit, window, int(window.Seconds())),
 		Run: func(ctx context.Context, lib Library) (Row, error) {
-			rec := &Recorder{}
+			rec := &Recorder{Soon: s.Base / 2}
 			limited := httprate.LimitByIP(sz.RateLimit, window)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(http.StatusOK)
 			}))

@@ -17,19 +17,28 @@ import (
 // handler returns, before the client can have read the header, so a client
 // that honours the hint from the moment it reads it is never counted early.
 // X-RateLimit-Reset and other fields are not hints here.
+//
+// A retry is also counted as back to back when it arrives less than Soon
+// after the previous response to the same request was written: sooner
+// than any of the compared schedules waits, so it followed no backoff.
 type Recorder struct {
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
+	// Soon is the gap under which a retry counts as back to back; 0
+	// counts none.
+	Soon time.Duration
 
-	mu    sync.Mutex
-	hits  int
-	early int
-	ids   map[string]*seen
+	mu         sync.Mutex
+	hits       int
+	early      int
+	backToBack int
+	ids        map[string]*seen
 }
 
 type seen struct {
 	hits      int
 	notBefore time.Time // zero: no hint outstanding
+	answered  time.Time // when the last response was written
 }
 
 // Counts is what a Recorder saw.
@@ -37,7 +46,10 @@ type Counts struct {
 	Hits    int // requests that reached the handler
 	Retries int // hits of a request already seen
 	Early   int // retries that arrived before the previous response's Retry-After
-	IDs     int // distinct logical requests seen
+	// BackToBack counts retries that arrived less than Recorder.Soon
+	// after the previous response.
+	BackToBack int
+	IDs        int // distinct logical requests seen
 }
 
 // HandlerFunc is a handler that is told which hit of its logical request
@@ -71,17 +83,22 @@ func (c *Recorder) Wrap(h HandlerFunc) http.Handler {
 		if !s.notBefore.IsZero() && at.Before(s.notBefore) {
 			c.early++
 		}
+		if hit > 1 && !s.answered.IsZero() && at.Sub(s.answered) < c.Soon {
+			c.backToBack++
+		}
 		s.notBefore = time.Time{}
 		c.mu.Unlock()
 
 		h(w, r, hit)
 
-		if d, ok := retryAfterSeconds(w.Header().Get("Retry-After")); ok {
-			until := c.now().Add(d)
-			c.mu.Lock()
-			s.notBefore = until
-			c.mu.Unlock()
+		done := c.now()
+		d, hinted := retryAfterSeconds(w.Header().Get("Retry-After"))
+		c.mu.Lock()
+		s.answered = done
+		if hinted {
+			s.notBefore = done.Add(d)
 		}
+		c.mu.Unlock()
 	})
 }
 
@@ -89,7 +106,7 @@ func (c *Recorder) Wrap(h HandlerFunc) http.Handler {
 func (c *Recorder) Counts() Counts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Counts{Hits: c.hits, Retries: c.hits - len(c.ids), Early: c.early, IDs: len(c.ids)}
+	return Counts{Hits: c.hits, Retries: c.hits - len(c.ids), Early: c.early, BackToBack: c.backToBack, IDs: len(c.ids)}
 }
 
 // retryAfterSeconds reads a delay-seconds Retry-After; it saturates at a

@@ -14,7 +14,7 @@ func (c *fakeClock) now() time.Time { return c.t }
 
 func TestRecorderCountsRetriesAndEarlyOnes(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
-	rec := &Recorder{Now: clock.now}
+	rec := &Recorder{Now: clock.now, Soon: time.Millisecond}
 	var hits []int
 	h := rec.Wrap(func(w http.ResponseWriter, r *http.Request, hit int) {
 		hits = append(hits, hit)
@@ -38,13 +38,15 @@ func TestRecorderCountsRetriesAndEarlyOnes(t *testing.T) {
 	send("c", "", 0)                           // c#2: not early
 	send("d", "hint=junk", 0)                  // d#1: not a hint
 	send("d", "", 0)                           // d#2: not early
+	send("d", "", time.Millisecond)            // d#3: not back to back
 
 	got := rec.Counts()
-	want := Counts{Hits: 9, Retries: 5, Early: 1, IDs: 4}
+	// Back to back: b#2, c#2 and d#2 came less than 1ms after an answer.
+	want := Counts{Hits: 10, Retries: 6, Early: 1, BackToBack: 3, IDs: 4}
 	if got != want {
 		t.Errorf("counts %+v, want %+v", got, want)
 	}
-	wantHits := []int{1, 2, 3, 1, 2, 1, 2, 1, 2}
+	wantHits := []int{1, 2, 3, 1, 2, 1, 2, 1, 2, 3}
 	if len(hits) != len(wantHits) {
 		t.Fatalf("handler saw hits %v, want %v", hits, wantHits)
 	}

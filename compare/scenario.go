@@ -112,7 +112,7 @@ func burst(sz Size, s Schedule, fails, warm int) Scenario {
 			sz.Burst, warm, times(fails))
 	}
 	return Scenario{Name: name, About: about, Run: func(ctx context.Context, lib Library) (Row, error) {
-		rec := &Recorder{}
+		rec := &Recorder{Soon: s.Base / 2}
 		srv := httptest.NewServer(rec.Wrap(func(w http.ResponseWriter, r *http.Request, hit int) {
 			if r.URL.Path == "/burst" && hit <= fails {
 				w.WriteHeader(http.StatusServiceUnavailable)
@@ -151,7 +151,7 @@ func outage(sz Size, s Schedule) Scenario {
 		Name:  "outage",
 		About: fmt.Sprintf("%d GETs from %d goroutines; the server answers every one 503", sz.Outage, sz.OutageWorkers),
 		Run: func(ctx context.Context, lib Library) (Row, error) {
-			rec := &Recorder{}
+			rec := &Recorder{Soon: s.Base / 2}
 			srv := httptest.NewServer(rec.Wrap(func(w http.ResponseWriter, r *http.Request, hit int) {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}))
@@ -176,7 +176,7 @@ func newRow(lib Library, outs []Outcome, wall time.Duration, c Counts) Row {
 // sub returns the counts seen since before.
 func (c Counts) sub(before Counts) Counts {
 	return Counts{Hits: c.Hits - before.Hits, Retries: c.Retries - before.Retries,
-		Early: c.Early - before.Early, IDs: c.IDs - before.IDs}
+		Early: c.Early - before.Early, BackToBack: c.BackToBack - before.BackToBack, IDs: c.IDs - before.IDs}
 }
 
 // FailureKind names how a request that did not succeed ended:

@@ -57,8 +57,8 @@ func run(t *testing.T, name string, libs ...string) map[string]Row {
 	rows := map[string]Row{}
 	for _, r := range res[0].Rows {
 		rows[r.Library] = r
-		t.Logf("%s: %d/%d ok, %d hits, %d retries (%d early), %d duplicates, %v, failures %v",
-			r.Library, r.Succeeded, r.Requests, r.Hits, r.Retries, r.Early, r.Duplicates, r.Wall, r.Failures)
+		t.Logf("%s: %d/%d ok, %d hits, %d retries (%d early, %d back to back), %d duplicates, %v, failures %v",
+			r.Library, r.Succeeded, r.Requests, r.Hits, r.Retries, r.Early, r.BackToBack, r.Duplicates, r.Wall, r.Failures)
 	}
 	return rows
 }
@@ -147,6 +147,16 @@ func TestRateLimiterHints(t *testing.T) {
 			} else if r.Early != 0 {
 				// Retry-After: 0 cannot be come back early to.
 				t.Errorf("resty: %d retries early to Retry-After: 0", r.Early)
+			}
+			// resty follows its backoff (at least the 2ms base), whatever
+			// the hint says.
+			if r.BackToBack != 0 {
+				t.Errorf("resty: %d retries back to back", r.BackToBack)
+			}
+			// Issue 9 §2: a hint of 0 is no reason to come back sooner than
+			// the backoff.
+			if r := rows["restyretry"]; r.BackToBack != 0 {
+				t.Errorf("restyretry: %d of %d retries came back to back (%s)", r.BackToBack, r.Retries, name)
 			}
 		})
 	}
@@ -238,7 +248,7 @@ func TestWriteTable(t *testing.T) {
 		Rows: []Row{
 			{Library: "restyretry", Requests: 30, Succeeded: 16, Counts: Counts{Hits: 30}, Wall: 12 * time.Millisecond,
 				Failures: map[string]int{"error": 14}},
-			{Library: "resty", Requests: 30, Succeeded: 29, Counts: Counts{Hits: 57, Retries: 27}, Duplicates: 27,
+			{Library: "resty", Requests: 30, Succeeded: 29, Counts: Counts{Hits: 57, Retries: 27, BackToBack: 5}, Duplicates: 27,
 				Wall: 12300 * time.Millisecond, Failures: map[string]int{"error": 1, "503": 1, "budget": 3}},
 		},
 	}
@@ -249,9 +259,9 @@ func TestWriteTable(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	want := [][]string{
 		{"post-reset:", "orders"},
-		{"library", "succeeded", "duplicated orders", "failures"},
+		{"library", "succeeded", "back to back", "duplicated orders", "failures"},
 		{"restyretry", "16/30", "30", "1.00", "12ms", "0/0", "0", "14 error"},
-		{"resty", "29/30", "57", "1.90", "12.3s", "0/27", "27", "3 budget, 1 503, 1 error"},
+		{"resty", "29/30", "57", "1.90", "12.3s", "0/27", "5", "27", "3 budget, 1 503, 1 error"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), b.String())

@@ -36,18 +36,20 @@ func Run(ctx context.Context, scenarios []Scenario, libs []Library) ([]Result, e
 
 // WriteTable prints one scenario's rows: requests that succeeded, server
 // hits (and per request), wall time, retries that came back before the
-// server's Retry-After and, for POST, duplicated orders.
+// server's Retry-After (of all retries), retries back to back (sooner than
+// half the schedule's base after the previous answer), for POST duplicated
+// orders, and how the failed requests ended.
 func WriteTable(w io.Writer, r Result) error {
 	fmt.Fprintf(w, "%s: %s\n", r.Scenario.Name, r.Scenario.About)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "library\tsucceeded\tserver hits\thits/request\twall\tretries before hint\t")
+	fmt.Fprint(tw, "library\tsucceeded\tserver hits\thits/request\twall\tretries before hint\tback to back\t")
 	if r.Scenario.POST {
 		fmt.Fprint(tw, "duplicated orders\t")
 	}
 	fmt.Fprintln(tw, "  failures")
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%.2f\t%s\t%d/%d\t", row.Library, row.Succeeded, row.Requests, row.Hits,
-			row.HitsPerRequest(), wall(row.Wall), row.Early, row.Retries)
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%.2f\t%s\t%d/%d\t%d\t", row.Library, row.Succeeded, row.Requests, row.Hits,
+			row.HitsPerRequest(), wall(row.Wall), row.Early, row.Retries, row.BackToBack)
 		if r.Scenario.POST {
 			fmt.Fprintf(tw, "%d\t", row.Duplicates)
 		}

@@ -97,7 +97,7 @@ func (u *upstream) down() {
 func faultScenario(name, about string, sz Size, s Schedule, method, typ, stream string, timeoutMS int) Scenario {
 	post := method == http.MethodPost
 	return Scenario{Name: name, About: about, POST: post, Run: func(ctx context.Context, lib Library) (Row, error) {
-		rec := &Recorder{}
+		rec := &Recorder{Soon: s.Base / 2}
 		up, err := newUpstream(rec.Wrap(func(w http.ResponseWriter, r *http.Request, hit int) {
 			w.WriteHeader(http.StatusOK)
 		}))
@@ -168,7 +168,7 @@ func deadUpstream(sz Size, s Schedule) Scenario {
 		About: fmt.Sprintf("%d GETs, one at a time, through toxiproxy to a server that is down and comes back %v after each is sent",
 			sz.DeadTrials, downFor),
 		Run: func(ctx context.Context, lib Library) (Row, error) {
-			rec := &Recorder{}
+			rec := &Recorder{Soon: s.Base / 2}
 			up, err := newUpstream(rec.Wrap(func(w http.ResponseWriter, r *http.Request, hit int) {
 				w.WriteHeader(http.StatusOK)
 			}))
