@@ -28,6 +28,9 @@ type Request struct {
 type Outcome struct {
 	Status int
 	Err    error
+	// Attempts is how many attempts the library made, where it tells
+	// (resty and restyretry); 0 when unknown.
+	Attempts int
 }
 
 // OK reports whether the request ended without an error in a 2xx.

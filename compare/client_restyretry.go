@@ -34,7 +34,7 @@ func (r *restyClient) Do(ctx context.Context, q Request) Outcome {
 		req.SetBody(q.Body)
 	}
 	resp, err := req.Execute(q.Method, q.URL)
-	o := Outcome{Err: err}
+	o := Outcome{Err: err, Attempts: req.Attempt}
 	if resp != nil {
 		o.Status = resp.StatusCode()
 	}

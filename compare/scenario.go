@@ -184,7 +184,8 @@ func (c Counts) sub(before Counts) Counts {
 // (restyretry stopped early for another reason), the last HTTP status when
 // one was returned, else "error" (an error without a response, which is how
 // go-retryablehttp reports exhausted retries, and how transport errors
-// end). It returns "" for a success.
+// end); where the library tells how many attempts it made, "error, not
+// retried" or "error after k attempts". It returns "" for a success.
 func FailureKind(o Outcome) string {
 	switch {
 	case o.OK():
@@ -195,6 +196,10 @@ func FailureKind(o Outcome) string {
 		return "gave up"
 	case o.Status != 0:
 		return strconv.Itoa(o.Status)
+	case o.Attempts == 1:
+		return "error, not retried"
+	case o.Attempts > 1:
+		return "error after " + strconv.Itoa(o.Attempts) + " attempts"
 	}
 	return "error"
 }

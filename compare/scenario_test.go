@@ -233,6 +233,8 @@ func TestFailureKind(t *testing.T) {
 		{Outcome{Status: 503}, "503"},
 		{Outcome{Status: 200, Err: errors.New("x")}, "200"},
 		{Outcome{Err: errors.New("x")}, "error"},
+		{Outcome{Err: errors.New("x"), Attempts: 4}, "error after 4 attempts"},
+		{Outcome{Err: errors.New("x"), Attempts: 1}, "error, not retried"},
 		{Outcome{Status: 503, Err: giveUp}, "budget"},
 		{Outcome{Status: 429, Err: &restyretry.GiveUpError{Reason: restyretry.ErrWaitTooLong}}, "gave up"},
 	} {
