@@ -42,13 +42,19 @@ func Run(ctx context.Context, scenarios []Scenario, libs []Library) ([]Result, e
 func WriteTable(w io.Writer, r Result) error {
 	fmt.Fprintf(w, "%s: %s\n", r.Scenario.Name, r.Scenario.About)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "library\tsucceeded\tserver hits\thits/request\twall\tretries before hint\tback to back\t")
+	width := len("library")
+	for _, row := range r.Rows {
+		width = max(width, len(row.Library))
+	}
+	// Library names align left: padded to one width, the right alignment
+	// of the other columns leaves them in place.
+	fmt.Fprintf(tw, "%-*s\tsucceeded\tserver hits\thits/request\twall\tretries before hint\tback to back\t", width, "library")
 	if r.Scenario.POST {
 		fmt.Fprint(tw, "duplicated orders\t")
 	}
 	fmt.Fprintln(tw, "  failures")
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%.2f\t%s\t%d/%d\t%d\t", row.Library, row.Succeeded, row.Requests, row.Hits,
+		fmt.Fprintf(tw, "%-*s\t%d/%d\t%d\t%.2f\t%s\t%d/%d\t%d\t", width, row.Library, row.Succeeded, row.Requests, row.Hits,
 			row.HitsPerRequest(), wall(row.Wall), row.Early, row.Retries, row.BackToBack)
 		if r.Scenario.POST {
 			fmt.Fprintf(tw, "%d\t", row.Duplicates)
