@@ -452,7 +452,7 @@ func (in *installation) limits(p *Policy, st *requestState, resp *resty.Response
 	}
 	d.wait = p.Jitter.Spread(p.backoff(r.Attempt), u)
 	if resp.RawResponse != nil {
-		if hint, src, ok := serverHint(resp.Header(), now); ok {
+		if hint, src, ok := serverHint(resp.Header(), resp.StatusCode(), now); ok {
 			d.source = src
 			if hint > p.MaxRetryAfter {
 				d.wait, d.reason = hint, ErrWaitTooLong
