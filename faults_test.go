@@ -719,12 +719,20 @@ var prfHostileHints = []struct {
 	{"x-ratelimit-reset-past-epoch", "X-RateLimit-Reset", "1000000000", hintFallback},
 }
 
-// prfHintServer answers every request with status and one hint header.
+// prfHintServer answers every request with status and one hint header
+// (and, for a reset, a remaining count of 0).
 func prfHintServer(t testing.TB, status int, header, value string) (*httptest.Server, *atomic.Int32) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		w.Header()[header] = []string{value} // as sent, not canonicalised
+		// A reset is a wait only for a spent quota (on a 503 too).
+		switch header {
+		case "RateLimit-Reset":
+			w.Header().Set("RateLimit-Remaining", "0")
+		case "X-RateLimit-Reset":
+			w.Header().Set("X-RateLimit-Remaining", "0")
+		}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(srv.Close)
