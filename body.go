@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-resty/resty/v2"
 )
@@ -185,7 +186,7 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 		return nil
 	}
 	if paid {
-		st.in.budget.Load().refund()
+		st.in.budget.Load().refund(keyOf(raw.URL), time.Now())
 	}
 	resp := st.lastResp
 	if resp == nil {

@@ -1,12 +1,12 @@
 package restyretry
 
 import (
+	"container/heap"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,259 +14,588 @@ import (
 	"time"
 )
 
-// drain withdraws until the bucket refuses and returns how many succeeded.
-// limit guards against a bucket that never refuses.
-func budDrain(t *testing.T, k *bucket, limit int) int {
-	t.Helper()
+// budT0 is the origin of the explicit clocks below.
+var budT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func budAt(d time.Duration) time.Time { return budT0.Add(d) }
+
+var (
+	budHost  = hostKey{"https", "api.example.com", "443"}
+	budOther = hostKey{"https", "other.example.com", "443"}
+)
+
+func TestBudgetDefaults(t *testing.T) {
+	if got, want := defaultBudget(), (Budget{Ratio: 0.2, Reserve: 100, Window: 10 * time.Second}); got != want {
+		t.Fatalf("defaultBudget() = %+v, want %+v", got, want)
+	}
+	if got := Default().Budget; got != defaultBudget() {
+		t.Fatalf("Default().Budget = %+v, want defaultBudget()", got)
+	}
+	b := newBudgets(defaultBudget())
+	if b.reserve != 100_000 || b.deposit != 200 || b.width != time.Second {
+		t.Fatalf("default budgets: reserve %d, deposit %d, slot %v; want 100000, 200, 1s", b.reserve, b.deposit, b.width)
+	}
+}
+
+func TestBudgetDisabled(t *testing.T) {
+	for _, b := range []Budget{
+		{},
+		{Window: time.Second},
+		{Ratio: 0, Reserve: 0},
+		{Ratio: -1, Reserve: -5},
+		{Ratio: math.NaN()},
+		{Ratio: math.Inf(-1), Reserve: -1},
+	} {
+		k := newBudgets(b)
+		if k != nil {
+			t.Errorf("newBudgets(%+v) = %+v, want nil (no limit)", b, k)
+			continue
+		}
+		for i := range 1000 {
+			now := budAt(time.Duration(i) * time.Millisecond)
+			k.onOutcome(budHost, now, i%2 == 0)
+			if !k.withdraw(budHost, now) {
+				t.Fatalf("nil budgets refused withdrawal %d", i+1)
+			}
+			k.refund(budHost, now)
+		}
+	}
+}
+
+// budStep is one step of an arithmetic table: at the offset from budT0, n
+// times on host (0: budHost, 1: budOther) the operation 's' (a success), 'f'
+// (a failure), 'w' (a withdrawal; granted of them must be allowed) or 'r'
+// (a refund).
+type budStep struct {
+	at      time.Duration
+	host    int
+	op      byte
+	n       int
+	granted int
+}
+
+func TestBudgetArithmetic(t *testing.T) {
+	const s = time.Second
+	for _, tc := range []struct {
+		name  string
+		b     Budget
+		steps []budStep
+	}{
+		{"reserve only, refilled after a window", Budget{Reserve: 3}, []budStep{
+			{0, 0, 'w', 5, 3},
+			{1 * s, 0, 's', 100, 0}, // no Ratio: successes deposit nothing
+			{2 * s, 0, 'w', 1, 0},
+			{9*s + 999*time.Millisecond, 0, 'w', 1, 0},
+			{10 * s, 0, 'w', 5, 3}, // slot 0 left the window
+		}},
+		{"ratio only: one retry per five successes", Budget{Ratio: 0.2}, []budStep{
+			{0, 0, 'w', 1, 0},
+			{0, 0, 's', 4, 0},
+			{0, 0, 'w', 1, 0}, // 0.8
+			{0, 0, 's', 1, 0},
+			{0, 0, 'w', 2, 1}, // 1.0
+			{0, 0, 'f', 50, 0},
+			{0, 0, 'w', 1, 0}, // failures deposit nothing
+			{0, 0, 's', 1000, 0},
+			{1 * s, 0, 'w', 300, 200},
+		}},
+		{"refunds give back withdrawals, never more", Budget{Reserve: 2}, []budStep{
+			{0, 0, 'r', 3, 0}, // nothing withdrawn: nothing to give back
+			{0, 0, 'w', 3, 2},
+			{0, 0, 'r', 1, 0},
+			{0, 0, 'w', 2, 1},
+			{0, 0, 'r', 5, 0}, // gives back the 2 withdrawn, no more
+			{0, 0, 'w', 3, 2},
+		}},
+		{"withdrawals expire 0.9 to 1 window later", Budget{Reserve: 2, Window: 10 * s}, []budStep{
+			{0, 0, 'w', 1, 1},
+			{950 * time.Millisecond, 0, 'w', 1, 1}, // same 1s slot
+			{9*s + 999*time.Millisecond, 0, 'w', 1, 0},
+			{10 * s, 0, 'w', 3, 2},
+			{19*s + 999*time.Millisecond, 0, 'w', 1, 0},
+			{20 * s, 0, 'w', 1, 1},
+		}},
+		{"deposits expire; withdrawals they paid for outlive them", Budget{Ratio: 1, Window: 10 * s}, []budStep{
+			{0, 0, 's', 3, 0},
+			{9*s + 500*time.Millisecond, 0, 'w', 2, 2},
+			{10 * s, 0, 'w', 5, 0}, // deposits gone, 2 still withdrawn
+			{10 * s, 0, 's', 2, 0}, // pays back the 2
+			{10 * s, 0, 'w', 1, 0},
+			{19 * s, 0, 'w', 3, 2}, // the withdrawals of 9.5s expired; the deposits of 10s pay 2
+			{20 * s, 0, 'w', 1, 0}, // those deposits expired, the 2 of 19s are still withdrawn
+		}},
+		{"a refund returns the newest withdrawal", Budget{Reserve: 2, Window: 10 * s}, []budStep{
+			{0, 0, 'w', 1, 1},
+			{5 * s, 0, 'w', 1, 1},
+			{6 * s, 0, 'r', 1, 0}, // returns the one of 5s
+			{10 * s, 0, 'w', 3, 2},
+		}},
+		{"hosts are independent", Budget{Reserve: 2}, []budStep{
+			{0, 0, 'w', 5, 2},
+			{0, 1, 'w', 5, 2},
+			{0, 1, 'r', 1, 0},
+			{0, 0, 'w', 1, 0},
+			{0, 1, 'w', 1, 1},
+		}},
+		{"time going backwards counts in the newest slot", Budget{Reserve: 1, Window: 10 * s}, []budStep{
+			{20 * s, 0, 'w', 1, 1}, // the first call sets the origin
+			{0, 0, 'w', 1, 0},
+			{29 * s, 0, 'w', 1, 0},
+			{30 * s, 0, 'w', 1, 1},
+			{25 * s, 0, 'w', 1, 0},
+		}},
+		{"ratio below the resolution counts as 0.001", Budget{Ratio: 0.0001}, []budStep{
+			{0, 0, 's', 999, 0},
+			{0, 0, 'w', 1, 0},
+			{0, 0, 's', 1, 0},
+			{0, 0, 'w', 2, 1},
+		}},
+		{"a window of 10ns", Budget{Reserve: 1, Window: 10}, []budStep{
+			{0, 0, 'w', 2, 1},
+			{9, 0, 'w', 1, 0},
+			{10, 0, 'w', 2, 1},
+		}},
+		{"a window below 10ns has slots of 1ns", Budget{Reserve: 1, Window: 3}, []budStep{
+			{0, 0, 'w', 1, 1},
+			{9, 0, 'w', 1, 0},
+			{10, 0, 'w', 1, 1},
+		}},
+		{"hostile values saturate", Budget{Ratio: 1e300, Reserve: math.MaxInt, Window: maxDuration}, []budStep{
+			{0, 0, 'w', 1000, 1000},
+			{0, 0, 's', 100, 0},
+			{maxDuration, 0, 'w', 1000, 1000},
+		}},
+		{"default: a burst of 50 failing twice, then another", defaultBudget(), []budStep{
+			{0, 0, 'w', 100, 100}, // the reserve
+			{0, 0, 'w', 1, 0},
+			{10 * time.Millisecond, 0, 's', 50, 0}, // + 10
+			{10 * time.Millisecond, 0, 'r', 50, 0}, // the 50 retries that succeeded
+			{20 * time.Millisecond, 0, 'w', 61, 60},
+			{10*s + 20*time.Millisecond, 0, 'w', 101, 100}, // a window later: all expired
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBudgets(tc.b)
+			if b == nil {
+				t.Fatalf("newBudgets(%+v) = nil", tc.b)
+			}
+			for i, st := range tc.steps {
+				k := budHost
+				if st.host == 1 {
+					k = budOther
+				}
+				now := budAt(st.at)
+				got := 0
+				for range st.n {
+					switch st.op {
+					case 's':
+						b.onOutcome(k, now, true)
+					case 'f':
+						b.onOutcome(k, now, false)
+					case 'w':
+						if b.withdraw(k, now) {
+							got++
+						}
+					case 'r':
+						b.refund(k, now)
+					}
+				}
+				if got != st.granted {
+					t.Fatalf("step %d (%+v): %d of %d withdrawals granted, want %d", i, st, got, st.n, st.granted)
+				}
+			}
+		})
+	}
+}
+
+// Simulation: callers driving the pure budgets on a virtual clock, every
+// event in a deterministic order.
+
+// budSim describes a load on one host: workers callers each send logical
+// requests one after another, requests in all, from start; every attempt
+// takes latency, and fails when fails says so. A failed attempt is retried
+// as by Default at millisecond scale (3 retries, 1ms × 2ⁿ⁻¹ + U(0, half of
+// it)), when the budget allows.
+type budSim struct {
+	workers, requests int
+	start, latency    time.Duration
+	fails             func(id, attempt int) bool
+	seed              uint64
+}
+
+type budSimResult struct {
+	hits, retries, refused, ok, exhausted int
+	end                                   time.Duration // when the last attempt ended
+}
+
+type budEvent struct {
+	at          time.Duration // the attempt ends
+	seq         int
+	id, attempt int
+}
+
+type budQueue []budEvent
+
+func (q budQueue) Len() int { return len(q) }
+func (q budQueue) Less(i, j int) bool {
+	return q[i].at < q[j].at || q[i].at == q[j].at && q[i].seq < q[j].seq
+}
+func (q budQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *budQueue) Push(x any)   { *q = append(*q, x.(budEvent)) }
+func (q *budQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+func (s budSim) run(b *budgets, k hostKey) budSimResult {
+	const maxRetries = 3
+	rng := rand.New(rand.NewPCG(s.seed, 1))
+	var (
+		q    budQueue
+		seq  int
+		next int
+		r    budSimResult
+	)
+	send := func(at time.Duration, id, attempt int) {
+		seq++
+		heap.Push(&q, budEvent{at: at + s.latency, seq: seq, id: id, attempt: attempt})
+	}
+	startNext := func(at time.Duration) {
+		if next < s.requests {
+			send(at, next, 1)
+			next++
+		}
+	}
+	for range s.workers {
+		startNext(s.start)
+	}
+	for q.Len() > 0 {
+		e := heap.Pop(&q).(budEvent)
+		now := budAt(e.at)
+		r.hits++
+		r.end = e.at
+		if !s.fails(e.id, e.attempt) {
+			b.onOutcome(k, now, true)
+			if e.attempt > 1 {
+				b.refund(k, now)
+			}
+			r.ok++
+			startNext(e.at)
+			continue
+		}
+		b.onOutcome(k, now, false)
+		switch {
+		case e.attempt > maxRetries:
+			r.exhausted++
+		case b.withdraw(k, now):
+			r.retries++
+			d := time.Millisecond << (e.attempt - 1)
+			d += time.Duration(rng.Float64() * float64(d/2))
+			send(e.at+d, e.id, e.attempt+1)
+			continue
+		default:
+			r.refused++
+		}
+		startNext(e.at)
+	}
+	return r
+}
+
+func budFailTimes(n int) func(id, attempt int) bool {
+	return func(_, attempt int) bool { return attempt <= n }
+}
+
+// budSteady is steady traffic: 1,000 requests from 4 callers over about
+// 0.5s, of which 5% fail once (chosen by a seeded draw per request).
+func budSteady(start time.Duration) budSim {
+	return budSim{workers: 4, requests: 1000, start: start, latency: 2 * time.Millisecond, seed: 3,
+		fails: func(id, attempt int) bool {
+			return attempt == 1 && rand.New(rand.NewPCG(3, uint64(id))).IntN(20) == 0
+		}}
+}
+
+// budOK is n requests that succeed at once, from 4 callers.
+func budOK(start time.Duration, n int) budSim {
+	return budSim{workers: 4, requests: n, start: start, latency: time.Millisecond, fails: budFailTimes(0)}
+}
+
+func budBurst(start time.Duration, failures int) budSim {
+	return budSim{workers: 50, requests: 50, start: start, latency: time.Millisecond, seed: 5,
+		fails: budFailTimes(failures)}
+}
+
+// TestBudgetSimBursts: under the default budget, 50 concurrent requests
+// that each fail once or twice all get their retries, on a fresh client
+// and after steady traffic; and what a burst leaves for the next.
+func TestBudgetSimBursts(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		before     []budSim // run first, on the same budgets
+		burst      budSim
+		ok, refuse int
+	}{
+		{"fresh, 50×1", nil, budBurst(0, 1), 50, 0},
+		{"fresh, 50×2", nil, budBurst(0, 2), 50, 0},
+		{"after steady traffic, 50×1", []budSim{budSteady(0)}, budBurst(time.Second, 1), 50, 0},
+		{"after steady traffic, 50×2", []budSim{budSteady(0)}, budBurst(time.Second, 2), 50, 0},
+		{"after steady traffic and a burst, 50×2", []budSim{budSteady(0), budBurst(time.Second, 2)}, budBurst(2*time.Second, 2), 50, 0},
+		// The retries that succeeded were refunded, so one failure each
+		// leaves the reserve whole...
+		{"right after a 50×1 burst, 50×1", []budSim{budBurst(0, 1)}, budBurst(100*time.Millisecond, 1), 50, 0},
+		{"right after a 50×2 burst, 50×1", []budSim{budBurst(0, 2)}, budBurst(100*time.Millisecond, 1), 50, 0},
+		// ...but 50 first retries failed: 100 + 10 − 50 = 60 are left for
+		// the next 100, so 40 requests are refused their second retry,
+		// until a window has passed.
+		{"right after a 50×2 burst, 50×2", []budSim{budBurst(0, 2)}, budBurst(100*time.Millisecond, 2), 10, 40},
+		{"a window after a 50×2 burst, 50×2", []budSim{budBurst(0, 2)}, budBurst(10*time.Second, 2), 50, 0},
+		// 200 successes in between pay for the 40 missing: 60 + 200 × 0.2.
+		{"200 successes after a 50×2 burst, 50×2", []budSim{budBurst(0, 2), budOK(100*time.Millisecond, 200)}, budBurst(time.Second, 2), 50, 0},
+		{"199 successes after a 50×2 burst, 50×2", []budSim{budBurst(0, 2), budOK(100*time.Millisecond, 199)}, budBurst(time.Second, 2), 49, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBudgets(defaultBudget())
+			for _, s := range tc.before {
+				s.run(b, budHost)
+			}
+			r := tc.burst.run(b, budHost)
+			t.Logf("%+v", r)
+			if r.ok != tc.ok || r.refused != tc.refuse || r.ok+r.refused != 50 {
+				t.Fatalf("%d of 50 succeeded, %d refused; want %d and %d", r.ok, r.refused, tc.ok, tc.refuse)
+			}
+		})
+	}
+}
+
+// TestBudgetSimOutage: 4,000 requests from 20 callers to a host that
+// always fails, with attempts of 50µs to 1s, so that the run takes from
+// milliseconds to minutes. With no success the host gets its Reserve once
+// per 0.9–1 window: 100 × (1 + ⌊T/9s⌋) retries in a run of T, so ≤ 1.25
+// hits per request whenever T < 81s.
+func TestBudgetSimOutage(t *testing.T) {
+	for _, tc := range []struct {
+		latency time.Duration
+		retries int // exactly, when the run is shorter than 9s
+	}{
+		{50 * time.Microsecond, 100},
+		{time.Millisecond, 100},
+		{10 * time.Millisecond, 100},
+		{30 * time.Millisecond, 100},
+		{100 * time.Millisecond, -1},
+		{300 * time.Millisecond, -1},
+		{time.Second, -1},
+	} {
+		t.Run(tc.latency.String(), func(t *testing.T) {
+			const n = 4000
+			s := budSim{workers: 20, requests: n, latency: tc.latency, seed: 9,
+				fails: func(int, int) bool { return true }}
+			r := s.run(newBudgets(defaultBudget()), budHost)
+			perReq := float64(r.hits) / n
+			bound := DefaultBudgetReserve * (1 + int(r.end/(9*time.Second)))
+			t.Logf("attempts of %v: run of %v, %d hits = %.3f per request, %d retries (bound %d), %d refused, %d used every retry",
+				tc.latency, r.end, r.hits, perReq, r.retries, bound, r.refused, r.exhausted)
+			if r.hits != n+r.retries || r.ok != 0 || r.refused+r.exhausted != n {
+				t.Fatalf("inconsistent run: %+v", r)
+			}
+			if r.retries > bound {
+				t.Errorf("%d retries in %v, want ≤ %d", r.retries, r.end, bound)
+			}
+			if tc.retries >= 0 {
+				if r.end >= 9*time.Second {
+					t.Fatalf("the run took %v; this case wants it shorter than 9s", r.end)
+				}
+				if r.retries != tc.retries {
+					t.Errorf("%d retries, want exactly %d (the reserve)", r.retries, tc.retries)
+				}
+			}
+			if r.end < 81*time.Second && perReq > 1.25 {
+				t.Errorf("%.3f hits per request in a run of %v, want ≤ 1.25", perReq, r.end)
+			}
+		})
+	}
+}
+
+// TestBudgetSimBrownout: when 40% of attempts fail, the retries that fail
+// stay within the reserve per window plus a fifth of the successes (in a
+// steady load; the worst case over sliding windows is twice the second
+// term, as a deposit can pay in two consecutive 0.9-window spans), and
+// retries are refused.
+func TestBudgetSimBrownout(t *testing.T) {
+	const n = 20000
+	s := budSim{workers: 20, requests: n, latency: 5 * time.Millisecond, seed: 11,
+		fails: func(id, attempt int) bool {
+			return rand.New(rand.NewPCG(11, uint64(id)<<4|uint64(attempt))).IntN(10) < 4
+		}}
+	r := s.run(newBudgets(defaultBudget()), budHost)
+	// Every request that failed its first attempt and succeeded did so on
+	// a retry (refunded); the other retries failed.
+	succeededRetries := r.ok - budFirstTimeOK(s)
+	failed := r.retries - succeededRetries
+	bound := float64(DefaultBudgetReserve*(1+int(r.end/(9*time.Second)))) + DefaultBudgetRatio*float64(r.ok)
+	t.Logf("brownout: run of %v, %d ok (%d after a retry), %d refused, %d used every retry; %d retries, %d failed (bound %.0f); %.3f hits per request",
+		r.end, r.ok, succeededRetries, r.refused, r.exhausted, r.retries, failed, bound, float64(r.hits)/n)
+	if float64(failed) > 1.05*bound {
+		t.Errorf("%d failed retries, want ≤ %.0f (5%% above the steady bound)", failed, 1.05*bound)
+	}
+	if r.refused == 0 {
+		t.Error("a 40% brownout was never refused a retry")
+	}
+}
+
+// budFirstTimeOK counts the requests of s whose first attempt succeeds.
+func budFirstTimeOK(s budSim) int {
 	n := 0
-	for k.withdraw() {
-		n++
-		if n > limit {
-			t.Fatalf("bucket allowed more than %d withdrawals", limit)
+	for id := range s.requests {
+		if !s.fails(id, 1) {
+			n++
 		}
 	}
 	return n
 }
 
-func TestBucketZeroBudgetIsUnlimited(t *testing.T) {
-	for _, b := range []Budget{
-		{},
-		{Ratio: 0, Reserve: 0},
-		{Ratio: -1, Reserve: -5},
-		{Ratio: math.NaN()},
+// TestBudgetDeadHostSparesHealthy: a host in an outage spends its own
+// budget only; a healthy host of the same client still retries a burst.
+func TestBudgetDeadHostSparesHealthy(t *testing.T) {
+	b := newBudgets(defaultBudget())
+	dead := budSim{workers: 20, requests: 4000, latency: time.Millisecond, seed: 1,
+		fails: func(int, int) bool { return true }}.run(b, budOther)
+	if dead.retries != DefaultBudgetReserve || dead.refused == 0 {
+		t.Fatalf("dead host: %+v, want its reserve spent and refusals", dead)
+	}
+	r := budBurst(dead.end, 2).run(b, budHost)
+	if r.ok != 50 || r.refused != 0 {
+		t.Fatalf("healthy host after the dead one's outage: %+v, want 50 ok", r)
+	}
+	if b.withdraw(budOther, budAt(dead.end)) {
+		t.Fatal("the dead host's budget was refilled by the healthy host's traffic")
+	}
+}
+
+// TestBudgetEviction: at most maxHosts hosts are kept; the least recently
+// used is dropped and comes back with a full reserve.
+func TestBudgetEviction(t *testing.T) {
+	b := newBudgets(Budget{Reserve: 1})
+	now := budAt(0)
+	for i := range maxHosts {
+		if !b.withdraw(hk(i), now) || b.withdraw(hk(i), now) {
+			t.Fatalf("host %d: want exactly one retry", i)
+		}
+	}
+	b.withdraw(hk(0), now) // h0 is now the most recently used; h1 the least
+	if b.hosts.len() != maxHosts {
+		t.Fatalf("%d hosts kept, want %d", b.hosts.len(), maxHosts)
+	}
+	if !b.withdraw(hk(maxHosts), now) {
+		t.Fatal("a new host was refused its reserve")
+	}
+	if b.hosts.len() != maxHosts {
+		t.Fatalf("%d hosts kept after one more, want %d", b.hosts.len(), maxHosts)
+	}
+	if b.withdraw(hk(0), now) {
+		t.Fatal("h0, recently used, was evicted: its spent reserve came back")
+	}
+	if !b.withdraw(hk(1), now) {
+		t.Fatal("h1, the least recently used, was kept: want it evicted and back with a full reserve")
+	}
+	// Many more hosts: memory stays bounded.
+	for i := range 10 * maxHosts {
+		b.onOutcome(hk(i), now, true)
+		b.withdraw(hk(i), now)
+	}
+	if b.hosts.len() != maxHosts {
+		t.Fatalf("%d hosts kept, want %d", b.hosts.len(), maxHosts)
+	}
+	// A refund to a host not held does not add it.
+	b.refund(hk(-1), now)
+	if b.hosts.find(hk(-1)) != nil {
+		t.Fatal("a refund added a host")
+	}
+}
+
+// TestBudgetSuccessPathAllocs: recording outcomes and paying for retries on
+// a known host does not allocate.
+func TestBudgetSuccessPathAllocs(t *testing.T) {
+	b := newBudgets(Budget{Ratio: 0.2, Reserve: 1 << 30})
+	now := budAt(0)
+	b.onOutcome(budHost, now, true)
+	i := 0
+	for name, f := range map[string]func(){
+		"onOutcome ok":   func() { b.onOutcome(budHost, now, true) },
+		"onOutcome fail": func() { b.onOutcome(budHost, now, false) },
+		"withdraw":       func() { b.withdraw(budHost, now) },
+		"refund":         func() { b.refund(budHost, now) },
+		"moving clock": func() {
+			i++
+			t := budAt(time.Duration(i) * 300 * time.Millisecond)
+			b.onOutcome(budHost, t, true)
+			b.withdraw(budHost, t)
+			b.refund(budHost, t)
+		},
 	} {
-		k := newBucket(b)
-		if k != nil {
-			t.Errorf("newBucket(%+v) = %+v, want nil (no limit)", b, k)
-			continue
-		}
-		for i := range 10000 {
-			k.onRequest()
-			if !k.withdraw() {
-				t.Fatalf("nil bucket refused withdrawal %d", i+1)
-			}
+		if n := testing.AllocsPerRun(1000, f); n != 0 {
+			t.Errorf("%s: %v allocations, want 0", name, n)
 		}
 	}
 }
 
-func TestBucketArithmetic(t *testing.T) {
-	k := newBucket(Budget{Ratio: 0.2, Reserve: 10})
-	if k == nil {
-		t.Fatal("newBucket returned nil for a real budget")
-	}
-	// Starts full: exactly Reserve retries before any deposit.
-	if n := budDrain(t, k, 100); n != 10 {
-		t.Fatalf("full bucket allowed %d withdrawals, want 10", n)
-	}
-	// Four deposits of 0.2 make 0.8 of a token: not enough.
-	for range 4 {
-		k.onRequest()
-	}
-	if k.withdraw() {
-		t.Fatal("0.8 tokens allowed a withdrawal")
-	}
-	// The fifth makes exactly 1.
-	k.onRequest()
-	if !k.withdraw() {
-		t.Fatal("1.0 token refused a withdrawal")
-	}
-	if k.withdraw() {
-		t.Fatal("an empty bucket allowed a withdrawal")
-	}
-	// 1000 requests at 0.2 fund exactly 200 retries (cap not reached).
-	for range 1000 {
-		k.onRequest()
-	}
-	if n := budDrain(t, k, 1000); n != 10 {
-		// Reserve 10 caps the bucket: 200 tokens deposited, 10 kept.
-		t.Fatalf("after 1000 deposits the bucket allowed %d withdrawals, want 10 (the cap)", n)
-	}
-
-	k = newBucket(Budget{Ratio: 0.25, Reserve: 1000})
-	budDrain(t, k, 2000)
-	for range 1000 {
-		k.onRequest()
-	}
-	if n := budDrain(t, k, 2000); n != 250 {
-		t.Fatalf("1000 deposits of 0.25 allowed %d withdrawals, want 250", n)
-	}
-
-	// Ratio above 1 pays for several retries per request.
-	k = newBucket(Budget{Ratio: 3, Reserve: 100})
-	budDrain(t, k, 200)
-	for range 10 {
-		k.onRequest()
-	}
-	if n := budDrain(t, k, 200); n != 30 {
-		t.Fatalf("10 deposits of 3 allowed %d withdrawals, want 30", n)
-	}
-}
-
-func TestBucketCapAtReserve(t *testing.T) {
-	k := newBucket(Budget{Ratio: 1, Reserve: 3})
-	for range 100 {
-		k.onRequest() // deposits into a full bucket are lost
-	}
-	if n := budDrain(t, k, 200); n != 3 {
-		t.Fatalf("full bucket after 100 deposits allowed %d, want 3", n)
-	}
-	for range 100 {
-		k.onRequest()
-	}
-	if n := budDrain(t, k, 200); n != 3 {
-		t.Fatalf("drained bucket after 100 deposits of 1 allowed %d, want 3 (cap)", n)
-	}
-}
-
-func TestBucketRatioOnly(t *testing.T) {
-	// No reserve: as Budget.Reserve documents, a Reserve below 1 counts as
-	// 1 when Ratio is set, so the bucket holds one token (the least that
-	// pays for a retry) and a Ratio-only budget retries at its ratio, one
-	// retry at a time.
-	k := newBucket(Budget{Ratio: 0.5})
-	if k == nil {
-		t.Fatal("Ratio-only budget was treated as unlimited")
-	}
-	if n := budDrain(t, k, 100); n != 1 {
-		t.Fatalf("new Ratio-only bucket allowed %d withdrawals, want 1", n)
-	}
-	k.onRequest()
-	if k.withdraw() {
-		t.Fatal("0.5 tokens allowed a withdrawal")
-	}
-	k.onRequest()
-	if !k.withdraw() {
-		t.Fatal("two deposits of 0.5 refused a withdrawal")
-	}
-	for range 10 {
-		k.onRequest()
-	}
-	if n := budDrain(t, k, 100); n != 1 {
-		t.Fatalf("after 10 deposits of 0.5 the Ratio-only bucket allowed %d, want 1 (burst of one)", n)
-	}
-	// Long run: 1000 requests each followed by a retry attempt get 500.
-	got := 0
-	for range 1000 {
-		k.onRequest()
-		if k.withdraw() {
-			got++
-		}
-	}
-	if got != 500 {
-		t.Fatalf("interleaved: %d retries of 1000 requests at ratio 0.5, want 500", got)
-	}
-}
-
-func TestBucketReserveOnly(t *testing.T) {
-	k := newBucket(Budget{Reserve: 3})
-	if k == nil {
-		t.Fatal("Reserve-only budget was treated as unlimited")
-	}
-	if n := budDrain(t, k, 100); n != 3 {
-		t.Fatalf("Reserve-only bucket allowed %d withdrawals, want 3", n)
-	}
-	for range 10000 {
-		k.onRequest() // no ratio: nothing is ever deposited
-	}
-	if k.withdraw() {
-		t.Fatal("Reserve-only bucket refilled from requests")
-	}
-}
-
-// TestBucketConcurrentInvariant: whatever the interleaving, successful
-// withdrawals never exceed Reserve + Ratio·deposits.
-func TestBucketConcurrentInvariant(t *testing.T) {
+// TestBudgetConcurrent: whatever the interleaving, with the clock stopped
+// (nothing expires) the retries granted to a host never exceed its reserve,
+// its deposits and the refunds it was given, and the state adds up.
+func TestBudgetConcurrent(t *testing.T) {
 	const (
 		workers = 16
-		ops     = 2000
+		ops     = 3000
 	)
-	for _, b := range []Budget{{Ratio: 0.2, Reserve: 10}, {Ratio: 0.5}, {Reserve: 50}, {Ratio: 0.05, Reserve: 1}} {
-		t.Run(strconv.FormatFloat(b.Ratio, 'g', -1, 64)+"/"+strconv.Itoa(b.Reserve), func(t *testing.T) {
-			k := newBucket(b)
-			var deposits, withdrawals atomic.Int64
+	for _, bud := range []Budget{defaultBudget(), {Ratio: 0.5}, {Reserve: 50}, {Ratio: 0.05, Reserve: 1}} {
+		t.Run(strconv.FormatFloat(bud.Ratio, 'g', -1, 64)+"/"+strconv.Itoa(bud.Reserve), func(t *testing.T) {
+			b := newBudgets(bud)
+			now := budAt(time.Hour)
+			keys := []hostKey{budHost, budOther, hk(7)}
+			var succ, granted, refunds [3]atomic.Int64
 			var wg sync.WaitGroup
 			for w := range workers {
 				wg.Go(func() {
 					rng := rand.New(rand.NewPCG(42, uint64(w)))
 					for range ops {
-						if rng.IntN(100) < 70 {
-							k.onRequest()
-							deposits.Add(1)
-						} else if k.withdraw() {
-							withdrawals.Add(1)
+						h := rng.IntN(len(keys))
+						switch x := rng.IntN(100); {
+						case x < 50:
+							b.onOutcome(keys[h], now, true)
+							succ[h].Add(1)
+						case x < 60:
+							b.onOutcome(keys[h], now, false)
+						case x < 90:
+							if b.withdraw(keys[h], now) {
+								granted[h].Add(1)
+							}
+						default:
+							b.refund(keys[h], now)
+							refunds[h].Add(1)
 						}
 					}
 				})
 			}
 			wg.Wait()
-			reserve := max(b.Reserve, 1)
-			// In milli-tokens, as the bucket counts.
-			limit := int64(reserve)*1000 + deposits.Load()*int64(b.Ratio*1000)
-			if got := withdrawals.Load() * 1000; got > limit {
-				t.Fatalf("%d withdrawals from %d deposits: %d milli-tokens spent, limit %d",
-					withdrawals.Load(), deposits.Load(), got, limit)
-			}
-			if tok := k.tokens.Load(); tok < 0 || tok > int64(reserve)*1000 {
-				t.Fatalf("bucket holds %d milli-tokens, outside [0, %d]", tok, reserve*1000)
-			}
-			t.Logf("deposits=%d withdrawals=%d", deposits.Load(), withdrawals.Load())
-		})
-	}
-}
-
-// TestBucketConcurrentExact: when the cap never binds, concurrent deposits
-// and withdrawals account for every milli-token: the tokens deposited are
-// exactly the withdrawals made.
-func TestBucketConcurrentExact(t *testing.T) {
-	k := newBucket(Budget{Ratio: 0.25, Reserve: 1000})
-	var drained atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for k.withdraw() {
-				drained.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if drained.Load() != 1000 {
-		t.Fatalf("8 goroutines drained %d tokens, want exactly 1000", drained.Load())
-	}
-
-	// 8 depositors × 500 requests at 0.25 = 1000 tokens, never above the
-	// cap; 8 withdrawers take tokens as they come until the depositors are
-	// done and the bucket is empty.
-	var (
-		deposit  sync.WaitGroup
-		withdraw sync.WaitGroup
-		done     atomic.Bool
-		taken    atomic.Int64
-	)
-	for range 8 {
-		deposit.Go(func() {
-			for range 500 {
-				k.onRequest()
-			}
-		})
-		withdraw.Go(func() {
-			for {
-				finished := done.Load()
-				if k.withdraw() {
-					taken.Add(1)
-					continue
+			for h, k := range keys {
+				hb := b.hosts.find(k)
+				if hb == nil {
+					t.Fatalf("host %v missing", k)
 				}
-				if finished {
-					return
+				dep := succ[h].Load() * b.deposit
+				if hb.depSum != dep {
+					t.Errorf("%v: %d milli-retries deposited, want %d", k, hb.depSum, dep)
 				}
-				runtime.Gosched() // let the depositors run on a busy machine
+				if hb.wdSum < 0 || hb.wdSum > granted[h].Load()*milli || hb.wdSum > b.reserve+hb.depSum {
+					t.Errorf("%v: %d milli-retries withdrawn after %d grants; want within [0, min(grants, reserve + deposits = %d)]",
+						k, hb.wdSum, granted[h].Load(), b.reserve+hb.depSum)
+				}
+				if limit := b.reserve + dep + refunds[h].Load()*milli; granted[h].Load()*milli > limit {
+					t.Errorf("%v: %d grants exceed reserve + deposits + refunds (%d milli)", k, granted[h].Load(), limit)
+				}
+				t.Logf("%v: %d successes, %d granted, %d refunds", k, succ[h].Load(), granted[h].Load(), refunds[h].Load())
 			}
 		})
-	}
-	deposit.Wait()
-	done.Store(true)
-	withdraw.Wait()
-	if taken.Load() != 1000 {
-		t.Fatalf("4000 deposits of 0.25 paid for %d withdrawals, want exactly 1000", taken.Load())
 	}
 }
 
@@ -280,8 +609,119 @@ func budPolicy() Policy {
 	return p
 }
 
+// budFlaky is a server whose request of each X-Bud-ID fails (503) its
+// first fails times, then succeeds.
+type budFlaky struct {
+	*httptest.Server
+	fails int
+	mu    sync.Mutex
+	seen  map[string]int
+	hits  atomic.Int64
+}
+
+func newBudFlaky(t *testing.T, fails int) *budFlaky {
+	s := &budFlaky{fails: fails, seen: map[string]int{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		id := r.Header.Get("X-Bud-ID")
+		s.mu.Lock()
+		s.seen[id]++
+		n := s.seen[id]
+		s.mu.Unlock()
+		if n <= s.fails {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestBudgetBurstLive: 50 concurrent GETs that each fail once, or twice,
+// then succeed, all succeed under Default (delays shortened), on a fresh
+// client and on one that carried steady traffic.
+func TestBudgetBurstLive(t *testing.T) {
+	for _, tc := range []struct {
+		fails  int
+		steady int // sequential successful requests first
+	}{{1, 0}, {2, 0}, {1, 200}, {2, 200}} {
+		t.Run(strconv.Itoa(tc.fails)+"×50/steady"+strconv.Itoa(tc.steady), func(t *testing.T) {
+			srv := newBudFlaky(t, tc.fails)
+			c := prfClient(t, budPolicy(), nil)
+			for i := range tc.steady {
+				srv.mu.Lock()
+				srv.seen["steady"+strconv.Itoa(i)] = tc.fails // succeeds at once
+				srv.mu.Unlock()
+				if resp, err := c.R().SetHeader("X-Bud-ID", "steady"+strconv.Itoa(i)).Get(srv.URL); err != nil || resp.StatusCode() != 200 {
+					t.Fatalf("steady request %d: %v, %v", i, resp, err)
+				}
+			}
+			srv.hits.Store(0)
+			var (
+				wg     sync.WaitGroup
+				failed atomic.Int64
+				gate   = make(chan struct{})
+			)
+			for i := range 50 {
+				wg.Go(func() {
+					<-gate
+					resp, err := c.R().SetHeader("X-Bud-ID", strconv.Itoa(i)).Get(srv.URL)
+					if err != nil || resp.StatusCode() != http.StatusOK {
+						failed.Add(1)
+						t.Errorf("request %d: %v, %v", i, resp, err)
+					}
+				})
+			}
+			close(gate)
+			wg.Wait()
+			if failed.Load() != 0 {
+				t.Fatalf("%d of 50 failed", failed.Load())
+			}
+			if got, want := srv.hits.Load(), int64(50*(1+tc.fails)); got != want {
+				t.Fatalf("server hits %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestBudgetPerHostLive: a client whose budget for a dead host is spent
+// still retries a burst on a healthy host.
+func TestBudgetPerHostLive(t *testing.T) {
+	var deadHits atomic.Int64
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadHits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer dead.Close()
+	healthy := newBudFlaky(t, 2)
+	c := prfClient(t, budPolicy(), nil)
+	refused := 0
+	for range 200 {
+		if _, err := c.R().Get(dead.URL); errors.Is(err, ErrBudgetExhausted) {
+			refused++
+		}
+	}
+	if refused == 0 || deadHits.Load() > 200+DefaultBudgetReserve {
+		t.Fatalf("dead host: %d hits, %d refused; want ≤ %d hits and refusals", deadHits.Load(), refused, 200+DefaultBudgetReserve)
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 50 {
+		wg.Go(func() {
+			if resp, err := c.R().SetHeader("X-Bud-ID", strconv.Itoa(i)).Get(healthy.URL); err != nil || resp.StatusCode() != 200 {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of 50 requests to the healthy host failed after the dead host spent its budget", failed.Load())
+	}
+}
+
 // TestBudgetIsolatedFailuresAllRetried: when 10% of requests fail once, the
-// default budget (20% ratio) retries every one of them.
+// default budget retries every one of them.
 func TestBudgetIsolatedFailuresAllRetried(t *testing.T) {
 	const (
 		logical = 600
@@ -354,13 +794,13 @@ func TestBudgetIsolatedFailuresAllRetried(t *testing.T) {
 	}
 }
 
-// TestBudgetOutage: during a full outage 64 goroutines sharing one client
-// send at most 1 + Ratio requests per logical request (plus the Reserve
-// once), not 1 + MaxRetries.
+// TestBudgetOutage: during a full outage 20 goroutines sharing one client
+// send 4,000 requests: the retries are the Reserve (no success deposits or
+// is refunded), so at most 1.25 server hits per request, not 1 + MaxRetries.
 func TestBudgetOutage(t *testing.T) {
 	const (
-		logical = 2000
-		workers = 64
+		logical = 4000
+		workers = 20
 	)
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -379,6 +819,7 @@ func TestBudgetOutage(t *testing.T) {
 		refusedAtFirst     atomic.Int64 // refused before any retry
 		refusedSlowest     atomic.Int64 // ns, of those
 	)
+	start := time.Now()
 	for range workers {
 		wg.Go(func() {
 			for next.Add(1) <= logical {
@@ -415,20 +856,20 @@ func TestBudgetOutage(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
 	perReq := float64(hits.Load()) / logical
-	t.Logf("outage: %d logical requests, %d server hits = %.3f hits/request; %d refused by the budget (%d at attempt 1, slowest %v), %d used every retry",
-		logical, hits.Load(), perReq, refused.Load(), refusedAtFirst.Load(), time.Duration(refusedSlowest.Load()), exhausted.Load())
+	t.Logf("outage: %d logical requests in %v, %d server hits = %.3f hits/request; %d refused by the budget (%d at attempt 1, slowest %v), %d used every retry",
+		logical, elapsed, hits.Load(), perReq, refused.Load(), refusedAtFirst.Load(), time.Duration(refusedSlowest.Load()), exhausted.Load())
 	if unexpected.Load() != 0 {
 		t.Fatalf("%d unexpected outcomes", unexpected.Load())
 	}
-	// The token bucket's own bound: every retry is paid for by the reserve
-	// or by a deposit of Ratio.
-	bound := logical + int64(p.Budget.Reserve) + int64(p.Budget.Ratio*logical)
+	// The budget's own bound: the reserve, once per 9s of the run.
+	bound := int64(logical + p.Budget.Reserve*(1+int(elapsed/(9*time.Second))))
 	if hits.Load() > bound {
-		t.Errorf("%d server hits exceed logical + Reserve + Ratio·logical = %d", hits.Load(), bound)
+		t.Errorf("%d server hits exceed logical + Reserve × (1 + ⌊T/9s⌋) = %d", hits.Load(), bound)
 	}
-	if perReq > 1.3 {
-		t.Errorf("%.3f server hits per logical request, want ≤ 1.3", perReq)
+	if perReq > 1.25 {
+		t.Errorf("%.3f server hits per logical request, want ≤ 1.25", perReq)
 	}
 	if refused.Load() == 0 {
 		t.Error("no request was refused by the budget during a full outage")
@@ -494,8 +935,7 @@ func TestBudgetRefusalIsPrompt(t *testing.T) {
 	}
 }
 
-// TestBudgetResetOnApply: applying a policy again gives a fresh, full
-// bucket.
+// TestBudgetResetOnApply: applying a policy again gives fresh budgets.
 func TestBudgetResetOnApply(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

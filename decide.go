@@ -29,6 +29,7 @@ const (
 	RuleMethod     Rule = "method"      // the method (idempotency) rules
 	RuleNetwork    Rule = "network"     // the transport error rules
 	RuleMaxRetries Rule = "max-retries" // MaxRetries reached
+	RuleMaxElapsed Rule = "max-elapsed" // MaxElapsed ended the attempt in flight
 	RuleBody       Rule = "body"        // the retry's body would differ from the first attempt's
 	RulePace       Rule = "pace"        // a request held before its first attempt (Policy.Pace)
 )
@@ -99,7 +100,10 @@ func decide(p *Policy, o *outcome, now time.Time, u float64) decision {
 	case Retry:
 		d = decision{verdict: Retry, rule: RuleCondition, cond: o.cond}
 	default:
-		d.verdict, d.rule = p.builtin(o)
+		d.verdict, d.rule = p.serverRule(o)
+		if d.verdict == Abstain {
+			d.verdict, d.rule = p.builtin(o)
+		}
 		if d.verdict != Retry {
 			return d
 		}
@@ -112,6 +116,29 @@ func decide(p *Policy, o *outcome, now time.Time, u float64) decision {
 		return d
 	}
 	return p.schedule(d, o, now, u)
+}
+
+// serverRule is the server's explicit verdict on an error response
+// (status 400 or more): X-Should-Retry or Stripe-Should-Retry. false stops
+// even a 503 or a 429; true makes the response retryable whatever its
+// status and method, since the server vouches that repeating is safe,
+// except 401, never retried, and a response reached through a redirect
+// that changed the method, whose verdict speaks for the redirected request
+// only. Abstain when neither header gives a verdict.
+func (p *Policy) serverRule(o *outcome) (Verdict, Rule) {
+	if o.status < 400 || o.failure != noFailure {
+		return Abstain, ""
+	}
+	retry, ok := serverVerdict(o.header)
+	switch {
+	case !ok:
+		return Abstain, ""
+	case !retry:
+		return Stop, RuleServer
+	case o.status == http.StatusUnauthorized || o.redirected:
+		return Abstain, ""
+	}
+	return Retry, RuleServer
 }
 
 // builtin is the status, method and error rules.
@@ -181,7 +208,7 @@ func (p *Policy) idempotent(o *outcome) bool {
 func (p *Policy) schedule(d decision, o *outcome, now time.Time, u float64) decision {
 	d.wait, d.source = p.Jitter.Spread(p.backoff(o.attempt), u), SourceBackoff
 	if o.header != nil {
-		if hint, src, ok := serverHint(o.header, now); ok {
+		if hint, src, ok := serverHint(o.header, o.status, now); ok {
 			if hint > p.MaxRetryAfter {
 				return decision{verdict: Stop, rule: d.rule, cond: d.cond, wait: hint, source: src, reason: ErrWaitTooLong}
 			}

@@ -47,16 +47,33 @@
 //
 // Retry-After (RFC 9110 §10.2.3) is honoured on every retryable response, in
 // both forms: delay-seconds and HTTP-date (IMF-fixdate, RFC 850 and asctime,
-// tolerant of whitespace, single-digit days and a "UTC" zone). When it is
-// absent, Retry-After-Ms and X-Ms-Retry-After-Ms (milliseconds), the IETF
-// RateLimit fields (RateLimit with r=0;t=N, and RateLimit-Reset) and
-// X-RateLimit-Reset (Unix epoch seconds when at least 10^9, else delta
-// seconds) are read in that order. The server's wait is a floor: the client
-// never comes back earlier, and adds at most 10% (and at most 1s) so that
-// clients told the same instant do not return together. A wait longer than
-// MaxRetryAfter gives up at once with ErrWaitTooLong rather than sleeping
-// or silently shortening it. Malformed values fall back to the backoff;
-// huge values mean "very long", never overflow.
+// tolerant of whitespace, single-digit days and a "UTC" zone). It, then
+// Retry-After-Ms and X-Ms-Retry-After-Ms (milliseconds), are the server's
+// explicit request and win whenever present and valid.
+//
+// Without them, the rate-limit headers real APIs send are read, each in its
+// own unit: the IETF RateLimit fields in all three shapes (RateLimit:
+// "name";r=0;t=5 from draft 08, the draft-07 dictionary RateLimit:
+// limit=10, remaining=0, reset=5, and RateLimit-Remaining/-Reset from drafts
+// 05–06), X-RateLimit-Remaining/-Reset (GitHub and many others), OpenAI's
+// x-ratelimit-{remaining,reset}-{requests,tokens} (durations such as "6m0s")
+// and Anthropic's anthropic-ratelimit-*-{remaining,reset} (RFC 3339
+// instants). These headers come on every response, so a reset is a wait only
+// when its quota is spent: its remaining count is 0 or below, or the status
+// is 429 and no count is given. A reset with quota left is no hint; the
+// backoff decides. Integer resets are read by magnitude: below 10^9 seconds
+// from now, below 10^12 Unix seconds, else Unix milliseconds. When several
+// spent quotas give a reset, the longest wins, since the server refuses the
+// next request until every one has reset.
+//
+// A server hint is a floor under the policy's own jittered backoff: the wait
+// is the longer of the hint (plus a small upward spread, so that clients told
+// the same instant do not return together) and the backoff; a zero or past
+// hint therefore waits the backoff. A wait longer than MaxRetryAfter gives
+// up at once with ErrWaitTooLong rather than sleeping or silently shortening
+// it. Malformed values fall back to the backoff; huge values mean "very
+// long", never overflow. X-Should-Retry and Stripe-Should-Retry (true or
+// false) are read as the server's verdict, not as a wait.
 //
 // # Safety
 //
@@ -68,9 +85,9 @@
 // multipart requests are not retried. It never retries a non-idempotent
 // request that may have been applied. It never sleeps when the wait cannot succeed: too
 // long a server wait, a context deadline or MaxElapsed that the wait would
-// pass. A per-client retry Budget keeps retry storms in check: during an
-// outage the client sends about 1 + Budget.Ratio requests per call instead
-// of 1 + MaxRetries. Every give-up is an error for which
+// pass. A per-host retry Budget keeps retry storms in check: during an
+// outage a host gets Budget.Reserve retries per Budget.Window in all,
+// instead of MaxRetries per call. Every give-up is an error for which
 // errors.Is(err, ErrGaveUp) holds; see GiveUpError for where it appears.
 //
 // # Testing

@@ -23,8 +23,9 @@ var (
 	// ErrDeadline: the wait would end after the request context's deadline.
 	// It also matches context.DeadlineExceeded.
 	ErrDeadline = giveUpReason("wait would pass the context deadline", context.DeadlineExceeded)
-	// ErrTimeLimit: the wait would pass the policy's MaxElapsed.
-	ErrTimeLimit = giveUpReason("wait would pass MaxElapsed")
+	// ErrTimeLimit: the request would pass the policy's MaxElapsed, in a wait or
+	// during an attempt.
+	ErrTimeLimit = giveUpReason("request would pass MaxElapsed")
 	// ErrBudgetExhausted: the client's retry budget refused the retry.
 	ErrBudgetExhausted = giveUpReason("retry budget exhausted")
 	// ErrBodyNotReplayable: the request body cannot be sent again exactly as

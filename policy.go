@@ -28,8 +28,11 @@ type Policy struct {
 	// with ErrWaitTooLong instead of sleeping or shortening it.
 	MaxRetryAfter time.Duration
 	// MaxElapsed limits the whole request, all attempts and waits, measured
-	// from the start of the first attempt; a wait that would pass it gives up
-	// with ErrTimeLimit.
+	// from the start of the first attempt: a wait that would pass it gives up
+	// at once, and an attempt still in flight when it passes is ended; both
+	// with an error for which errors.Is(err, ErrTimeLimit) holds. The
+	// caller's own context and deadline keep their meaning (a deadline that
+	// comes first still ends the request with context.DeadlineExceeded).
 	MaxElapsed time.Duration
 	// RetryAllMethods retries POST, PATCH and other non-idempotent requests
 	// on every retryable outcome, as if they carried an Idempotency-Key.
@@ -61,8 +64,9 @@ type Policy struct {
 
 // Default returns the policy Apply installs: at most 3 retries, waiting
 // 1s + U(0, 0.5s), 2s + U(0, 1s), then 4s + U(0, 2s) (Proportional(0.5)),
-// backoff capped at 30s, server waits honoured up to 30s, and a retry
-// budget of 20% of requests with a reserve of 10 retries.
+// backoff capped at 30s, server waits honoured up to 30s, and the default
+// retry budget per host (see Budget): 100 retries per 10s plus one per five
+// successes, a retry that succeeds refunded.
 func Default() Policy {
 	return Policy{
 		MaxRetries:    3,
@@ -71,7 +75,7 @@ func Default() Policy {
 		MaxDelay:      30 * time.Second,
 		Jitter:        Proportional(0.5),
 		MaxRetryAfter: 30 * time.Second,
-		Budget:        Budget{Ratio: defaultBudgetRatio, Reserve: defaultBudgetReserve},
+		Budget:        defaultBudget(),
 	}
 }
 

@@ -62,7 +62,7 @@ func Apply(c *resty.Client) *resty.Client {
 func (p Policy) Apply(c *resty.Client) *resty.Client {
 	pp := p.normalized()
 	in := adopt(c, true)
-	in.budget.Store(newBucket(pp.Budget))
+	in.budget.Store(newBudgets(pp.Budget))
 	in.policy.Store(&pp)
 	return c
 }
@@ -122,7 +122,7 @@ func ResendCount(ctx context.Context) int {
 type installation struct {
 	client    *resty.Client
 	policy    atomic.Pointer[Policy]
-	budget    atomic.Pointer[bucket]
+	budget    atomic.Pointer[budgets]
 	observers atomic.Pointer[[]func(Event)]
 	instant   atomic.Bool  // TestMode: skip waits
 	retryCap  atomic.Int64 // TestMode: cap on MaxRetries, −1 for none
@@ -146,7 +146,7 @@ func adopt(c *resty.Client, create bool) *installation {
 		// A clone until now served by its original: it takes a copy.
 		p := inherited.policy.Load()
 		in.policy.Store(p)
-		in.budget.Store(newBucket(p.Budget))
+		in.budget.Store(newBudgets(p.Budget))
 		in.instant.Store(inherited.instant.Load())
 		in.retryCap.Store(inherited.retryCap.Load())
 	}
@@ -264,6 +264,7 @@ type requestState struct {
 	lastResp *resty.Response // the response of the last attempt retried
 	attempts int             // attempts finished when the last retry was committed
 	autoKey  string          // the Idempotency-Key added to this request, if any
+	stop     func()          // releases the MaxElapsed deadline, if any
 }
 
 // stateCtx is the caller's context with the request's state: one allocation
@@ -292,13 +293,27 @@ func stateOf(r *resty.Request) *requestState {
 }
 
 // newState gives r its state; start is when its first attempt started.
+// With MaxElapsed, the state's context ends at start + MaxElapsed, which
+// bounds the attempt in flight too, not only the waits.
 func (in *installation) newState(r *resty.Request, p *Policy, start time.Time) *requestState {
-	sc := &stateCtx{Context: r.Context()}
+	parent := r.Context()
+	sc := &stateCtx{Context: parent}
 	st := &sc.st
-	st.in, st.req, st.parent, st.policy = in, r, sc.Context, p
+	st.in, st.req, st.parent, st.policy = in, r, parent, p
 	st.base, st.start = r.Attempt-1, start
+	if p.MaxElapsed > 0 {
+		sc.Context, st.stop = context.WithDeadline(parent, start.Add(p.MaxElapsed))
+	}
 	r.SetContext(sc)
 	return st
+}
+
+// callerContext is the context the caller gave r.
+func (st *requestState) callerContext(r *resty.Request) context.Context {
+	if st == nil {
+		return r.Context()
+	}
+	return st.parent
 }
 
 // attempt is the number of the attempt r just made within this Execute.
@@ -330,8 +345,10 @@ func (in *installation) policyFor(r *resty.Request, st *requestState) *Policy {
 	return in.policy.Load()
 }
 
-// beforeRequest runs before every attempt. On the first attempt of a
-// POST or PATCH it adds an Idempotency-Key when the policy asks for one.
+// beforeRequest runs before every attempt. The first attempt of a request
+// gets its state at once when the policy has a MaxElapsed (whose deadline
+// bounds the attempt) or when it is a POST or PATCH that needs an
+// Idempotency-Key.
 func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	in = in.resolve(c)
 	in.quietLog(r)
@@ -341,12 +358,14 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 		}
 		return nil
 	}
-	if r.Method != http.MethodPost && r.Method != http.MethodPatch {
+	p := in.policyFor(r, nil)
+	needKey := p.AddIdempotencyKey && (r.Method == http.MethodPost || r.Method == http.MethodPatch) &&
+		r.Header.Get(idempotencyKeyHeader) == "" && c.Header.Get(idempotencyKeyHeader) == ""
+	if !needKey && p.MaxElapsed <= 0 {
 		return nil
 	}
-	p := in.policyFor(r, nil)
-	if p.AddIdempotencyKey && r.Header.Get(idempotencyKeyHeader) == "" && c.Header.Get(idempotencyKeyHeader) == "" {
-		st := in.newState(r, p, time.Now())
+	st := in.newState(r, p, time.Now())
+	if needKey {
 		st.autoKey = rand.Text()
 		r.Header.Set(idempotencyKeyHeader, st.autoKey)
 	}
@@ -368,13 +387,19 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	st := stateOf(r)
 	p := in.policyFor(r, st)
 	attempt := st.attempt()
-	if attempt == 1 {
-		in.budget.Load().onRequest()
-	}
 	o := in.outcomeOf(p, resp, err, st, attempt)
 	p.runConditions(&o, resp, err)
 	d := decide(p, &o, st.now(), p.random())
 	if d.verdict != Retry && d.reason == nil {
+		if o.failure == noFailure && o.status != 0 && o.status < 500 && o.status != http.StatusTooManyRequests {
+			// The server answered: a success deposits, and a retry
+			// that succeeded is given back.
+			b, k, now := in.budget.Load(), hostOf(r), time.Now()
+			b.onOutcome(k, now, true)
+			if attempt > 1 {
+				b.refund(k, now)
+			}
+		}
 		in.emit(p, st, resp, err, d, attempt)
 		return false
 	}
@@ -401,7 +426,7 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 // outcomeOf builds the outcome of the attempt that produced resp and err.
 func (in *installation) outcomeOf(p *Policy, resp *resty.Response, err error, st *requestState, attempt int) outcome {
 	r := resp.Request
-	ctx := r.Context()
+	ctx := st.callerContext(r)
 	o := outcome{method: r.Method, reqHeader: r.Header, sent: true, canceled: ctx.Err() != nil,
 		attempt: attempt, maxRetries: in.maxRetries(p), start: r.Time}
 	if st != nil {
@@ -424,21 +449,24 @@ func (in *installation) outcomeOf(p *Policy, resp *resty.Response, err error, st
 	return o
 }
 
-// failureOf classifies an attempt's error. When a response arrived, only a
-// known transport or body-read failure counts: any other error came from
+// failureOf classifies an attempt's error (see errClass). An error not
+// recognised counts as one that may have been applied when no response
+// arrived (a transport error); when a response arrived, it came from
 // middleware (an OnAfterResponse hook that turns statuses into errors, a
-// parse error) and the status rules decide.
+// parse error) or a refused redirect, and the status rules decide.
 func failureOf(err error, withResponse bool) failure {
 	switch classify(err) {
-	case notSent:
+	case errPermanent:
+		return failedPermanent
+	case errNotSent:
 		return failedNotSent
-	case maybeSent:
+	case errMaybeSent:
 		return failedMaybeSent
 	}
 	if withResponse {
 		return noFailure
 	}
-	return failedPermanent
+	return failedMaybeSent
 }
 
 // redirectedBefore reports whether a transport error happened after a
@@ -477,7 +505,7 @@ func (in *installation) admit(d decision, r *resty.Request, st *requestState) de
 	switch {
 	case !replayable(r):
 		d.verdict, d.reason = Stop, ErrBodyNotReplayable
-	case !in.budget.Load().withdraw():
+	case !in.budget.Load().withdraw(hostOf(r), time.Now()):
 		d.verdict, d.reason = Stop, ErrBudgetExhausted
 	default:
 		st.paid = true
@@ -536,9 +564,11 @@ func (in *installation) onSuccess(c *resty.Client, resp *resty.Response) {
 }
 
 // onError runs when Execute ends with an error (and, registered as resty's
-// panic hook, when it panics). A request whose own context ended it is
-// reported as "canceled": resty's loop stops then without asking the
-// condition, so no other decision reports it.
+// panic hook, when it panics). resty's loop stops without asking the
+// condition when the request's context is done, so this reports those
+// ends: the MaxElapsed deadline ending an attempt in flight is a give-up
+// (ErrTimeLimit, placed inside the *url.Error), and the caller's own
+// context ending it is "canceled".
 func (in *installation) onError(r *resty.Request, err error) {
 	st := stateOf(r)
 	if st != nil {
@@ -546,8 +576,8 @@ func (in *installation) onError(r *resty.Request, err error) {
 	} else {
 		in = in.resolve(requestClient(r))
 	}
-	ctx := r.Context()
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	ours, caller := r.Context().Err(), st.callerContext(r).Err()
+	if (ours != nil || caller != nil) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		var resp *resty.Response
 		if re, ok := errors.AsType[*resty.ResponseError](err); ok {
 			resp = re.Response
@@ -555,7 +585,14 @@ func (in *installation) onError(r *resty.Request, err error) {
 		if resp == nil {
 			resp = &resty.Response{Request: r}
 		}
-		in.emit(in.policyFor(r, st), st, resp, err, decision{verdict: Stop, rule: RuleCanceled}, st.attempt())
+		d := decision{verdict: Stop, rule: RuleCanceled}
+		if caller == nil {
+			d.rule, d.reason = RuleMaxElapsed, ErrTimeLimit
+		}
+		gu := in.emit(in.policyFor(r, st), st, resp, err, d, st.attempt())
+		if ue, ok := errors.AsType[*url.Error](err); ok && gu != nil {
+			ue.Err = gu
+		}
 	}
 	in.finish(r)
 }
@@ -574,13 +611,24 @@ func (in *installation) finish(r *resty.Request) {
 		return
 	}
 	if st.paid {
-		st.in.budget.Load().refund()
+		st.in.budget.Load().refund(hostOf(r), time.Now())
 		st.paid = false
 	}
 	if st.autoKey != "" && r.Header.Get(idempotencyKeyHeader) == st.autoKey {
 		r.Header.Del(idempotencyKeyHeader)
 	}
+	if st.stop != nil {
+		st.stop()
+	}
 	r.SetContext(st.parent)
+}
+
+// hostOf is the key of the host r is sent to.
+func hostOf(r *resty.Request) hostKey {
+	if r.RawRequest == nil {
+		return hostKey{}
+	}
+	return keyOf(r.RawRequest.URL)
 }
 
 func statusOf(resp *resty.Response) int {

@@ -1007,6 +1007,49 @@ func TestMaxElapsed(t *testing.T) {
 	}
 }
 
+// TestMaxElapsedBoundsAttemptInFlight: a server that accepts and never
+// answers cannot hold a request past MaxElapsed. The attempt in flight is
+// ended with an error that is both ErrTimeLimit and the context's
+// DeadlineExceeded, and its connection is closed (goleak in TestMain sees
+// any transport goroutine left behind). A caller's own, earlier deadline
+// keeps its meaning: DeadlineExceeded, not ErrTimeLimit.
+func TestMaxElapsedBoundsAttemptInFlight(t *testing.T) {
+	release := make(chan struct{})
+	ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		select { // accept, read the request, never answer
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	p := fastPolicy()
+	p.MaxElapsed = 300 * time.Millisecond
+	c := newClient(t, p)
+
+	start := time.Now()
+	_, err := c.R().Get(ts.URL)
+	took := time.Since(start)
+	if !errors.Is(err, ErrTimeLimit) || !errors.Is(err, ErrGaveUp) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrTimeLimit, ErrGaveUp and context.DeadlineExceeded", err)
+	}
+	if took < p.MaxElapsed || took > p.MaxElapsed+2*time.Second {
+		t.Errorf("request took %v, want it ended at about MaxElapsed %v", took, p.MaxElapsed)
+	}
+	if ge := giveUpOf(t, err); ge.Attempt != 1 {
+		t.Errorf("GiveUpError.Attempt = %d, want 1", ge.Attempt)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = c.R().SetContext(ctx).Get(ts.URL)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeLimit) {
+		t.Errorf("with the caller's earlier deadline: err = %v, want DeadlineExceeded and not ErrTimeLimit", err)
+	}
+	if ts.calls() != 2 {
+		t.Errorf("server saw %d calls, want 2 (no retry after either end)", ts.calls())
+	}
+}
+
 func TestBudget(t *testing.T) {
 	const requests = 50
 	p := fastPolicy()

@@ -17,15 +17,6 @@ import (
 // caller's MaxRetryAfter check sees "very long" and gives up, rather than
 // seeing 0 and hammering the server.
 
-// epochResetMin splits X-RateLimit-Reset values into deltas and instants.
-// As Unix seconds it is 2001-09-09T01:46:40Z, so no real reset instant is
-// below it, and as a delta it is 31 years, which no server asks for.
-const epochResetMin = 1_000_000_000
-
-// maxUnixSeconds bounds the instants handed to time.Unix, whose internal
-// representation overflows near math.MaxInt64. Anything later is forever.
-const maxUnixSeconds = 1 << 62
-
 // Layouts of the three HTTP-date forms (RFC 9110 §5.6.7) without their zone.
 // parseHTTPDate matches the zone itself, so time.Parse never consults
 // time.Local (as http.ParseTime's RFC 850 layout does through "MST") and every
@@ -77,30 +68,27 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 // serverHint returns the wait a response asks for and the header that asked.
 // ok is false when no header gives a usable value (the caller then backs off).
 //
-// It is meant for responses already judged retryable: rate-limit headers
-// are sent on every response, but only a refusal makes them a request to wait.
-// Headers are tried in this order, and the first usable one wins; a malformed
-// value is skipped, never an error:
+// It is meant for responses already judged retryable. The wait is what the
+// server said, 0 for an instant already past; the caller makes it a floor
+// under its own backoff. Headers are tried in this order, and the first that
+// gives a wait wins; a malformed value is skipped, never an error:
 //
 //	Retry-After          delay-seconds or HTTP-date (see ParseRetryAfter)
 //	Retry-After-Ms       milliseconds
 //	X-Ms-Retry-After-Ms  milliseconds (Azure)
-//	RateLimit            the largest t of the members with r=0 (IETF draft)
-//	RateLimit-Reset      seconds (earlier IETF drafts)
-//	X-RateLimit-Reset    Unix seconds (GitHub and others), or a delta
+//	rate-limit families  see rateLimitReset
 //
-// X-RateLimit-Reset is ambiguous in the wild: GitHub sends the instant of
-// the reset as Unix seconds, others send seconds from now. A value of at
-// least 1,000,000,000 (2001-09-09 as an instant, 31 years as a delta) is
-// taken as an instant and the wait is that instant minus now, 0 if past;
-// a smaller value is a delta in seconds.
+// The first three are an explicit request to wait whenever present and
+// valid. A rate-limit reset is a wait only when its quota is spent (its
+// remaining count is 0, or the status is 429 and none is given): these
+// headers come on every response, and a reset with quota left says nothing
+// about when the failure will pass.
 //
 // Numbers are digits only. When a header appears several times, its first
 // value is used, except RateLimit, a list whose lines are read together.
 // Source is the header's name, e.g. "Retry-After" or "X-RateLimit-Reset".
-func serverHint(h http.Header, now time.Time) (wait time.Duration, source string, ok bool) {
-	// http.Header keys are canonical, so the literals below index it directly
-	// ("Ratelimit" is how textproto spells RateLimit).
+func serverHint(h http.Header, status int, now time.Time) (wait time.Duration, source string, ok bool) {
+	// http.Header keys are canonical, so the literals below index it directly.
 	if d, ok := ParseRetryAfter(firstValue(h, "Retry-After"), now); ok {
 		return d, "Retry-After", true
 	}
@@ -110,24 +98,40 @@ func serverHint(h http.Header, now time.Time) (wait time.Duration, source string
 	if n, ok := parseDigits(trimOWS(firstValue(h, "X-Ms-Retry-After-Ms"))); ok {
 		return scaleDigits(n, time.Millisecond), "X-Ms-Retry-After-Ms", true
 	}
-	if d, ok := rateLimitWait(h["Ratelimit"]); ok {
-		return d, "RateLimit", true
-	}
-	if n, ok := parseDigits(trimOWS(firstValue(h, "Ratelimit-Reset"))); ok {
-		return scaleDigits(n, time.Second), "RateLimit-Reset", true
-	}
-	if n, ok := parseDigits(trimOWS(firstValue(h, "X-Ratelimit-Reset"))); ok {
-		return resetWait(n, now), "X-RateLimit-Reset", true
-	}
-	return 0, "", false
+	return rateLimitReset(h, status, now)
 }
 
-// rateLimited reports whether a 403 response is really a rate limit:
-// X-RateLimit-Remaining is "0" (after trimming spaces). GitHub and others
-// answer an exhausted quota with 403 rather than 429, and a 403 is otherwise
-// a permanent refusal that must not be retried.
-func rateLimited(h http.Header) bool {
-	return trimOWS(firstValue(h, "X-Ratelimit-Remaining")) == "0"
+// serverVerdict reads the server's explicit word on retrying:
+// X-Should-Retry (OpenAI and Anthropic, whose SDKs obey it) and
+// Stripe-Should-Retry, each "true" or "false" in any case, surrounding
+// whitespace ignored. ok is false when neither header has one of these
+// values. When the two disagree, false wins: a server that said not to
+// repeat a request is never overruled.
+func serverVerdict(h http.Header) (retry bool, ok bool) {
+	for _, key := range [...]string{"X-Should-Retry", "Stripe-Should-Retry"} {
+		switch v := trimOWS(firstValue(h, key)); {
+		case len(v) == 5 && equalFoldASCII(v, "false"):
+			return false, true
+		case len(v) == 4 && equalFoldASCII(v, "true"):
+			retry, ok = true, true
+		}
+	}
+	return retry, ok
+}
+
+// equalFoldASCII reports whether s equals the lower-case ASCII word lower,
+// ignoring ASCII case only (strings.EqualFold also folds "ſ" to "s" and the
+// Kelvin sign to "k", which no server means).
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // firstValue returns the first value of the canonical key, or "".
@@ -182,17 +186,6 @@ func scaleDigits(n int64, unit time.Duration) time.Duration {
 // untilTime returns t − now, 0 if t is not after now. Time.Sub saturates.
 func untilTime(t, now time.Time) time.Duration {
 	return max(t.Sub(now), 0)
-}
-
-// resetWait interprets an X-RateLimit-Reset value; see serverHint.
-func resetWait(n int64, now time.Time) time.Duration {
-	switch {
-	case n < epochResetMin:
-		return scaleDigits(n, time.Second)
-	case n > maxUnixSeconds:
-		return maxDuration
-	}
-	return untilTime(time.Unix(n, 0), now)
 }
 
 // parseHTTPDate parses an HTTP-date (trimmed). It picks the one layout the
@@ -281,74 +274,4 @@ func rfc850Year(t, now time.Time) (time.Time, bool) {
 		return u, u.Day() == t.Day()
 	}
 	return t, true
-}
-
-// rateLimitDelims has bit c−32 set for each byte c that rateLimitWait acts
-// on, so that it skips every other byte with a single test. (For a byte
-// outside 32–95, c−32 wraps or exceeds 63, and the shift gives 0.)
-const rateLimitDelims uint64 = 1<<('"'-32) | 1<<(','-32) | 1<<(';'-32) | 1<<('='-32) | 1<<('\\'-32)
-
-// rateLimitWait reads the RateLimit field of draft-ietf-httpapi-ratelimit-
-// headers, a structured-field list such as
-//
-//	"burst";r=0;t=5, "daily";r=100;t=3600
-//
-// where each member is a quota policy, r its remaining units and t the
-// seconds until it resets. Only exhausted policies (r=0) ask to wait, and
-// the request must wait for all of them, hence the largest t. The parse is
-// tolerant: whitespace around separators, quoted (with backslash escapes) or
-// bare names, unknown or valueless parameters; the last of duplicates wins,
-// as in RFC 9651. Several field lines form one list. It makes one pass over
-// each line and does not allocate.
-func rateLimitWait(lines []string) (wait time.Duration, found bool) {
-	for _, s := range lines {
-		var r, t string // parameters of the current member
-		inParams, quoted := false, false
-		start, eq := 0, -1 // the current segment and its first '='
-		for i := 0; i <= len(s); i++ {
-			c := byte(',') // the end of the line ends the member, even inside quotes
-			if i < len(s) {
-				if c = s[i]; rateLimitDelims>>(c-32)&1 == 0 {
-					continue // the common case, one branch instead of a switch
-				}
-			}
-			switch {
-			case quoted && i < len(s):
-				if c == '"' {
-					quoted = false
-				} else if c == '\\' && i+1 < len(s) {
-					i++
-				}
-			case c == '"':
-				quoted = true
-			case c == '=':
-				if eq < 0 {
-					eq = i
-				}
-			case c == ';' || c == ',':
-				if inParams {
-					key, val := s[start:i], ""
-					if eq >= 0 {
-						key, val = s[start:eq], s[eq+1:i]
-					}
-					switch trimOWS(key) {
-					case "r":
-						r = trimOWS(val)
-					case "t":
-						t = trimOWS(val)
-					}
-				}
-				if c == ',' {
-					rn, rok := parseDigits(r)
-					tn, tok := parseDigits(t)
-					if d := scaleDigits(tn, time.Second); rok && rn == 0 && tok && (!found || d > wait) {
-						wait, found = d, true
-					}
-					r, t = "", ""
-				}
-				inParams, start, eq = c == ';', i+1, -1
-			}
-		}
-	}
-	return wait, found
 }

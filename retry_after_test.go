@@ -158,76 +158,60 @@ func hintEpoch(d time.Duration) string {
 	return strconv.FormatInt(hintNow.Add(d).Unix(), 10)
 }
 
+// serverHintTests are cases of serverHint: the precedence of Retry-After
+// and its millisecond forms over the rate-limit families, and the status
+// rule of those families. The families themselves are tested in
+// ratelimit_test.go.
 var serverHintTests = []struct {
 	name   string
+	status int
 	h      http.Header
 	want   time.Duration
 	source string
 }{
-	{"none", hintHeader(), 0, ""},
-	{"unrelated", hintHeader("Content-Type", "text/plain"), 0, ""},
+	{"none", 429, hintHeader(), 0, ""},
+	{"unrelated", 429, hintHeader("Content-Type", "text/plain"), 0, ""},
 
-	{"Retry-After seconds", hintHeader("Retry-After", "120"), 120 * time.Second, "Retry-After"},
-	{"Retry-After date", hintHeader("Retry-After", "Sat, 28 Nov 2026 12:00:30 GMT"), 30 * time.Second, "Retry-After"},
-	{"Retry-After past", hintHeader("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"), 0, "Retry-After"},
-	{"Retry-After huge", hintHeader("Retry-After", "99999999999999999999"), maxDuration, "Retry-After"},
-	{"Retry-After first value", hintHeader("Retry-After", "120", "Retry-After", "5"), 120 * time.Second, "Retry-After"},
-	{"Retry-After first value malformed", hintHeader("Retry-After", "soon", "Retry-After", "5"), 0, ""},
-	{"Retry-After beats ms", hintHeader("Retry-After-Ms", "100", "Retry-After", "5"), 5 * time.Second, "Retry-After"},
-	{"Retry-After malformed falls through", hintHeader("Retry-After", "soon", "Retry-After-Ms", "1500"), 1500 * time.Millisecond, "Retry-After-Ms"},
-	{"Retry-After empty falls through", hintHeader("Retry-After", "", "Retry-After-Ms", "1500"), 1500 * time.Millisecond, "Retry-After-Ms"},
+	{"Retry-After seconds", 429, hintHeader("Retry-After", "120"), 120 * time.Second, "Retry-After"},
+	{"Retry-After on 503", 503, hintHeader("Retry-After", "120"), 120 * time.Second, "Retry-After"},
+	{"Retry-After on 500", 500, hintHeader("Retry-After", "7"), 7 * time.Second, "Retry-After"},
+	{"Retry-After date", 429, hintHeader("Retry-After", "Sat, 28 Nov 2026 12:00:30 GMT"), 30 * time.Second, "Retry-After"},
+	{"Retry-After past", 429, hintHeader("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"), 0, "Retry-After"},
+	{"Retry-After zero", 429, hintHeader("Retry-After", "0"), 0, "Retry-After"},
+	{"Retry-After huge", 429, hintHeader("Retry-After", "99999999999999999999"), maxDuration, "Retry-After"},
+	{"Retry-After first value", 429, hintHeader("Retry-After", "120", "Retry-After", "5"), 120 * time.Second, "Retry-After"},
+	{"Retry-After first value malformed", 429, hintHeader("Retry-After", "soon", "Retry-After", "5"), 0, ""},
+	{"Retry-After beats ms", 429, hintHeader("Retry-After-Ms", "100", "Retry-After", "5"), 5 * time.Second, "Retry-After"},
+	{"Retry-After malformed falls through", 429, hintHeader("Retry-After", "soon", "Retry-After-Ms", "1500"), 1500 * time.Millisecond, "Retry-After-Ms"},
+	{"Retry-After empty falls through", 429, hintHeader("Retry-After", "", "Retry-After-Ms", "1500"), 1500 * time.Millisecond, "Retry-After-Ms"},
+	{"Retry-After beats a longer spent reset", 429, hintHeader("Retry-After", "5", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "60"), 5 * time.Second, "Retry-After"},
+	{"Retry-After zero beats a spent reset", 429, hintHeader("Retry-After", "0", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "60"), 0, "Retry-After"},
 
-	{"ms", hintHeader("retry-after-ms", " 1500 "), 1500 * time.Millisecond, "Retry-After-Ms"},
-	{"ms huge", hintHeader("Retry-After-Ms", "99999999999999999999"), maxDuration, "Retry-After-Ms"},
-	{"ms max int64", hintHeader("Retry-After-Ms", "9223372036854775807"), maxDuration, "Retry-After-Ms"},
-	{"ms past max int64", hintHeader("Retry-After-Ms", "9223372036854775808"), maxDuration, "Retry-After-Ms"},
-	{"ms beats azure", hintHeader("X-Ms-Retry-After-Ms", "250", "Retry-After-Ms", "100"), 100 * time.Millisecond, "Retry-After-Ms"},
-	{"ms malformed falls through", hintHeader("Retry-After-Ms", "1.5", "X-Ms-Retry-After-Ms", "250"), 250 * time.Millisecond, "X-Ms-Retry-After-Ms"},
-	{"azure", hintHeader("x-ms-retry-after-ms", "250"), 250 * time.Millisecond, "X-Ms-Retry-After-Ms"},
-	{"azure negative", hintHeader("X-Ms-Retry-After-Ms", "-250"), 0, ""},
-	{"azure beats RateLimit", hintHeader("RateLimit", `"a";r=0;t=30`, "X-Ms-Retry-After-Ms", "250"), 250 * time.Millisecond, "X-Ms-Retry-After-Ms"},
+	{"ms", 503, hintHeader("retry-after-ms", " 1500 "), 1500 * time.Millisecond, "Retry-After-Ms"},
+	{"ms huge", 429, hintHeader("Retry-After-Ms", "99999999999999999999"), maxDuration, "Retry-After-Ms"},
+	{"ms max int64", 429, hintHeader("Retry-After-Ms", "9223372036854775807"), maxDuration, "Retry-After-Ms"},
+	{"ms past max int64", 429, hintHeader("Retry-After-Ms", "9223372036854775808"), maxDuration, "Retry-After-Ms"},
+	{"ms beats azure", 429, hintHeader("X-Ms-Retry-After-Ms", "250", "Retry-After-Ms", "100"), 100 * time.Millisecond, "Retry-After-Ms"},
+	{"ms malformed falls through", 429, hintHeader("Retry-After-Ms", "1.5", "X-Ms-Retry-After-Ms", "250"), 250 * time.Millisecond, "X-Ms-Retry-After-Ms"},
+	{"azure", 503, hintHeader("x-ms-retry-after-ms", "250"), 250 * time.Millisecond, "X-Ms-Retry-After-Ms"},
+	{"azure negative", 429, hintHeader("X-Ms-Retry-After-Ms", "-250"), 0, ""},
+	{"azure beats RateLimit", 429, hintHeader("RateLimit", `"a";r=0;t=30`, "X-Ms-Retry-After-Ms", "250"), 250 * time.Millisecond, "X-Ms-Retry-After-Ms"},
+	{"azure beats OpenAI", 429, hintHeader("X-Ms-Retry-After-Ms", "250", "x-ratelimit-remaining-tokens", "0", "x-ratelimit-reset-tokens", "6m0s"), 250 * time.Millisecond, "X-Ms-Retry-After-Ms"},
 
-	{"RateLimit", hintHeader("RateLimit", `"default";r=0;t=30`), 30 * time.Second, "RateLimit"},
-	{"RateLimit token name", hintHeader("RateLimit", `default;r=0;t=7`), 7 * time.Second, "RateLimit"},
-	{"RateLimit one exhausted", hintHeader("RateLimit", `"burst";r=0;t=5, "daily";r=100;t=3600`), 5 * time.Second, "RateLimit"},
-	{"RateLimit largest exhausted", hintHeader("RateLimit", `"burst";r=0;t=5, "daily";r=0;t=3600`), 3600 * time.Second, "RateLimit"},
-	{"RateLimit two lines", hintHeader("RateLimit", `"a";r=0;t=8`, "RateLimit", `"b";r=0;t=5`), 8 * time.Second, "RateLimit"},
-	{"RateLimit spacing", hintHeader("RateLimit", " \"burst\" ; r = 0 ;t= 5 ,\"daily\";r=0 ; t=60\t,"), 60 * time.Second, "RateLimit"},
-	{"RateLimit quoted separators", hintHeader("RateLimit", `"a,b;r=1;t=99";r=0;t=9`), 9 * time.Second, "RateLimit"},
-	{"RateLimit escaped quote", hintHeader("RateLimit", `"a\",r=1";r=0;t=9`), 9 * time.Second, "RateLimit"},
-	{"RateLimit unterminated quote", hintHeader("RateLimit", `"x";r=0;t=5;a="b,c`), 5 * time.Second, "RateLimit"},
-	{"RateLimit trailing backslash", hintHeader("RateLimit", `"x";r=0;t=5;a="\`), 5 * time.Second, "RateLimit"},
-	{"RateLimit unknown and bare params", hintHeader("RateLimit", `"x";q;r=0;pk=:AAA=:;foo="b;a,r";t=12;z`), 12 * time.Second, "RateLimit"},
-	{"RateLimit last duplicate wins", hintHeader("RateLimit", `"x";r=1;r=0;t=3;t=4`), 4 * time.Second, "RateLimit"},
-	{"RateLimit last duplicate wins even if malformed", hintHeader("RateLimit", `"x";r=0;t=5;t=6=7`), 0, ""},
-	{"RateLimit params stay in their member", hintHeader("RateLimit", `"a";r=0;t=5, "b";t=60, "c";r=0`), 5 * time.Second, "RateLimit"},
-	{"RateLimit huge t", hintHeader("RateLimit", `"x";r=0;t=99999999999999999999`), maxDuration, "RateLimit"},
-	{"RateLimit remaining", hintHeader("RateLimit", `"default";r=10;t=30`), 0, ""},
-	{"RateLimit no t", hintHeader("RateLimit", `"default";r=0`), 0, ""},
-	{"RateLimit r without value", hintHeader("RateLimit", `"default";r;t=30`), 0, ""},
-	{"RateLimit negative t", hintHeader("RateLimit", `"default";r=0;t=-5`), 0, ""},
-	{"RateLimit name only", hintHeader("RateLimit", `"r=0;t=5"`), 0, ""},
-	{"RateLimit garbage", hintHeader("RateLimit", `;;,,=,"`), 0, ""},
-	{"RateLimit remaining falls through", hintHeader("RateLimit", `"a";r=10;t=30`, "RateLimit-Reset", "20"), 20 * time.Second, "RateLimit-Reset"},
+	// The rate-limit families after them, under the spent-quota rule.
+	{"RateLimit spent", 503, hintHeader("RateLimit", `"default";r=0;t=30`), 30 * time.Second, "RateLimit"},
+	{"RateLimit quota left", 429, hintHeader("RateLimit", `"default";r=10;t=30`), 0, ""},
+	{"RateLimit-Reset quota left", 429, hintHeader("RateLimit-Reset", "20", "RateLimit-Remaining", "5"), 0, ""},
+	{"RateLimit-Reset no count on 429", 429, hintHeader("RateLimit-Reset", "20"), 20 * time.Second, "RateLimit-Reset"},
+	{"RateLimit-Reset no count on 503", 503, hintHeader("RateLimit-Reset", "20"), 0, ""},
+	{"GitHub quota left on 503", 503, hintHeader("X-RateLimit-Remaining", "4999", "X-RateLimit-Reset", hintEpoch(40*time.Minute)), 0, ""},
+	{"GitHub quota left on 429", 429, hintHeader("X-RateLimit-Remaining", "4999", "X-RateLimit-Reset", hintEpoch(40*time.Minute)), 0, ""},
+	{"GitHub spent on 403", 403, hintHeader("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", hintEpoch(40*time.Minute)), 40 * time.Minute, "X-RateLimit-Reset"},
+	{"X- no count on 429", 429, hintHeader("X-RateLimit-Reset", "60"), 60 * time.Second, "X-RateLimit-Reset"},
+	{"X- no count on 503", 503, hintHeader("X-RateLimit-Reset", "60"), 0, ""},
+	{"malformed Retry-After falls through to a spent reset", 503, hintHeader("Retry-After", "soon", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "60"), 60 * time.Second, "X-RateLimit-Reset"},
 
-	{"RateLimit-Reset", hintHeader("RateLimit-Reset", "20"), 20 * time.Second, "RateLimit-Reset"},
-	{"RateLimit-Reset beats X-", hintHeader("X-RateLimit-Reset", "60", "RateLimit-Reset", "20"), 20 * time.Second, "RateLimit-Reset"},
-	{"RateLimit-Reset malformed falls through", hintHeader("RateLimit-Reset", "2.5", "X-RateLimit-Reset", "60"), 60 * time.Second, "X-RateLimit-Reset"},
-
-	{"X- delta", hintHeader("X-RateLimit-Reset", "60"), 60 * time.Second, "X-RateLimit-Reset"},
-	{"X- largest delta", hintHeader("X-RateLimit-Reset", "999999999"), 999999999 * time.Second, "X-RateLimit-Reset"},
-	{"X- smallest epoch", hintHeader("X-RateLimit-Reset", "1000000000"), 0, "X-RateLimit-Reset"},
-	{"X- epoch past", hintHeader("X-RateLimit-Reset", "1732795200"), 0, "X-RateLimit-Reset"},
-	{"X- epoch now", hintHeader("X-RateLimit-Reset", hintEpoch(0)), 0, "X-RateLimit-Reset"},
-	{"X- epoch future", hintHeader("x-ratelimit-reset", hintEpoch(90*time.Second)), 90 * time.Second, "X-RateLimit-Reset"},
-	{"X- epoch 1<<62", hintHeader("X-RateLimit-Reset", "4611686018427387904"), maxDuration, "X-RateLimit-Reset"},
-	{"X- epoch max int64", hintHeader("X-RateLimit-Reset", "9223372036854775807"), maxDuration, "X-RateLimit-Reset"},
-	{"X- epoch past max int64", hintHeader("X-RateLimit-Reset", "9223372036854775808"), maxDuration, "X-RateLimit-Reset"},
-	{"X- huge", hintHeader("X-RateLimit-Reset", "99999999999999999999"), maxDuration, "X-RateLimit-Reset"},
-	{"X- negative", hintHeader("X-RateLimit-Reset", "-60"), 0, ""},
-	{"X- fraction", hintHeader("X-RateLimit-Reset", "1732795200.5"), 0, ""},
-
-	{"all present", hintHeader(
+	{"all present", 429, hintHeader(
 		"X-RateLimit-Reset", "1",
 		"RateLimit-Reset", "2",
 		"RateLimit", `"a";r=0;t=3`,
@@ -235,118 +219,63 @@ var serverHintTests = []struct {
 		"Retry-After-Ms", "5000",
 		"Retry-After", "6",
 	), 6 * time.Second, "Retry-After"},
-	{"all malformed", hintHeader(
+	{"all malformed", 429, hintHeader(
 		"X-RateLimit-Reset", "x",
 		"RateLimit-Reset", "x",
 		"RateLimit", `"a";r=1;t=3`,
 		"X-Ms-Retry-After-Ms", "x",
 		"Retry-After-Ms", "x",
 		"Retry-After", "x",
+		"X-Ratelimit-Reset-Tokens", "x",
+		"Anthropic-Ratelimit-Tokens-Reset", "x",
 	), 0, ""},
 }
 
 func TestServerHint(t *testing.T) {
 	for _, tt := range serverHintTests {
 		for _, loc := range hintZones {
-			wait, source, ok := serverHint(tt.h, hintNow.In(loc))
+			wait, source, ok := serverHint(tt.h, tt.status, hintNow.In(loc))
 			if wait != tt.want || source != tt.source || ok != (tt.source != "") {
-				t.Errorf("%s: serverHint(%v, now in %v) = %v, %q, %t; want %v, %q, %t",
-					tt.name, tt.h, loc, wait, source, ok, tt.want, tt.source, tt.source != "")
+				t.Errorf("%s: serverHint(%v, %d, now in %v) = %v, %q, %t; want %v, %q, %t",
+					tt.name, tt.h, tt.status, loc, wait, source, ok, tt.want, tt.source, tt.source != "")
 			}
 		}
 	}
 }
 
-func TestRateLimited(t *testing.T) {
+func TestServerVerdict(t *testing.T) {
 	tests := []struct {
-		h    http.Header
-		want bool
+		h         http.Header
+		retry, ok bool
 	}{
-		{hintHeader("X-RateLimit-Remaining", "0"), true},
-		{hintHeader("x-ratelimit-remaining", " 0 "), true},
-		{hintHeader("X-RateLimit-Remaining", "0", "X-RateLimit-Remaining", "5"), true},
-		{hintHeader("X-RateLimit-Remaining", "5", "X-RateLimit-Remaining", "0"), false},
-		{hintHeader("X-RateLimit-Remaining", "1"), false},
-		{hintHeader("X-RateLimit-Remaining", "10"), false},
-		{hintHeader("X-RateLimit-Remaining", ""), false},
-		{hintHeader("X-RateLimit-Remaining", "zero"), false},
-		{hintHeader("RateLimit-Remaining", "0"), false},
-		{hintHeader(), false},
+		{hintHeader(), false, false},
+		{hintHeader("X-Should-Retry", "true"), true, true},
+		{hintHeader("x-should-retry", "false"), false, true},
+		{hintHeader("X-Should-Retry", "TRUE"), true, true},
+		{hintHeader("X-Should-Retry", "False"), false, true},
+		{hintHeader("X-Should-Retry", " true\t"), true, true},
+		{hintHeader("Stripe-Should-Retry", "true"), true, true},
+		{hintHeader("Stripe-Should-Retry", "false"), false, true},
+		{hintHeader("stripe-should-retry", "fAlSe"), false, true},
+		{hintHeader("X-Should-Retry", "true", "Stripe-Should-Retry", "false"), false, true},
+		{hintHeader("X-Should-Retry", "false", "Stripe-Should-Retry", "true"), false, true},
+		{hintHeader("X-Should-Retry", "true", "Stripe-Should-Retry", "true"), true, true},
+		{hintHeader("X-Should-Retry", "maybe", "Stripe-Should-Retry", "true"), true, true},
+		{hintHeader("X-Should-Retry", "true", "X-Should-Retry", "false"), true, true}, // first value
+		{hintHeader("X-Should-Retry", "1"), false, false},
+		{hintHeader("X-Should-Retry", "yes"), false, false},
+		{hintHeader("X-Should-Retry", "truee"), false, false},
+		{hintHeader("X-Should-Retry", "tru"), false, false},
+		{hintHeader("X-Should-Retry", "t\x00ue"), false, false},
+		{hintHeader("X-Should-Retry", "\"true\""), false, false},
+		{hintHeader("X-Should-Retry", "ſalse"), false, false}, // not ASCII
+		{hintHeader("X-Should-Retry", "TRUE;q=1"), false, false},
+		{hintHeader("X-Should-Retry", ""), false, false},
+		{hintHeader("Should-Retry", "false"), false, false},
 	}
 	for _, tt := range tests {
-		if got := rateLimited(tt.h); got != tt.want {
-			t.Errorf("rateLimited(%v) = %t; want %t", tt.h, got, tt.want)
+		if retry, ok := serverVerdict(tt.h); retry != tt.retry || ok != tt.ok {
+			t.Errorf("serverVerdict(%q) = %t, %t; want %t, %t", tt.h, retry, ok, tt.retry, tt.ok)
 		}
 	}
 }
-
-// hintBenchmarks are the inputs of the allocation test and the benchmarks:
-// one per form of ParseRetryAfter and per header kind of serverHint.
-var hintBenchmarks = []struct {
-	name string
-	h    http.Header
-}{
-	{"Seconds", hintHeader("Retry-After", "120")},
-	{"IMFDate", hintHeader("Retry-After", "Sat, 28 Nov 2026 12:00:30 GMT")},
-	{"RFC850Date", hintHeader("Retry-After", "Saturday, 28-Nov-26 12:00:30 GMT")},
-	{"AsctimeDate", hintHeader("Retry-After", "Sat Nov 28 12:00:30 2026")},
-	{"RetryAfterMs", hintHeader("Retry-After-Ms", "1500")},
-	{"AzureMs", hintHeader("X-Ms-Retry-After-Ms", "1500")},
-	{"RateLimit", hintHeader("RateLimit", `"burst";r=0;t=5, "daily";r=100;t=3600`)},
-	{"RateLimitReset", hintHeader("RateLimit-Reset", "20")},
-	{"XRateLimitReset", hintHeader("X-RateLimit-Reset", hintEpoch(90*time.Second))},
-	{"None", hintHeader("Retry-After", "soon", "Content-Type", "text/plain")},
-}
-
-// TestServerHintAllocs holds the decision path to zero allocations for every
-// header kind, date forms included.
-func TestServerHintAllocs(t *testing.T) {
-	for _, bb := range hintBenchmarks {
-		ra := bb.h.Get("Retry-After")
-		if n := testing.AllocsPerRun(100, func() { ParseRetryAfter(ra, hintNow) }); n != 0 {
-			t.Errorf("%s: ParseRetryAfter(%q) allocates %v times", bb.name, ra, n)
-		}
-		if n := testing.AllocsPerRun(100, func() { serverHint(bb.h, hintNow) }); n != 0 {
-			t.Errorf("%s: serverHint(%v) allocates %v times", bb.name, bb.h, n)
-		}
-	}
-}
-
-func benchmarkParseRetryAfter(b *testing.B, value string) {
-	if _, ok := ParseRetryAfter(value, hintNow); !ok {
-		b.Fatalf("ParseRetryAfter(%q) not ok", value)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		ParseRetryAfter(value, hintNow)
-	}
-}
-
-func BenchmarkParseRetryAfterSeconds(b *testing.B) { benchmarkParseRetryAfter(b, "120") }
-func BenchmarkParseRetryAfterDate(b *testing.B) {
-	benchmarkParseRetryAfter(b, "Sat, 28 Nov 2026 12:00:30 GMT")
-}
-
-func benchmarkServerHint(b *testing.B, name string) {
-	for _, bb := range hintBenchmarks {
-		if bb.name == name {
-			b.ReportAllocs()
-			for b.Loop() {
-				serverHint(bb.h, hintNow)
-			}
-			return
-		}
-	}
-	b.Fatalf("no benchmark input %q", name)
-}
-
-func BenchmarkServerHintSeconds(b *testing.B)         { benchmarkServerHint(b, "Seconds") }
-func BenchmarkServerHintIMFDate(b *testing.B)         { benchmarkServerHint(b, "IMFDate") }
-func BenchmarkServerHintRFC850Date(b *testing.B)      { benchmarkServerHint(b, "RFC850Date") }
-func BenchmarkServerHintAsctimeDate(b *testing.B)     { benchmarkServerHint(b, "AsctimeDate") }
-func BenchmarkServerHintRetryAfterMs(b *testing.B)    { benchmarkServerHint(b, "RetryAfterMs") }
-func BenchmarkServerHintAzureMs(b *testing.B)         { benchmarkServerHint(b, "AzureMs") }
-func BenchmarkServerHintRateLimit(b *testing.B)       { benchmarkServerHint(b, "RateLimit") }
-func BenchmarkServerHintRateLimitReset(b *testing.B)  { benchmarkServerHint(b, "RateLimitReset") }
-func BenchmarkServerHintXRateLimitReset(b *testing.B) { benchmarkServerHint(b, "XRateLimitReset") }
-func BenchmarkServerHintNone(b *testing.B)            { benchmarkServerHint(b, "None") }

@@ -17,43 +17,59 @@ type ChartInfo struct {
 	Scale float64
 }
 
-// style is how one strategy is drawn.
+// style is how one strategy is drawn: colour, dash, line width and the
+// shape of its markers. Within one section of the chart no two strategies
+// share a marker shape or a dash pattern, so that a series that runs on top
+// of another (EqualJitter and Proportional(0.5) do the same work, so do
+// Default() and Background()) still shows.
 type style struct {
-	color string
-	dash  string // stroke-dasharray; "" for solid
-	width float64
+	color  string
+	dash   string // stroke-dasharray; "" for solid
+	width  float64
+	marker string // circle, square, triangle, diamond, down, plus
 }
 
-// styleOf gives each strategy its colour: the four jitter kinds solid (the
-// two the comparison is about thicker), presets dashed, baselines dotted.
+// styles gives every strategy its style, keyed by name.
+var styles = map[string]style{
+	"no backoff":        {color: "#7f7f7f", dash: "2 3", width: 2, marker: "plus"},
+	"NoJitter":          {color: "#e15759", dash: "4 2", width: 2, marker: "square"},
+	"Proportional(0.5)": {color: "#f28e2b", width: 3, marker: "triangle"},
+	"EqualJitter":       {color: "#b6992d", dash: "6 3", width: 2, marker: "diamond"},
+	"FullJitter":        {color: "#4e79a7", dash: "12 3", width: 3, marker: "circle"},
+	"resty built-in":    {color: "#9c755f", dash: "9 3 2 3", width: 2, marker: "down"},
+	"Default()":         {color: "#d4618c", width: 3, marker: "triangle"},
+	"Interactive()":     {color: "#59a14f", dash: "7 4", width: 2, marker: "diamond"},
+	"Background()":      {color: "#499894", dash: "2 3", width: 2.5, marker: "square"},
+	"Contention()":      {color: "#8a5fb0", dash: "9 3 2 3", width: 2, marker: "circle"},
+}
+
 func styleOf(s Strategy) style {
-	colors := map[string]string{
-		"no backoff":        "#7f7f7f",
-		"NoJitter":          "#e15759",
-		"Proportional(0.5)": "#f28e2b",
-		"EqualJitter":       "#b6992d",
-		"FullJitter":        "#4e79a7",
-		"resty built-in":    "#9c755f",
-		"Default()":         "#d4618c",
-		"Interactive()":     "#59a14f",
-		"Background()":      "#499894",
-		"Contention()":      "#8a5fb0",
+	if st, ok := styles[s.Name]; ok {
+		return st
 	}
-	st := style{color: colors[s.Name], width: 2}
-	if st.color == "" {
-		st.color = "#333333"
+	return style{color: "#333333", width: 2, marker: "circle"}
+}
+
+// marker draws shape st.marker centred on (x, y): hollow (white inside), so
+// that two markers on the same spot both show their outlines.
+func marker(s *plot.SVG, st style, x, y float64) {
+	const r = 3.6
+	attrs := fmt.Sprintf(`fill="#ffffff" stroke="%s" stroke-width="1.5"`, st.color)
+	switch st.marker {
+	case "square":
+		s.F(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" %s/>`+"\n", x-r*0.85, y-r*0.85, 1.7*r, 1.7*r, attrs)
+	case "triangle":
+		s.F(`<path d="M%.1f %.1fL%.1f %.1fL%.1f %.1fZ" %s/>`+"\n", x, y-r*1.1, x+r, y+r*0.75, x-r, y+r*0.75, attrs)
+	case "down":
+		s.F(`<path d="M%.1f %.1fL%.1f %.1fL%.1f %.1fZ" %s/>`+"\n", x, y+r*1.1, x+r, y-r*0.75, x-r, y-r*0.75, attrs)
+	case "diamond":
+		s.F(`<path d="M%.1f %.1fL%.1f %.1fL%.1f %.1fL%.1f %.1fZ" %s/>`+"\n", x, y-r*1.2, x+r, y, x, y+r*1.2, x-r, y, attrs)
+	case "plus":
+		s.F(`<path d="M%.1f %.1fH%.1fM%.1f %.1fV%.1f" stroke="%s" stroke-width="1.8" fill="none"/>`+"\n",
+			x-r, y, x+r, x, y-r, y+r, st.color)
+	default:
+		s.F(`<circle cx="%.1f" cy="%.1f" r="%.1f" %s/>`+"\n", x, y, r*0.9, attrs)
 	}
-	switch {
-	case s.Name == "Proportional(0.5)" || s.Name == "FullJitter":
-		st.width = 3
-	case s.Group == "preset":
-		st.dash = "7 4"
-	case s.Name == "no backoff":
-		st.dash = "2 3"
-	case s.Group == "other":
-		st.dash = "9 3 2 3"
-	}
-	return st
 }
 
 // tick is one gridline of a log axis.
@@ -143,155 +159,284 @@ func (a logAxis) pos(v float64) float64 {
 	return a.p0 + f*(a.p1-a.p0)
 }
 
-// Chart geometry.
+// Chart geometry: two sections, each a row of panels side by side.
 const (
-	chartW     = 1000
-	plotLeft   = 84
-	plotRight  = 700
-	panelH     = 290
-	panel1Top  = 104
-	panelGap   = 86
-	legendLeft = 730
+	chartW    = 1180
+	panelW    = 300
+	panelH    = 230
+	col0      = 78    // left edge of the first column of panels
+	colStep   = 390   // from one column's left edge to the next
+	secATop   = 156.0 // top of section A's panels
+	secBTop   = secATop + panelH + 140
+	dodgeStep = 3.0 // horizontal offset between the series of a panel, px
 )
 
-// WriteChart draws total calls and completion time against the number of
-// clients, one line per strategy, as a standalone SVG. grid[i][j] is
-// strategy i at ns[j].
-func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info ChartInfo) error {
+// yAxis maps a value onto a panel's vertical pixels and lists its
+// gridlines.
+type yAxis interface {
+	pos(v float64) float64
+	gridTicks() []tick
+}
+
+func (a logAxis) gridTicks() []tick { return a.ticks }
+
+// linAxis is a linear axis from lo to hi, onto pixels [p0, p1].
+type linAxis struct {
+	lo, hi, p0, p1 float64
+	ticks          []tick
+}
+
+func (a linAxis) pos(v float64) float64 {
+	v = math.Min(math.Max(v, a.lo), a.hi)
+	return a.p0 + (v-a.lo)/(a.hi-a.lo)*(a.p1-a.p0)
+}
+
+func (a linAxis) gridTicks() []tick { return a.ticks }
+
+// pt is a point in pixels.
+type pt struct{ x, y float64 }
+
+// seriesLayout is one strategy's line in one panel.
+type seriesLayout struct {
+	strategy int // index into the strategies
+	style    style
+	pts      []pt // one per number of clients, dodged
+}
+
+// panelLayout is one panel: where it is, its axis and its series.
+type panelLayout struct {
+	section   string // "A" (no retry limit) or "B" (presets, limits enforced)
+	title     string
+	yLabel    string
+	left, top float64
+	y         yAxis
+	series    []seriesLayout
+}
+
+// metric is one panel's quantity.
+type metric struct {
+	title, yLabel string
+	kind          string // "calls", "time" or "share"
+	value         func(Summary) float64
+}
+
+// layout places every panel and every series' points. Section A holds the
+// strategies without limits (jitter kinds and baselines), section B those
+// with limits (the presets), with a third panel for the clients their
+// limits stopped. Within a panel, series i of k is shifted by (i − (k−1)/2)·dodgeStep pixels, so
+// that two series with the same values never put their markers on the
+// same spot.
+func layout(ss []Strategy, ns []int, grid [][]Summary) ([]panelLayout, error) {
 	if len(ss) == 0 || len(ns) < 2 || len(grid) != len(ss) {
-		return fmt.Errorf("chart: need strategies and at least two numbers of clients")
+		return nil, fmt.Errorf("chart: need strategies and at least two numbers of clients")
 	}
-	minCalls, maxCalls := math.Inf(1), 0.0
-	minTime, maxTime := math.Inf(1), 0.0
 	for i := range grid {
 		if len(grid[i]) != len(ns) {
-			return fmt.Errorf("chart: strategy %q has %d points, want %d", ss[i].Name, len(grid[i]), len(ns))
-		}
-		for _, p := range grid[i] {
-			minCalls, maxCalls = math.Min(minCalls, p.Calls), math.Max(maxCalls, p.Calls)
-			t := p.Completion.Seconds()
-			minTime, maxTime = math.Min(minTime, t), math.Max(maxTime, t)
+			return nil, fmt.Errorf("chart: strategy %q has %d points, want %d", ss[i].Name, len(grid[i]), len(ns))
 		}
 	}
-	panel2Top := float64(panel1Top + panelH + panelGap)
-	height := panel2Top + panelH + 64
+	calls := func(p Summary) float64 { return p.Calls }
+	sections := []struct {
+		key     string
+		top     float64
+		member  func(Strategy) bool
+		metrics []metric
+	}{
+		{"A", secATop, func(s Strategy) bool { return !s.Limited() }, []metric{
+			{"Total work: conditional writes (log)", "calls", "calls", calls},
+			{"Completion: the last client's write succeeded (log)", "time", "time",
+				func(p Summary) float64 { return p.Completion.Seconds() }},
+		}},
+		{"B", secBTop, func(s Strategy) bool { return s.Limited() }, []metric{
+			{"Total work: conditional writes (log)", "calls", "calls", calls},
+			{"Last client done: won or gave up (log)", "time", "time",
+				func(p Summary) float64 { return p.Done.Seconds() }},
+			{"Clients that gave up (% of N)", "gave up", "share",
+				func(p Summary) float64 { return 100 * p.GaveUp / float64(max(p.Clients, 1)) }},
+		}},
+	}
+	nMax := float64(ns[len(ns)-1])
+	var panels []panelLayout
+	for _, sec := range sections {
+		var members []int
+		for i, s := range ss {
+			if sec.member(s) {
+				members = append(members, i)
+			}
+		}
+		if len(members) == 0 {
+			continue
+		}
+		for c, m := range sec.metrics {
+			p := panelLayout{section: sec.key, title: m.title, yLabel: m.yLabel,
+				left: float64(col0 + c*colStep), top: sec.top}
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, i := range members {
+				for _, sum := range grid[i] {
+					v := m.value(sum)
+					if m.kind != "share" && !(v > 0) {
+						continue // a log axis cannot show 0
+					}
+					lo, hi = math.Min(lo, v), math.Max(hi, v)
+				}
+			}
+			if math.IsInf(lo, 1) {
+				lo, hi = 1, 10
+			}
+			bottom := p.top + panelH
+			switch m.kind {
+			case "calls":
+				p.y = newLogAxis(countTicks(), lo, hi, bottom, p.top)
+			case "time":
+				p.y = newLogAxis(timeTicks(), lo, hi, bottom, p.top)
+			default:
+				var ts []tick
+				for v := 0; v <= 100; v += 25 {
+					ts = append(ts, tick{v: float64(v), label: strconv.Itoa(v) + "%", major: true})
+				}
+				p.y = linAxis{lo: 0, hi: 100, p0: bottom, p1: p.top, ticks: ts}
+			}
+			k := len(members)
+			for j, i := range members {
+				sl := seriesLayout{strategy: i, style: styleOf(ss[i])}
+				dx := (float64(j) - float64(k-1)/2) * dodgeStep
+				for q, sum := range grid[i] {
+					x := p.left + float64(ns[q])/nMax*panelW + dx
+					sl.pts = append(sl.pts, pt{x: x, y: p.y.pos(m.value(sum))})
+				}
+				p.series = append(p.series, sl)
+			}
+			panels = append(panels, p)
+		}
+	}
+	return panels, nil
+}
+
+// WriteChart draws, as a standalone SVG, two sections of panels against the
+// number of clients: the strategies without a retry limit (total calls,
+// completion), and the presets with their limits enforced (total calls,
+// time until the last client won or gave up, share of clients that gave
+// up). grid[i][j] is strategy i at ns[j].
+func WriteChart(w io.Writer, ss []Strategy, ns []int, grid [][]Summary, info ChartInfo) error {
+	panels, err := layout(ss, ns, grid)
+	if err != nil {
+		return err
+	}
+	legendBTop := secBTop + panelH + 64
+	height := legendBTop + 52
 
 	var s plot.SVG
 	s.F(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`+"\n",
 		chartW, height, chartW, height)
 	s.F(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
-	s.Text(plotLeft, 32, `font-size="19" font-weight="bold" fill="#222"`,
+	s.Text(col0, 30, `font-size="19" font-weight="bold" fill="#222"`,
 		"Retry storm: N clients updating one row with optimistic concurrency")
-	s.Text(plotLeft, 54, `font-size="12" fill="#555"`,
-		"Discrete-event simulation after the AWS Architecture Blog \"Exponential Backoff And Jitter\" (2015): every message takes |N(10ms, 2ms)|,")
-	s.Text(plotLeft, 70, `font-size="12" fill="#555"`,
-		fmt.Sprintf("a write fails if another landed since the read. Mean of %d runs per point, seed %d; presets and resty at scale %g (1 = as shipped).",
-			info.Runs, info.Seed, info.Scale))
+	s.Text(col0, 52, `font-size="12" fill="#555"`,
+		"Discrete-event simulation after the AWS Architecture Blog \"Exponential Backoff And Jitter\" (2015): every message takes |N(10ms, 2ms)|, a write fails if")
+	s.Text(col0, 68, `font-size="12" fill="#555"`,
+		fmt.Sprintf("another landed since the read. Mean of %d runs per point, seed %d; presets and resty at scale %g (1 = as shipped). Series that coincide are offset by %gpx.",
+			info.Runs, info.Seed, info.Scale, dodgeStep))
+	s.Text(col0, secATop-52, `font-size="15" font-weight="bold" fill="#222"`,
+		"No retry limit: every client retries until it wins")
+	s.Text(col0, secATop-34, `font-size="12" fill="#555"`,
+		"The four jitter kinds on one schedule (10ms doubling to 2s), no backoff at all, and resty's built-in backoff.")
+	s.Text(col0, secBTop-52, `font-size="15" font-weight="bold" fill="#222"`,
+		"Presets as shipped, limits enforced: a client gives up as the library would, and sends nothing more")
+	s.Text(col0, secBTop-34, `font-size="12" fill="#555"`,
+		"It gives up when it lost and another retry would pass MaxRetries, or its wait would end after MaxElapsed. Calls and times count the clients that remained.")
 
-	xAxis := func(top float64) func(float64) float64 {
-		lo, hi := 0.0, float64(ns[len(ns)-1])
-		return func(n float64) float64 { return plotLeft + (n-lo)/(hi-lo)*(plotRight-plotLeft) }
-	}
-	panel := func(top float64, title, yLabel string, ax logAxis, value func(Summary) float64) {
-		bottom := top + panelH
-		x := xAxis(top)
-		s.Text(plotLeft, top-12, `font-size="14" font-weight="bold" fill="#222"`, title)
-		s.F(`<rect x="%d" y="%.1f" width="%d" height="%d" fill="#fafafa" stroke="none"/>`+"\n", plotLeft, top, plotRight-plotLeft, panelH)
-		// Horizontal gridlines and y labels; minor labels only where they fit.
-		lastLabelY := math.Inf(1)
-		for _, t := range ax.ticks {
-			y := ax.pos(t.v)
-			stroke, sw := "#e4e4e4", 1.0
-			if t.major {
-				stroke = "#c8c8c8"
-			}
-			s.F(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="%.1f"/>`+"\n", plotLeft, y, plotRight, y, stroke, sw)
-			if t.major || lastLabelY-y >= 15 {
-				weight := `fill="#777"`
-				if t.major {
-					weight = `fill="#333"`
-				}
-				s.Text(plotLeft-8, y+4, `font-size="11" text-anchor="end" `+weight, t.label)
-				lastLabelY = y
-			}
-		}
-		// Vertical gridlines and x labels.
-		step := niceStep(float64(ns[len(ns)-1]), 10)
-		for v := 0.0; v <= float64(ns[len(ns)-1])+1e-9; v += step {
-			xx := x(v)
-			s.F(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ececec"/>`+"\n", xx, top, xx, bottom)
-			s.F(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", xx, bottom, xx, bottom+5)
-			s.Text(xx, bottom+18, `font-size="11" text-anchor="middle" fill="#333"`, strconv.FormatFloat(v, 'f', -1, 64))
-		}
-		s.F(`<rect x="%d" y="%.1f" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", plotLeft, top, plotRight-plotLeft, panelH)
-		s.Text((plotLeft+plotRight)/2, bottom+36, `font-size="12" text-anchor="middle" fill="#333"`, "clients contending (N)")
-		cy := top + panelH/2
-		s.Text(22, cy, fmt.Sprintf(`font-size="12" text-anchor="middle" fill="#333" transform="rotate(-90 22 %.1f)"`, cy), yLabel)
-		// Lines: baselines first so that the jitter kinds stay on top.
-		order := make([]int, 0, len(ss))
-		for _, g := range []string{"other", "preset", "jitter"} {
-			for i, st := range ss {
-				if st.Group == g {
-					order = append(order, i)
-				}
-			}
-		}
-		for _, i := range order {
-			st := styleOf(ss[i])
-			s.F(`<polyline fill="none" stroke="%s" stroke-width="%.1f" stroke-linejoin="round"`, st.color, st.width)
-			if st.dash != "" {
-				s.F(` stroke-dasharray="%s"`, st.dash)
-			}
-			s.F(` points="`)
-			for j, p := range grid[i] {
-				s.F("%.1f,%.1f ", x(float64(ns[j])), ax.pos(value(p)))
-			}
-			s.F(`"/>` + "\n")
-			for j, p := range grid[i] {
-				s.F(`<circle cx="%.1f" cy="%.1f" r="2.4" fill="%s"/>`+"\n", x(float64(ns[j])), ax.pos(value(p)), st.color)
-			}
-		}
+	for _, p := range panels {
+		drawPanel(&s, p, ns)
 	}
 
-	callAxis := newLogAxis(countTicks(), minCalls, maxCalls, panel1Top+panelH, panel1Top)
-	panel(panel1Top, "Total work: conditional writes sent to the row (log scale)", "calls", callAxis,
-		func(p Summary) float64 { return p.Calls })
-	timeAxis := newLogAxis(timeTicks(), minTime, maxTime, panel2Top+panelH, panel2Top)
-	panel(panel2Top, "Completion: virtual time until the last client's write succeeded (log scale)", "time", timeAxis,
-		func(p Summary) float64 { return p.Completion.Seconds() })
-
-	// Legend, grouped.
-	y := float64(panel1Top)
-	groups := []struct{ key, title string }{
-		{"jitter", "Jitter kinds (Policy.Delay)"},
-		{"preset", "Presets (dashed)"},
-		{"other", "Baselines"},
-	}
-	for _, g := range groups {
-		s.Text(legendLeft, y, `font-size="12" font-weight="bold" fill="#222"`, g.title)
-		y += 8
-		for _, st := range ss {
-			if st.Group != g.key {
-				continue
-			}
-			sty := styleOf(st)
-			s.F(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="%.1f"`, legendLeft, y+8, legendLeft+30, y+8, sty.color, sty.width)
-			if sty.dash != "" {
-				s.F(` stroke-dasharray="%s"`, sty.dash)
-			}
-			s.F("/>\n")
-			s.F(`<circle cx="%d" cy="%.1f" r="2.6" fill="%s"/>`+"\n", legendLeft+15, y+8, sty.color)
-			s.Text(legendLeft+38, y+12, `font-size="12" fill="#222"`, st.Name)
-			s.Text(legendLeft+38, y+26, `font-size="10" fill="#666"`, st.Schedule)
-			y += 36
+	// Legends: section A's in the free third column, section B's in a row
+	// below its panels.
+	entry := func(x, y float64, st Strategy) {
+		sty := styleOf(st)
+		s.F(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%.1f"`, x, y+8, x+34, y+8, sty.color, sty.width)
+		if sty.dash != "" {
+			s.F(` stroke-dasharray="%s"`, sty.dash)
 		}
-		y += 14
+		s.F("/>\n")
+		marker(&s, sty, x+17, y+8)
+		s.Text(x+42, y+12, `font-size="12" fill="#222"`, st.Name)
+		s.Text(x+42, y+26, `font-size="10" fill="#666"`, st.Schedule)
 	}
-	s.Text(legendLeft, y, `font-size="10" fill="#666"`, "d: backoff before jitter;")
-	s.Text(legendLeft, y+13, `font-size="10" fill="#666"`, "waits are drawn from the interval.")
+	lx, ly := float64(col0+2*colStep), secATop
+	s.Text(lx, ly-6, `font-size="12" font-weight="bold" fill="#222"`, "No retry limit")
+	for _, st := range ss {
+		if !st.Limited() {
+			entry(lx, ly+4, st)
+			ly += 36
+		}
+	}
+	s.Text(lx, ly+16, `font-size="10" fill="#666"`, "d: backoff before jitter; waits are drawn")
+	s.Text(lx, ly+29, `font-size="10" fill="#666"`, "from the interval.")
+	bx := float64(col0)
+	for _, st := range ss {
+		if st.Limited() {
+			entry(bx, legendBTop, st)
+			bx += 270
+		}
+	}
 	s.F("</svg>\n")
-	_, err := w.Write(s.Bytes())
+	_, err = w.Write(s.Bytes())
 	return err
+}
+
+// drawPanel draws one panel's frame, gridlines, labels and series: all
+// lines first, then all markers, so that no line covers a marker.
+func drawPanel(s *plot.SVG, p panelLayout, ns []int) {
+	bottom := p.top + panelH
+	right := p.left + panelW
+	nMax := float64(ns[len(ns)-1])
+	s.Text(p.left, p.top-10, `font-size="13" font-weight="bold" fill="#222"`, p.title)
+	s.F(`<rect x="%.1f" y="%.1f" width="%d" height="%d" fill="#fafafa" stroke="none"/>`+"\n", p.left, p.top, panelW, panelH)
+	lastLabelY := math.Inf(1)
+	for _, t := range p.y.gridTicks() {
+		y := p.y.pos(t.v)
+		stroke := "#e4e4e4"
+		if t.major {
+			stroke = "#c8c8c8"
+		}
+		s.F(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.0"/>`+"\n", p.left, y, right, y, stroke)
+		if t.major || lastLabelY-y >= 15 {
+			fill := `fill="#777"`
+			if t.major {
+				fill = `fill="#333"`
+			}
+			s.Text(p.left-7, y+4, `font-size="11" text-anchor="end" `+fill, t.label)
+			lastLabelY = y
+		}
+	}
+	step := niceStep(nMax, 5)
+	for v := 0.0; v <= nMax+1e-9; v += step {
+		xx := p.left + v/nMax*panelW
+		s.F(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ececec"/>`+"\n", xx, p.top, xx, bottom)
+		s.F(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", xx, bottom, xx, bottom+5)
+		s.Text(xx, bottom+18, `font-size="11" text-anchor="middle" fill="#333"`, strconv.FormatFloat(v, 'f', -1, 64))
+	}
+	s.F(`<rect x="%.1f" y="%.1f" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", p.left, p.top, panelW, panelH)
+	s.Text(p.left+panelW/2, bottom+34, `font-size="12" text-anchor="middle" fill="#333"`, "clients contending (N)")
+	cy := p.top + panelH/2
+	lx := p.left - 52
+	s.Text(lx, cy, fmt.Sprintf(`font-size="12" text-anchor="middle" fill="#333" transform="rotate(-90 %.1f %.1f)"`, lx, cy), p.yLabel)
+	for _, sl := range p.series {
+		s.F(`<polyline fill="none" stroke="%s" stroke-width="%.1f" stroke-linejoin="round"`, sl.style.color, sl.style.width)
+		if sl.style.dash != "" {
+			s.F(` stroke-dasharray="%s"`, sl.style.dash)
+		}
+		s.F(` points="`)
+		for _, q := range sl.pts {
+			s.F("%.1f,%.1f ", q.x, q.y)
+		}
+		s.F(`"/>` + "\n")
+	}
+	for _, sl := range p.series {
+		for _, q := range sl.pts {
+			marker(s, sl.style, q.x, q.y)
+		}
+	}
 }
 
 // niceStep returns a 1-2-5 step that cuts span into about n parts.

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -24,26 +25,29 @@ func strategy(t *testing.T, name string) Strategy {
 	return Strategy{}
 }
 
-func TestEveryClientSucceeds(t *testing.T) {
+func TestEveryClientFinishes(t *testing.T) {
 	const n = 30
 	for _, s := range Strategies(1) {
 		r := Simulate(n, s, 7, 0)
-		if r.Succeeded != n {
-			t.Errorf("%s: %d of %d clients succeeded", s.Name, r.Succeeded, n)
+		if s.Limited() {
+			// A preset's client either wins or gives up, never retries
+			// past its limit.
+			if r.Succeeded+r.GaveUp != n || r.Succeeded == 0 {
+				t.Errorf("%s: %d succeeded and %d gave up of %d", s.Name, r.Succeeded, r.GaveUp, n)
+			}
+			if s.MaxRetries > 0 && r.MaxRetries > s.MaxRetries {
+				t.Errorf("%s: a client made %d retries, more than its %d", s.Name, r.MaxRetries, s.MaxRetries)
+			}
+		} else if r.Succeeded != n || r.GaveUp != 0 {
+			t.Errorf("%s has no limit but %d of %d clients succeeded, %d gave up", s.Name, r.Succeeded, n, r.GaveUp)
 		}
 		// Every client writes at least once, and every lost write is a
 		// retry of its client.
 		if r.Calls < n {
 			t.Errorf("%s: %d calls for %d clients", s.Name, r.Calls, n)
 		}
-		if r.Completion <= 0 {
-			t.Errorf("%s: completion %v", s.Name, r.Completion)
-		}
-		if r.OverLimit < 0 || r.OverLimit > n {
-			t.Errorf("%s: %d clients over the limit of %d", s.Name, r.OverLimit, n)
-		}
-		if s.MaxRetries == 0 && s.MaxElapsed == 0 && r.OverLimit != 0 {
-			t.Errorf("%s has no limits but counts %d clients over them", s.Name, r.OverLimit)
+		if r.Completion <= 0 || r.Done < r.Completion {
+			t.Errorf("%s: completion %v, last done %v", s.Name, r.Completion, r.Done)
 		}
 	}
 }
@@ -95,26 +99,45 @@ func TestFullJitterVersusNoBackoffAndProportional(t *testing.T) {
 	}
 }
 
-func TestPresetLimitsAreCounted(t *testing.T) {
-	// 100 clients cannot all get through within Interactive's 2 retries.
-	r := Simulate(100, strategy(t, "Interactive()"), 1, 0)
-	if r.OverLimit == 0 || r.OverLimit > 100 {
-		t.Errorf("Interactive with 100 clients: %d over the limit", r.OverLimit)
+func TestPresetLimitsAreEnforced(t *testing.T) {
+	// 100 clients cannot all get through within Interactive's 2 retries:
+	// most give up, and those that do stop calling.
+	inter := strategy(t, "Interactive()")
+	r := Simulate(100, inter, 1, 0)
+	if r.GaveUp < 50 || r.GaveUp > 100 || r.Succeeded+r.GaveUp != 100 {
+		t.Errorf("Interactive with 100 clients: %d gave up, %d succeeded", r.GaveUp, r.Succeeded)
 	}
+	if r.MaxRetries > inter.MaxRetries {
+		t.Errorf("Interactive: a client made %d retries, more than %d", r.MaxRetries, inter.MaxRetries)
+	}
+	unlimited := inter
+	unlimited.MaxRetries, unlimited.MaxElapsed = 0, 0
+	u := Simulate(100, unlimited, 1, 0)
+	if u.GaveUp != 0 || u.Succeeded != 100 || !(r.Calls < u.Calls) {
+		t.Errorf("Interactive without limits: %d succeeded, %d gave up, %d calls (%d with limits)", u.Succeeded, u.GaveUp, u.Calls, r.Calls)
+	}
+	// Background's 8 retries are enough for 100 clients.
+	if b := Simulate(100, strategy(t, "Background()"), 1, 0); b.GaveUp != 0 || b.Succeeded != 100 {
+		t.Errorf("Background with 100 clients: %d gave up, %d succeeded", b.GaveUp, b.Succeeded)
+	}
+
 	s := Strategy{MaxRetries: 3, MaxElapsed: time.Second}
 	for _, c := range []struct {
 		retry    int
 		now, w   time.Duration
-		wantOver bool
+		wantStop bool
 	}{
 		{3, 0, 0, false},
 		{4, 0, 0, true},
 		{1, 900 * time.Millisecond, 100 * time.Millisecond, false},
 		{1, 900 * time.Millisecond, 101 * time.Millisecond, true},
 	} {
-		if got := s.overLimit(c.retry, c.now, c.w); got != c.wantOver {
-			t.Errorf("overLimit(%d, %v, %v) = %v, want %v", c.retry, c.now, c.w, got, c.wantOver)
+		if got := s.givesUp(c.retry, c.now, c.w); got != c.wantStop {
+			t.Errorf("givesUp(%d, %v, %v) = %v, want %v", c.retry, c.now, c.w, got, c.wantStop)
 		}
+	}
+	if (Strategy{}).givesUp(1000, time.Hour, time.Hour) {
+		t.Errorf("a strategy without limits gave up")
 	}
 }
 
@@ -189,9 +212,97 @@ func TestChartIsWellFormedSVG(t *testing.T) {
 			t.Errorf("legend lacks %q", s.Name)
 		}
 	}
-	lines := strings.Count(buf.String(), "<polyline")
-	if lines != 2*len(ss) {
-		t.Errorf("%d polylines, want one per strategy per panel (%d)", lines, 2*len(ss))
+	// Two panels for a strategy without limits, three for a preset.
+	want := 0
+	for _, s := range ss {
+		want += 2
+		if s.Limited() {
+			want++
+		}
+	}
+	if lines := strings.Count(buf.String(), "<polyline"); lines != want {
+		t.Errorf("%d polylines, want one per strategy per panel (%d)", lines, want)
+	}
+	for _, title := range []string{"Clients that gave up (% of N)", "No retry limit: every client retries until it wins"} {
+		if !texts[title] {
+			t.Errorf("chart lacks %q", title)
+		}
+	}
+}
+
+func TestNoSeriesHidesAnother(t *testing.T) {
+	ss := Strategies(1)
+	ns := []int{10, 20, 40, 60, 80, 100}
+	grid := Sweep(ss, ns, 1, 2)
+	panels, err := layout(ss, ns, grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(panels) != 5 {
+		t.Fatalf("%d panels, want 2 without limits and 3 for presets", len(panels))
+	}
+	inPanels := map[string]int{}
+	for _, p := range panels {
+		markers, dashes := map[string]string{}, map[string]string{}
+		for a, sa := range p.series {
+			name := ss[sa.strategy].Name
+			inPanels[name]++
+			if ss[sa.strategy].Limited() != (p.section == "B") {
+				t.Errorf("%s drawn in section %s", name, p.section)
+			}
+			if other, dup := markers[sa.style.marker]; dup {
+				t.Errorf("%q: %s and %s share the marker %q", p.title, other, name, sa.style.marker)
+			}
+			markers[sa.style.marker] = name
+			if other, dup := dashes[sa.style.dash]; dup {
+				t.Errorf("%q: %s and %s share the dash %q", p.title, other, name, sa.style.dash)
+			}
+			dashes[sa.style.dash] = name
+			if len(sa.pts) != len(ns) {
+				t.Fatalf("%q: %s has %d points", p.title, name, len(sa.pts))
+			}
+			// Even with equal values, no two markers share a spot.
+			for _, sb := range p.series[a+1:] {
+				for j := range ns {
+					if d := math.Hypot(sa.pts[j].x-sb.pts[j].x, sa.pts[j].y-sb.pts[j].y); d < 2 {
+						t.Errorf("%q, N=%d: %s and %s are %.1fpx apart", p.title, ns[j], name, ss[sb.strategy].Name, d)
+					}
+				}
+			}
+			for _, q := range sa.pts {
+				if q.x < p.left-10 || q.x > p.left+panelW+10 || q.y < p.top || q.y > p.top+panelH {
+					t.Errorf("%q: %s has a point outside the panel: %+v", p.title, name, q)
+				}
+			}
+		}
+	}
+	for _, s := range ss {
+		want := 2
+		if s.Limited() {
+			want = 3
+		}
+		if inPanels[s.Name] != want {
+			t.Errorf("%s is in %d panels, want %d", s.Name, inPanels[s.Name], want)
+		}
+	}
+	// The gave-up panel plots the share of clients that gave up: for
+	// Interactive at 100 clients most of them, for Background none.
+	share := panels[4]
+	for _, sl := range share.series {
+		got := share.y.pos(100 * grid[sl.strategy][5].GaveUp / 100)
+		if math.Abs(got-sl.pts[5].y) > 1e-9 {
+			t.Errorf("%s: gave-up point at %.1f, want %.1f", ss[sl.strategy].Name, sl.pts[5].y, got)
+		}
+		switch ss[sl.strategy].Name {
+		case "Interactive()":
+			if grid[sl.strategy][5].GaveUp < 50 {
+				t.Errorf("Interactive: %.1f of 100 gave up", grid[sl.strategy][5].GaveUp)
+			}
+		case "Background()":
+			if grid[sl.strategy][5].GaveUp != 0 {
+				t.Errorf("Background: %.1f of 100 gave up", grid[sl.strategy][5].GaveUp)
+			}
+		}
 	}
 }
 

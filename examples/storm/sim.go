@@ -45,25 +45,29 @@ const maxSimRetries = 100000
 // Strategy is one way of waiting between a lost race and the next attempt.
 type Strategy struct {
 	Name     string
-	Group    string // "jitter", "preset" or "other": styles the chart
+	Group    string // "jitter", "preset" or "other"
 	Schedule string // the waits in words, for the table
 
 	// waiter returns the wait before retry n (1-based) of a client, drawing
 	// all randomness from rng so that a run is reproducible.
 	waiter func(rng *rand.Rand) func(retry int) time.Duration
 
-	// MaxRetries and MaxElapsed are a preset's own limits (0: none). The
-	// simulated client keeps going past them so that every strategy does
-	// the same job and the work stays comparable, but it is counted as one
-	// the preset would have given up on (Result.OverLimit).
+	// MaxRetries and MaxElapsed are a preset's own limits (0: none), and
+	// they are enforced as the library enforces them: a client that lost
+	// and may not retry gives up (Result.GaveUp) and sends nothing more.
 	MaxRetries int
 	MaxElapsed time.Duration
 }
 
-// overLimit reports whether the preset would give up instead of waiting w
-// before retry n at time now (the first attempt started at 0), checked like
-// the library does: too many retries, or a wait that ends after MaxElapsed.
-func (s Strategy) overLimit(retry int, now, w time.Duration) bool {
+// Limited reports whether the strategy has limits that can make a client
+// give up.
+func (s Strategy) Limited() bool { return s.MaxRetries > 0 || s.MaxElapsed > 0 }
+
+// givesUp reports whether the preset gives up instead of waiting w before
+// retry n at time now (the first attempt started at 0), checked as the
+// library does: more retries than MaxRetries, or a wait that ends after
+// MaxElapsed.
+func (s Strategy) givesUp(retry int, now, w time.Duration) bool {
 	if s.MaxRetries > 0 && retry > s.MaxRetries {
 		return true
 	}
@@ -172,10 +176,11 @@ func Strategies(scale float64) []Strategy {
 type Result struct {
 	Clients    int
 	Succeeded  int           // clients whose write went through
+	GaveUp     int           // clients the strategy's own limits stopped
 	Calls      int           // writes that reached the row: the contended calls, as the blog counts them
 	Completion time.Duration // when the last client learned that its write succeeded
-	MaxRetries int           // the most retries any client needed
-	OverLimit  int           // clients the strategy's own limits would have given up on
+	Done       time.Duration // when the last client finished: won, or gave up
+	MaxRetries int           // the most retries any client made
 }
 
 type evKind uint8
@@ -269,7 +274,9 @@ func stream(name string, clients, run int) uint64 {
 // the row's version and writes it back conditionally; a write whose version
 // is stale fails, and its client waits for the strategy's backoff (plus the
 // network delay of the next read, as in the blog's simulator) and starts
-// over. It ends when every client has won once.
+// over. A strategy with limits stops a client the moment they forbid its
+// next retry: it gives up and sends nothing more. The storm ends when every
+// client has won or given up.
 func Simulate(n int, s Strategy, seed uint64, run int) Result {
 	rng := rand.New(rand.NewPCG(seed, stream(s.Name, n, run)))
 	wait := s.waiter(rng)
@@ -282,7 +289,6 @@ func Simulate(n int, s Strategy, seed uint64, run int) Result {
 		seq     uint64
 		version uint32
 		retries = make([]int, n)
-		over    = make([]bool, n)
 		r       = Result{Clients: n}
 	)
 	push := func(at time.Duration, client int32, kind evKind, val uint32) {
@@ -311,19 +317,21 @@ func Simulate(n int, s Strategy, seed uint64, run int) Result {
 			if e.val == 1 {
 				r.Succeeded++
 				r.Completion = e.at // events leave the queue in time order
+				r.Done = e.at
 				continue
 			}
-			retries[e.client]++
-			retry := retries[e.client]
+			retry := retries[e.client] + 1
 			if retry > maxSimRetries {
 				continue // abandoned: Succeeded stays short of Clients
 			}
-			r.MaxRetries = max(r.MaxRetries, retry)
 			w := wait(retry)
-			if !over[e.client] && s.overLimit(retry, e.at, w) {
-				over[e.client] = true
-				r.OverLimit++
+			if s.givesUp(retry, e.at, w) {
+				r.GaveUp++
+				r.Done = e.at
+				continue
 			}
+			retries[e.client] = retry
+			r.MaxRetries = max(r.MaxRetries, retry)
 			push(e.at+net()+w, e.client, readAtRow, 0)
 		}
 	}
@@ -335,29 +343,32 @@ type Summary struct {
 	Clients    int
 	Runs       int
 	Calls      float64       // mean writes per run
-	Completion time.Duration // mean completion time
-	MaxRetries int           // the most retries any client needed in any run
-	OverLimit  float64       // mean clients over the preset's limits
-	Failed     int           // runs in which some client never won (should be 0)
+	Completion time.Duration // mean time until the last success
+	Done       time.Duration // mean time until the last client won or gave up
+	MaxRetries int           // the most retries any client made in any run
+	GaveUp     float64       // mean clients stopped by the strategy's limits
+	Failed     int           // runs in which some client neither won nor gave up (should be 0)
 }
 
 // Average runs the storm runs times (run indexes 0..runs−1) and averages.
 func Average(n int, s Strategy, seed uint64, runs int) Summary {
 	sum := Summary{Clients: n, Runs: runs}
-	var calls, over, done float64
+	var calls, gaveUp, completion, done float64
 	for run := range runs {
 		r := Simulate(n, s, seed, run)
 		calls += float64(r.Calls)
-		over += float64(r.OverLimit)
-		done += float64(r.Completion)
+		gaveUp += float64(r.GaveUp)
+		completion += float64(r.Completion)
+		done += float64(r.Done)
 		sum.MaxRetries = max(sum.MaxRetries, r.MaxRetries)
-		if r.Succeeded != r.Clients {
+		if r.Succeeded+r.GaveUp != r.Clients {
 			sum.Failed++
 		}
 	}
 	k := float64(max(runs, 1))
 	sum.Calls = calls / k
-	sum.OverLimit = over / k
-	sum.Completion = time.Duration(done / k)
+	sum.GaveUp = gaveUp / k
+	sum.Completion = time.Duration(completion / k)
+	sum.Done = time.Duration(done / k)
 	return sum
 }

@@ -1,0 +1,94 @@
+package compare
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+)
+
+// IDHeader names the header that identifies a logical request: every
+// attempt of one request carries the same value.
+const IDHeader = "X-Request-Id"
+
+// Retries is how many retries every library may make after the first
+// attempt.
+const Retries = 3
+
+// Request is one logical request a scenario sends.
+type Request struct {
+	Method string
+	URL    string
+	ID     string // sent as IDHeader
+	Body   []byte // nil for none
+}
+
+// Outcome is how a logical request ended, after every retry the library
+// made: the last status seen (0 if none) and the error returned, if any.
+type Outcome struct {
+	Status int
+	Err    error
+	// Attempts is how many attempts the library made, where it tells
+	// (resty and restyretry); 0 when unknown.
+	Attempts int
+}
+
+// OK reports whether the request ended without an error in a 2xx.
+func (o Outcome) OK() bool { return o.Err == nil && o.Status >= 200 && o.Status < 300 }
+
+// Client is one library's retrying HTTP client, as a scenario drives it.
+// It must be safe for concurrent use.
+type Client interface {
+	// Do sends r, with every retry the library decides on, and returns how
+	// it ended. Response bodies are read and closed.
+	Do(ctx context.Context, r Request) Outcome
+	// Close releases the client's idle connections.
+	Close()
+}
+
+// Schedule is the backoff every library is configured with: retry n waits
+// about Base·2^(n−1), capped at Max, each library adding its own jitter
+// (restyretry: up to +50%; resty: [d/2, d) floored at Base; retryablehttp
+// and failsafe-go: none).
+type Schedule struct {
+	Base time.Duration
+	Max  time.Duration
+}
+
+// Config is what a scenario asks of a client.
+type Config struct {
+	Schedule
+	// AttemptTimeout bounds each attempt (http.Client.Timeout); 0: none.
+	AttemptTimeout time.Duration
+	// DisableKeepAlives opens a new connection for every attempt, so that
+	// a per-connection fault (a toxiproxy toxic) is drawn again each time.
+	DisableKeepAlives bool
+}
+
+// Library is one retrying client under comparison.
+type Library struct {
+	Name string
+	New  func(Config) Client
+}
+
+// Libraries returns the libraries compared, restyretry first.
+func Libraries() []Library {
+	return []Library{
+		{Name: "restyretry", New: newRestyRetry},
+		{Name: "resty", New: newResty},
+		{Name: "retryablehttp", New: newRetryableHTTP},
+		{Name: "failsafe-go", New: newFailsafe},
+	}
+}
+
+// transport returns a fresh transport for one client: enough idle
+// connections for a burst of concurrent requests, short dial timeouts.
+func transport(cfg Config) *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     30 * time.Second,
+		DisableKeepAlives:   cfg.DisableKeepAlives,
+	}
+}

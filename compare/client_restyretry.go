@@ -1,0 +1,51 @@
+package compare
+
+import (
+	"context"
+
+	"github.com/go-resty/resty/v2"
+
+	"github.com/restyretry/restyretry"
+)
+
+// restyClient drives a *resty.Client, with restyretry applied or with
+// resty's own retry configured.
+type restyClient struct {
+	c  *resty.Client
+	tr interface{ CloseIdleConnections() }
+}
+
+// newRestyRetry is restyretry.Default() with BaseDelay and MaxDelay taken
+// from the schedule; everything else, the budget included, as Default sets
+// it.
+func newRestyRetry(cfg Config) Client {
+	tr := transport(cfg)
+	c := resty.New().SetTransport(tr).SetTimeout(cfg.AttemptTimeout).SetLogger(quietLogger{})
+	p := restyretry.Default()
+	p.BaseDelay = cfg.Base
+	p.MaxDelay = cfg.Max
+	p.Apply(c)
+	return &restyClient{c: c, tr: tr}
+}
+
+func (r *restyClient) Do(ctx context.Context, q Request) Outcome {
+	req := r.c.R().SetContext(ctx).SetHeader(IDHeader, q.ID)
+	if q.Body != nil {
+		req.SetBody(q.Body)
+	}
+	resp, err := req.Execute(q.Method, q.URL)
+	o := Outcome{Err: err, Attempts: req.Attempt}
+	if resp != nil {
+		o.Status = resp.StatusCode()
+	}
+	return o
+}
+
+func (r *restyClient) Close() { r.tr.CloseIdleConnections() }
+
+// quietLogger keeps resty's per-attempt warnings off the tables.
+type quietLogger struct{}
+
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Warnf(string, ...any)  {}
+func (quietLogger) Debugf(string, ...any) {}

@@ -1,0 +1,102 @@
+// Command compare runs every scenario of package compare against
+// restyretry, resty's own retry, go-retryablehttp and failsafe-go, in one
+// process, and prints a table per scenario.
+//
+// Usage (inside compare/):
+//
+//	go run ./cmd/compare [-small] [-only name,name] [-base 2ms] [-max 20ms]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/restyretry/restyretry/compare"
+)
+
+func main() {
+	if err := run(context.Background(), os.Stdout, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// errUsage marks errors in the command line.
+var errUsage = errors.New("usage")
+
+// run parses args, runs the chosen scenarios and writes their tables to w.
+func run(ctx context.Context, w io.Writer, args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	small := fs.Bool("small", false, "run the reduced sizes the tests use")
+	only := fs.String("only", "", "comma-separated scenario names to run; empty for all")
+	base := fs.Duration("base", compare.DefaultSchedule.Base, "every library's first backoff")
+	maxd := fs.Duration("max", compare.DefaultSchedule.Max, "every library's backoff cap")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *base <= 0 || *maxd < *base {
+		return fmt.Errorf("%w: need 0 < -base ≤ -max", errUsage)
+	}
+	size := compare.FullSize()
+	if *small {
+		size = compare.SmallSize()
+	}
+	scs, err := pick(compare.Scenarios(size, compare.Schedule{Base: *base, Max: *maxd}), *only)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s %s/%s, %d CPUs; %d retries everywhere, backoff %v doubling, cap %v\n\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), compare.Retries, *base, *maxd)
+	start := time.Now()
+	for _, sc := range scs {
+		res, err := compare.Run(ctx, []compare.Scenario{sc}, compare.Libraries())
+		if err != nil {
+			return err
+		}
+		if err := compare.WriteTable(w, res[0]); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(w, "total %v\n", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// pick keeps the scenarios named in only (comma-separated), in their
+// usual order; an empty list keeps all.
+func pick(scs []compare.Scenario, only string) ([]compare.Scenario, error) {
+	if strings.TrimSpace(only) == "" {
+		return scs, nil
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(only, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	var kept []compare.Scenario
+	for _, sc := range scs {
+		if want[sc.Name] {
+			kept = append(kept, sc)
+			delete(want, sc.Name)
+		}
+	}
+	if len(want) > 0 {
+		var unknown []string
+		for k := range want {
+			unknown = append(unknown, k)
+		}
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("%w: unknown scenarios %s", errUsage, strings.Join(unknown, ", "))
+	}
+	return kept, nil
+}

@@ -1,0 +1,153 @@
+package restyretry
+
+import "net/url"
+
+// hostKey names one upstream: the scheme, host and port a request is sent
+// to. Per-host state (retry budgets, pacing holds) is kept under it, so one
+// dead upstream cannot affect the others a client talks to.
+type hostKey struct{ scheme, host, port string }
+
+// keyOf returns the key of the host u addresses. The scheme and host are
+// compared without regard to ASCII case, IPv6 brackets are dropped, and a
+// missing port is filled from the scheme ("443" for https and wss, "80" for
+// http and ws; empty for other schemes), so https://Example.com and
+// https://example.com:443 share a key. A nil u gives the zero key. It does
+// not allocate unless the scheme or host has upper-case letters.
+func keyOf(u *url.URL) hostKey {
+	if u == nil {
+		return hostKey{}
+	}
+	k := hostKey{scheme: lowerASCII(u.Scheme), host: lowerASCII(u.Hostname()), port: u.Port()}
+	if k.port == "" {
+		switch k.scheme {
+		case "https", "wss":
+			k.port = "443"
+		case "http", "ws":
+			k.port = "80"
+		}
+	}
+	return k
+}
+
+// lowerASCII returns s with ASCII upper-case letters lowered; s itself,
+// without allocating, when it has none.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// maxHosts is how many hosts every per-host table of one applied client
+// holds at most.
+const maxHosts = 1024
+
+// hostTable maps hosts to values of type V, holding at most max of them:
+// adding one more evicts the least recently used host (the one whose last
+// find or upsert is oldest), whose entry is reused for the newcomer, so a
+// full table allocates nothing more. A host that comes back after its
+// eviction starts again from the zero V.
+//
+// It is not safe for concurrent use: its owner holds a mutex. A pointer it
+// returns is valid only until the next upsert or remove.
+type hostTable[V any] struct {
+	max   int
+	index map[hostKey]*hostEntry[V]
+	// ring is the sentinel of a circular list in order of use: ring.next
+	// is the most recently used entry, ring.prev the least.
+	ring hostEntry[V]
+}
+
+type hostEntry[V any] struct {
+	key        hostKey
+	val        V
+	prev, next *hostEntry[V]
+}
+
+// newHostTable returns an empty table of at most n hosts (at least 1).
+func newHostTable[V any](n int) *hostTable[V] {
+	t := &hostTable[V]{max: max(n, 1), index: make(map[hostKey]*hostEntry[V])}
+	t.ring.prev, t.ring.next = &t.ring, &t.ring
+	return t
+}
+
+// len is the number of hosts held.
+func (t *hostTable[V]) len() int { return len(t.index) }
+
+// find returns k's value and marks k as the most recently used, or nil
+// when k is not held.
+func (t *hostTable[V]) find(k hostKey) *V {
+	e := t.index[k]
+	if e == nil {
+		return nil
+	}
+	t.toFront(e)
+	return &e.val
+}
+
+// upsert returns k's value, adding k with the zero V (and evicting the
+// least recently used host when the table is full) if it is not held, and
+// marks k as the most recently used.
+func (t *hostTable[V]) upsert(k hostKey) *V {
+	if v := t.find(k); v != nil {
+		return v
+	}
+	var e *hostEntry[V]
+	if len(t.index) >= t.max {
+		e = t.ring.prev // the least recently used
+		delete(t.index, e.key)
+		t.unlink(e)
+		var zero V
+		e.val = zero
+	} else {
+		e = new(hostEntry[V])
+	}
+	e.key = k
+	t.index[k] = e
+	t.link(e)
+	return &e.val
+}
+
+// remove drops k, if held.
+func (t *hostTable[V]) remove(k hostKey) {
+	if e := t.index[k]; e != nil {
+		delete(t.index, k)
+		t.unlink(e)
+	}
+}
+
+// oldest returns the least recently used key; ok is false when the table
+// is empty.
+func (t *hostTable[V]) oldest() (k hostKey, ok bool) {
+	if t.ring.prev == &t.ring {
+		return hostKey{}, false
+	}
+	return t.ring.prev.key, true
+}
+
+func (t *hostTable[V]) toFront(e *hostEntry[V]) {
+	if t.ring.next != e {
+		t.unlink(e)
+		t.link(e)
+	}
+}
+
+func (t *hostTable[V]) link(e *hostEntry[V]) {
+	e.prev, e.next = &t.ring, t.ring.next
+	t.ring.next.prev = e
+	t.ring.next = e
+}
+
+func (t *hostTable[V]) unlink(e *hostEntry[V]) {
+	e.prev.next = e.next
+	e.next.prev = e.prev
+	e.prev, e.next = nil, nil
+}
