@@ -9,8 +9,9 @@
 // rate-limited once with Retry-After-Ms; a GET to a service that is down,
 // which uses up its retries; and a POST answered 503 with a Retry-After of
 // an hour, which gives up at once. Timestamps are left out of the output
-// and the policy has no jitter, so that only the trace and span IDs change
-// from run to run. It takes well under a second.
+// and the policy's random source is fixed, so that only the trace and span
+// IDs and the server's port change from run to run. It takes well under a
+// second.
 package main
 
 import (
@@ -45,7 +46,8 @@ func main() {
 }
 
 // policy retries twice, after 10ms and 20ms, and honours server waits of
-// up to one second.
+// up to one second. Its random source is fixed at 0.5, so that the spread
+// added to a server's wait is always half the largest.
 func policy() restyretry.Policy {
 	return restyretry.Policy{
 		MaxRetries:    2,
@@ -54,6 +56,7 @@ func policy() restyretry.Policy {
 		MaxDelay:      time.Second,
 		Jitter:        restyretry.NoJitter,
 		MaxRetryAfter: time.Second,
+		Rand:          func() float64 { return 0.5 },
 	}
 }
 

@@ -73,16 +73,17 @@ func TestRun(t *testing.T) {
 			}
 		}
 		for _, e := range caller.Events {
-			events = append(events, e.Name+"("+attr(e.Attributes, "restyretry.wait.source")+
-				attr(e.Attributes, "restyretry.give_up.reason")+")")
+			events = append(events, e.Name+"("+attr(e.Attributes, "restyretry.wait")+" "+
+				attr(e.Attributes, "restyretry.wait.source")+" "+attr(e.Attributes, "restyretry.give_up.reason")+")")
 		}
 		got[caller.Name] = fmt.Sprint(resends, events)
 	}
 	want := map[string]string{
-		"checkout": "[GET# GET#1 GET#2] [restyretry.retry(backoff) restyretry.retry(backoff)]",
-		"quote":    "[GET# GET#1] [restyretry.retry(Retry-After-Ms)]",
-		"report":   "[GET# GET#1 GET#2] [restyretry.retry(backoff) restyretry.retry(backoff) restyretry.give_up(retries_exhausted)]",
-		"import":   "[POST#] [restyretry.give_up(Retry-Afterwait_too_long)]",
+		"checkout": "[GET# GET#1 GET#2] [restyretry.retry(0.01 backoff ) restyretry.retry(0.02 backoff )]",
+		// 25ms and half of the spread of 10%
+		"quote":  "[GET# GET#1] [restyretry.retry(0.02625 Retry-After-Ms )]",
+		"report": "[GET# GET#1 GET#2] [restyretry.retry(0.01 backoff ) restyretry.retry(0.02 backoff ) restyretry.give_up(  retries_exhausted)]",
+		"import": "[POST#] [restyretry.give_up(3600 Retry-After wait_too_long)]",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("spans\n got %v\nwant %v", got, want)
