@@ -93,15 +93,20 @@ func WithErrorHandler(f func(error)) Option {
 // Spans and span events are made with the tracer and the span in the
 // request's context; metrics with the meter of WithMeterProvider.
 //
-// Call Instrument once per client, after Apply: a client with no policy
-// applied gets attempt spans (with no resend count) and no metrics, and a
-// second call on one client counts every decision twice. The policy may be
+// Call Instrument once per client, after Apply and after setting its
+// transport: a client with no policy applied gets attempt spans (with no
+// resend count) and no metrics, a transport set afterwards replaces the
+// one that makes the attempt spans, and a second call on one client counts
+// every decision twice. The policy may be
 // applied again afterwards. A Clone of an instrumented client shares its
 // original's metrics until the clone gets its own policy (restyretry.Apply
 // on the clone; then instrument the clone too), and always shares its
 // transport, since resty's Clone shares the *http.Client: instrumenting a
 // clone adds no second span.
 func Instrument(c *resty.Client, opts ...Option) *resty.Client {
+	if c == nil {
+		return nil
+	}
 	cfg := config{onError: otel.Handle}
 	for _, o := range opts {
 		if o != nil {

@@ -114,3 +114,10 @@ func TestNotApplied(t *testing.T) {
 		t.Errorf("metric %s recorded for a client with no policy", name)
 	}
 }
+
+// TestNilClient: Instrument(nil) returns nil instead of panicking.
+func TestNilClient(t *testing.T) {
+	if c := otelretry.Instrument(nil); c != nil {
+		t.Errorf("Instrument(nil) = %v", c)
+	}
+}
