@@ -3,6 +3,7 @@ package otelretry_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -268,4 +269,68 @@ func redirect(from, to string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// TestTransportErrorSpans: attempts that fail to connect are error spans
+// named by the error's type, with no status code.
+func TestTransportErrorSpans(t *testing.T) {
+	tel := newTelemetry(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := "http://" + l.Addr().String() + "/x"
+	l.Close()
+	c := otelretry.Instrument(newClient(t, fastPolicy(1)), tel.options()...)
+	if _, err := c.R().Get(target); err == nil {
+		t.Fatal("no error from a closed port")
+	}
+	spans := attemptSpans(tel, otelretry.ScopeName)
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want 2", len(spans))
+	}
+	for i, s := range spans {
+		want := map[string]string{"error.type": "connection_refused", "url.full": target}
+		absent := []string{"http.response.status_code"}
+		if i == 1 {
+			want["http.request.resend_count"] = "1"
+		} else {
+			absent = append(absent, "http.request.resend_count")
+		}
+		checkAttrs(t, fmt.Sprintf("attempt %d", i+1), attrMap(s.Attributes()), want, absent...)
+		if s.Status().Code != codes.Error || s.Status().Description == "" {
+			t.Errorf("attempt %d: status %v, want Error with the message", i+1, s.Status())
+		}
+	}
+}
+
+// TestUnknownMethod: a method outside RFC 9110 is "_OTHER" in spans and
+// metrics (its name only in http.request.method_original), so callers'
+// methods cannot grow the number of series.
+func TestUnknownMethod(t *testing.T) {
+	tel := newTelemetry(t)
+	srv := newScript(t, failFirst(1))
+	c := otelretry.Instrument(newClient(t, fastPolicy(2)), tel.options()...)
+	resp, err := c.R().Execute("PURGE", srv.URL)
+	if err != nil || resp.StatusCode() != http.StatusOK {
+		t.Fatalf("status %d, err %v", resp.StatusCode(), err)
+	}
+	spans := attemptSpans(tel, otelretry.ScopeName)
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want 2 (503 is retried for any method)", len(spans))
+	}
+	if spans[0].Name() != "HTTP" {
+		t.Errorf("span name %q, want HTTP", spans[0].Name())
+	}
+	checkAttrs(t, "span", attrMap(spans[0].Attributes()), map[string]string{
+		"http.request.method": "_OTHER", "http.request.method_original": "PURGE"})
+	retries := sums(t, tel.collect(t), otelretry.MetricRetries)
+	if len(retries) != 1 {
+		t.Errorf("retries %v, want one series", retries)
+	}
+	for k := range retries {
+		if !strings.Contains(k, "http.request.method=_OTHER") {
+			t.Errorf("retries series %s, want method _OTHER", k)
+		}
+	}
 }
