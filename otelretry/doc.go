@@ -50,10 +50,11 @@
 //
 // The logical request's span (the span in the context the caller gave the
 // request; none is made when there is no recording span there) gets one
-// event per decision to retry and one per give-up:
+// event per decision to retry, one per give-up and one per hold by pacing:
 //
 //	restyretry.retry    a retry: the attempt failed and another follows after the wait
 //	restyretry.give_up  the request gave up retrying, or used up MaxRetries
+//	restyretry.pace     pacing held the request before its first attempt
 //
 // with the attributes
 //

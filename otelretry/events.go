@@ -14,11 +14,31 @@ const (
 	// EventGiveUp is added when the request gives up retrying (including
 	// when MaxRetries is reached).
 	EventGiveUp = "restyretry.give_up"
+	// EventPace is added when pacing holds the request before its first
+	// attempt (a refusal by pacing is an EventGiveUp).
+	EventPace = "restyretry.pace"
 )
 
-// addSpanEvent adds the event of a retry or give-up to the span of the
-// context the caller gave the request, if that span is recording.
-func addSpanEvent(ev *restyretry.Event, reason string) {
+// spanEventName is the span event for ev, "" for none (a success, or a
+// stop that is not a give-up).
+func spanEventName(ev *restyretry.Event, reason string) string {
+	switch {
+	case reason != "":
+		return EventGiveUp
+	case ev.Rule == restyretry.RulePace:
+		if ev.Wait > 0 {
+			return EventPace
+		}
+		return ""
+	case ev.Verdict == restyretry.Retry:
+		return EventRetry
+	}
+	return ""
+}
+
+// addSpanEvent adds the event name about ev to the span of the context the
+// caller gave the request, if that span is recording.
+func addSpanEvent(ev *restyretry.Event, name, reason string) {
 	span := trace.SpanFromContext(ev.Context)
 	if !span.IsRecording() {
 		return
@@ -37,9 +57,7 @@ func addSpanEvent(ev *restyretry.Event, reason string) {
 	if ev.WaitSource != "" {
 		attrs = append(attrs, WaitKey.Float64(ev.Wait.Seconds()), WaitSourceKey.String(ev.WaitSource))
 	}
-	name := EventRetry
-	if ev.Verdict != restyretry.Retry {
-		name = EventGiveUp
+	if reason != "" {
 		attrs = append(attrs, ReasonKey.String(reason))
 	}
 	span.AddEvent(name, trace.WithAttributes(attrs...))

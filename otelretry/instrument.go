@@ -159,7 +159,7 @@ func (o *observer) observe(ev restyretry.Event) {
 	if o.ins != nil {
 		o.ins.record(&ev, reason)
 	}
-	if ev.Verdict == restyretry.Retry || reason != "" {
-		addSpanEvent(&ev, reason)
+	if name := spanEventName(&ev, reason); name != "" {
+		addSpanEvent(&ev, name, reason)
 	}
 }
