@@ -325,13 +325,13 @@ func (st *requestState) attempt() int {
 	return st.req.Attempt - st.base
 }
 
-// now is the decisions' clock: the wall clock, plus in test mode the waits
-// skipped so far.
-func (st *requestState) now() time.Time {
+// now is the decisions' clock at wall-clock time wall: wall itself, plus in
+// test mode the waits skipped so far.
+func (st *requestState) now(wall time.Time) time.Time {
 	if st == nil {
-		return time.Now()
+		return wall
 	}
-	return time.Now().Add(st.skewed)
+	return wall.Add(st.skewed)
 }
 
 // policyFor returns the policy for a request: the one fixed in its state
@@ -395,7 +395,8 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	attempt := st.attempt()
 	o := in.outcomeOf(p, resp, err, st, attempt)
 	p.runConditions(&o, resp, err)
-	now := st.now()
+	wall := time.Now()
+	now := st.now(wall)
 	if p.Pace && o.header != nil {
 		in.noteQuota(r, &o, now)
 	}
@@ -404,10 +405,10 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		if o.failure == noFailure && o.status != 0 && o.status < 500 && o.status != http.StatusTooManyRequests {
 			// The server answered: a success deposits, and a retry
 			// that succeeded is given back.
-			b, k, now := in.budget.Load(), hostOf(r), time.Now()
-			b.onOutcome(k, now, true)
+			b, k := in.budget.Load(), hostOf(r)
+			b.onOutcome(k, wall, true)
 			if attempt > 1 {
-				b.refund(k, now)
+				b.refund(k, wall)
 			}
 		}
 		in.emit(p, st, resp, err, d, attempt)
@@ -546,7 +547,7 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 		if o.attempt > o.maxRetries {
 			d = decision{verdict: Stop, rule: RuleMaxRetries, reason: ErrRetriesExhausted}
 		} else {
-			d = p.schedule(decision{verdict: Retry, rule: RuleCondition}, &o, st.now(), p.random())
+			d = p.schedule(decision{verdict: Retry, rule: RuleCondition}, &o, st.now(time.Now()), p.random())
 		}
 		if d.verdict == Retry {
 			d = in.admit(d, r, st)
