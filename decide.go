@@ -38,6 +38,9 @@ const (
 // jittered backoff rather than a server's hint (whose header name is used).
 const SourceBackoff = "backoff"
 
+// SourcePace is Event.WaitSource of a pacing hold (RulePace).
+const SourcePace = "pace"
+
 // failure says what an attempt's error means for a retry. The glue derives
 // it from classify (errclass.go).
 type failure int

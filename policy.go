@@ -53,6 +53,18 @@ type Policy struct {
 	// ErrRetriesExhausted (and which carries the final status), instead of
 	// resty's usual last response with a nil error.
 	ErrorOnExhausted bool
+	// Pace holds new requests to a host whose server said that the client's
+	// quota there is spent until an instant (a 429 or 503 with a usable
+	// hint, or rate-limit headers with nothing remaining, on any status):
+	// their first attempt waits for that instant, plus a spread of up to a
+	// tenth of the hold (at most 1s) so that they do not all arrive
+	// together, instead of being sent only to be refused. Other hosts are
+	// not held. A hold longer than MaxRetryAfter fails at once with
+	// ErrWaitTooLong, one that would pass the context's deadline with
+	// ErrDeadline, neither sending anything; the caller's cancellation ends
+	// a hold. Each hold is reported as an Event with RulePace. Test mode
+	// skips the hold but keeps those give-ups.
+	Pace bool
 	// AddIdempotencyKey gives every POST and PATCH request that has no
 	// Idempotency-Key header a fresh random one, the same on every attempt,
 	// so that a server that deduplicates by key can be retried safely.
@@ -96,7 +108,11 @@ func Interactive() Policy {
 // Background returns a policy for batch and background work that may wait
 // long: 8 retries from 1s doubling to a 2-minute cap (EqualJitter, so each
 // wait keeps at least half the backoff), server waits honoured up to 5
-// minutes, the whole request limited to 15 minutes.
+// minutes, the whole request limited to 15 minutes, and Pace on: batch work
+// sends many requests to one API, and holding them while its quota is spent
+// costs nothing but refused calls. The other presets leave Pace off: an
+// interactive call would rather fail fast than wait for another request's
+// quota, and Default makes no request wait for an answer it did not get.
 func Background() Policy {
 	p := Default()
 	p.MaxRetries = 8
@@ -104,6 +120,7 @@ func Background() Policy {
 	p.Jitter = EqualJitter
 	p.MaxRetryAfter = 5 * time.Minute
 	p.MaxElapsed = 15 * time.Minute
+	p.Pace = true
 	return p
 }
 

@@ -127,6 +127,7 @@ type installation struct {
 	instant   atomic.Bool  // TestMode: skip waits
 	retryCap  atomic.Int64 // TestMode: cap on MaxRetries, −1 for none
 	quiet     atomic.Pointer[quietLogger]
+	pacer     *pacer // Policy.Pace: per host, until when the quota is spent
 }
 
 // adopt returns c's own installation, creating it when create is set or c
@@ -140,7 +141,7 @@ func adopt(c *resty.Client, create bool) *installation {
 	if inherited == nil && !create {
 		return nil
 	}
-	in := &installation{client: c}
+	in := &installation{client: c, pacer: newPacer()}
 	in.retryCap.Store(-1)
 	if inherited != nil {
 		// A clone until now served by its original: it takes a copy.
@@ -324,13 +325,13 @@ func (st *requestState) attempt() int {
 	return st.req.Attempt - st.base
 }
 
-// now is the decisions' clock: the wall clock, plus in test mode the waits
-// skipped so far.
-func (st *requestState) now() time.Time {
+// now is the decisions' clock at wall-clock time wall: wall itself, plus in
+// test mode the waits skipped so far.
+func (st *requestState) now(wall time.Time) time.Time {
 	if st == nil {
-		return time.Now()
+		return wall
 	}
-	return time.Now().Add(st.skewed)
+	return wall.Add(st.skewed)
 }
 
 // policyFor returns the policy for a request: the one fixed in its state
@@ -359,6 +360,11 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 		return nil
 	}
 	p := in.policyFor(r, nil)
+	if p.Pace {
+		if err := in.pace(c, r, p); err != nil {
+			return err
+		}
+	}
 	needKey := p.AddIdempotencyKey && (r.Method == http.MethodPost || r.Method == http.MethodPatch) &&
 		r.Header.Get(idempotencyKeyHeader) == "" && c.Header.Get(idempotencyKeyHeader) == ""
 	if !needKey && p.MaxElapsed <= 0 {
@@ -389,15 +395,20 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	attempt := st.attempt()
 	o := in.outcomeOf(p, resp, err, st, attempt)
 	p.runConditions(&o, resp, err)
-	d := decide(p, &o, st.now(), p.random())
+	wall := time.Now()
+	now := st.now(wall)
+	if p.Pace && o.header != nil {
+		in.noteQuota(r, &o, now)
+	}
+	d := decide(p, &o, now, p.random())
 	if d.verdict != Retry && d.reason == nil {
 		if o.failure == noFailure && o.status != 0 && o.status < 500 && o.status != http.StatusTooManyRequests {
 			// The server answered: a success deposits, and a retry
 			// that succeeded is given back.
-			b, k, now := in.budget.Load(), hostOf(r), time.Now()
-			b.onOutcome(k, now, true)
+			b, k := in.budget.Load(), hostOf(r)
+			b.onOutcome(k, wall, true)
 			if attempt > 1 {
-				b.refund(k, now)
+				b.refund(k, wall)
 			}
 		}
 		in.emit(p, st, resp, err, d, attempt)
@@ -536,7 +547,7 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 		if o.attempt > o.maxRetries {
 			d = decision{verdict: Stop, rule: RuleMaxRetries, reason: ErrRetriesExhausted}
 		} else {
-			d = p.schedule(decision{verdict: Retry, rule: RuleCondition}, &o, st.now(), p.random())
+			d = p.schedule(decision{verdict: Retry, rule: RuleCondition}, &o, st.now(time.Now()), p.random())
 		}
 		if d.verdict == Retry {
 			d = in.admit(d, r, st)
@@ -557,6 +568,76 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 		return time.Nanosecond, nil
 	}
 	return max(d.wait, time.Nanosecond), nil
+}
+
+// pace holds the first attempt of a request while the server has said that
+// the client's quota at its host is spent (see Policy.Pace). A hold longer
+// than MaxRetryAfter, or one that would pass the context's deadline, fails
+// at once without sending; the caller's cancellation ends it. Every hold is
+// reported as an Event with RulePace and Attempt 0.
+func (in *installation) pace(c *resty.Client, r *resty.Request, p *Policy) error {
+	k, ok := targetHost(c, r)
+	if !ok {
+		return nil
+	}
+	now := time.Now()
+	wait := in.pacer.hold(k, now, p.random())
+	if wait <= 0 {
+		return nil
+	}
+	ctx := r.Context()
+	d := decision{verdict: Retry, rule: RulePace, wait: wait, source: SourcePace}
+	if wait > p.MaxRetryAfter {
+		d.verdict, d.reason = Stop, ErrWaitTooLong
+	} else if dl, has := ctx.Deadline(); has && !now.Add(wait).Before(dl) {
+		d.verdict, d.reason = Stop, ErrDeadline
+	}
+	if gu := in.emit(p, nil, &resty.Response{Request: r}, nil, d, 0); gu != nil {
+		return gu
+	}
+	if in.instantFor(p) {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// noteQuota records, for Policy.Pace, until when a response says the
+// client's quota at its host is spent: a 429 or 503 with a usable hint, or
+// rate-limit headers with nothing remaining, on any status.
+func (in *installation) noteQuota(r *resty.Request, o *outcome, now time.Time) {
+	var wait time.Duration
+	ok := false
+	if o.status == http.StatusTooManyRequests || o.status == http.StatusServiceUnavailable {
+		wait, _, ok = serverHint(o.header, o.status, now)
+	}
+	if !ok {
+		wait, _, ok = rateLimitReset(o.header, o.status, now)
+	}
+	if ok && wait > 0 {
+		in.pacer.block(hostOf(r), now.Add(wait))
+	}
+}
+
+// targetHost is the host a request is about to be sent to, before resty
+// has built it: its URL if absolute, else the client's base URL.
+func targetHost(c *resty.Client, r *resty.Request) (hostKey, bool) {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return hostKey{}, false
+	}
+	if u.Host == "" {
+		if u, err = url.Parse(c.BaseURL); err != nil || u.Host == "" {
+			return hostKey{}, false
+		}
+	}
+	return keyOf(u), true
 }
 
 func (in *installation) onSuccess(c *resty.Client, resp *resty.Response) {

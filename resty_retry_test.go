@@ -1081,3 +1081,131 @@ func TestBudget(t *testing.T) {
 		t.Errorf("%d of %d requests were refused by the budget, want all", refused, requests)
 	}
 }
+
+// TestPaceHoldsNewRequests: after a 429 that names an instant (Retry-After-Ms),
+// new requests of the same client to that host wait for the instant before
+// their first attempt instead of being refused, and each hold is an event;
+// a request to another host is not held.
+func TestPaceHoldsNewRequests(t *testing.T) {
+	const hint = 250 * time.Millisecond
+	var refusedAt atomic.Int64
+	limited := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			refusedAt.Store(time.Now().UnixNano())
+			w.Header().Set("Retry-After-Ms", strconv.Itoa(int(hint/time.Millisecond)))
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	other := newTestServer(t, statuses(200))
+	var mu sync.Mutex
+	var holds []Event
+	p := fastPolicy()
+	p.Pace = true
+	p.OnDecision = func(ev Event) {
+		if ev.Rule == RulePace {
+			mu.Lock()
+			holds = append(holds, ev)
+			mu.Unlock()
+		}
+	}
+	c := newClient(t, p)
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.R().Get(limited.URL)
+		first <- err
+	}()
+	for limited.calls() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	if _, err := c.R().Get(other.URL); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= hint {
+		t.Errorf("a request to another host took %v, want no hold", took)
+	}
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if resp, err := c.R().Get(limited.URL); err != nil || resp.StatusCode() != 200 {
+				t.Errorf("held request: %v, %v", resp, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	instant := time.Unix(0, refusedAt.Load()).Add(hint)
+	at := limited.times()
+	if len(at) != 7 {
+		t.Fatalf("limited server saw %d calls, want 7 (1 refused, its retry, 5 held)", len(at))
+	}
+	for i, a := range at[1:] {
+		if a.Before(instant) {
+			t.Errorf("call %d arrived %v before the instant the server named", i+2, instant.Sub(a))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(holds) != 5 {
+		t.Fatalf("%d pacing events, want 5: %+v", len(holds), holds)
+	}
+	for _, ev := range holds {
+		if ev.Verdict != Retry || ev.Attempt != 0 || ev.WaitSource != SourcePace || ev.Wait <= 0 || ev.Wait > hint+hint/10 {
+			t.Errorf("pacing event %+v, want a Retry of attempt 0 waiting at most %v", ev, hint+hint/10)
+		}
+	}
+}
+
+// TestPaceRefusals: a hold longer than MaxRetryAfter, or one that would pass
+// the context's deadline, fails at once without sending; cancelling ends a
+// hold.
+func TestPaceRefusals(t *testing.T) {
+	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	p := fastPolicy()
+	p.Pace = true
+	p.MaxRetries = 0 // the first request takes the 503 and stops
+	c := newClient(t, p)
+	if resp, _ := c.R().Get(ts.URL); resp.StatusCode() != 503 {
+		t.Fatalf("first request: %v, want the 503", resp)
+	}
+
+	short := p
+	short.MaxRetryAfter = time.Second
+	_, err := c.R().SetContext(WithPolicy(context.Background(), short)).Get(ts.URL)
+	if !errors.Is(err, ErrWaitTooLong) {
+		t.Errorf("hold over MaxRetryAfter: err = %v, want ErrWaitTooLong", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = c.R().SetContext(ctx).Get(ts.URL)
+	if !errors.Is(err, ErrDeadline) {
+		t.Errorf("hold past the deadline: err = %v, want ErrDeadline", err)
+	}
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel2)
+	start := time.Now()
+	_, err = c.R().SetContext(ctx2).Get(ts.URL)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled hold: err = %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("cancelled hold returned after %v", took)
+	}
+	if n := ts.calls(); n != 1 {
+		t.Errorf("server saw %d calls, want 1: no refused hold sends anything", n)
+	}
+}
