@@ -41,19 +41,19 @@ const (
 
 // Give-up reasons, the values of ReasonKey.
 const (
-	ReasonBudget            = "budget_exhausted"
-	ReasonWaitTooLong       = "wait_too_long"
-	ReasonDeadline          = "deadline"
-	ReasonTimeLimit         = "time_limit"
-	ReasonBodyNotReplayable = "body_not_replayable"
-	ReasonRetriesExhausted  = "retries_exhausted"
-	ReasonOther             = "_OTHER"
+	ReasonBudget            = "budget_exhausted"    // restyretry.ErrBudgetExhausted
+	ReasonWaitTooLong       = "wait_too_long"       // restyretry.ErrWaitTooLong
+	ReasonDeadline          = "deadline"            // restyretry.ErrDeadline
+	ReasonTimeLimit         = "time_limit"          // restyretry.ErrTimeLimit
+	ReasonBodyNotReplayable = "body_not_replayable" // restyretry.ErrBodyNotReplayable
+	ReasonRetriesExhausted  = "retries_exhausted"   // MaxRetries reached, with or without ErrorOnExhausted
+	ReasonOther             = "_OTHER"              // a reason this package does not know
 )
 
 // Refusals, the values of RefusalKey.
 const (
-	RefusalBudget = "budget"
-	RefusalPace   = "pace"
+	RefusalBudget = "budget" // the retry budget refused a retry
+	RefusalPace   = "pace"   // pacing refused the request before its first attempt
 )
 
 // reasonOf names the give-up of ev, "" when ev is not one. Reaching

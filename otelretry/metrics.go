@@ -12,11 +12,11 @@ import (
 
 // Metric names; see the package doc for units and attributes.
 const (
-	MetricRetries  = "restyretry.retries"
-	MetricGiveUps  = "restyretry.give_ups"
-	MetricWait     = "restyretry.wait"
-	MetricAttempts = "restyretry.attempts"
-	MetricRefusals = "restyretry.refusals"
+	MetricRetries  = "restyretry.retries"  // counter, {retry}
+	MetricGiveUps  = "restyretry.give_ups" // counter, {request}
+	MetricWait     = "restyretry.wait"     // histogram, s
+	MetricAttempts = "restyretry.attempts" // histogram, {attempt}
+	MetricRefusals = "restyretry.refusals" // counter, {request}
 )
 
 // Bucket boundaries of the histograms.
