@@ -328,10 +328,14 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	p.runConditions(&o, resp, err)
 	wall := time.Now()
 	now := st.now(wall)
-	if p.Pace && o.header != nil {
-		in.noteQuota(r, &o, now)
+	u := p.random()
+	if p.Pace {
+		if o.header != nil {
+			in.noteQuota(r, &o, now)
+		}
+		o.paced = in.pacer.hold(hostOf(r), now, u)
 	}
-	d := decide(p, &o, now, p.random())
+	d := decide(p, &o, now, u)
 	if d.verdict != Retry && d.reason == nil {
 		if o.failure == noFailure && o.status != 0 && o.status < 500 && o.status != http.StatusTooManyRequests {
 			// The server answered: a success deposits, and a retry
@@ -508,40 +512,53 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 }
 
 // pace holds the first attempt of a request while the server has said that
-// the client's quota at its host is spent (see Policy.Pace). A hold longer
-// than MaxRetryAfter, or one that would pass the context's deadline, fails
-// at once without sending; the caller's cancellation ends it. Every hold is
+// the client's quota at its host is spent (see Policy.Pace). When a hold
+// ends it looks again: requests released just before may have been refused
+// and pushed the instant later. A hold, all its rounds together, longer than
+// MaxRetryAfter, or one that would pass the context's deadline, fails at once
+// without sending; the caller's cancellation ends it. Every round is
 // reported as an Event with RulePace and Attempt 0.
 func (in *installation) pace(c *resty.Client, r *resty.Request, p *Policy) error {
 	k, ok := targetHost(c, r)
 	if !ok {
 		return nil
 	}
-	now := time.Now()
-	wait := in.pacer.hold(k, now, p.random())
-	if wait <= 0 {
-		return nil
-	}
 	ctx := r.Context()
-	d := decision{verdict: Retry, rule: RulePace, wait: wait, source: SourcePace}
-	if wait > p.MaxRetryAfter {
-		d.verdict, d.reason = Stop, ErrWaitTooLong
-	} else if dl, has := ctx.Deadline(); has && !now.Add(wait).Before(dl) {
-		d.verdict, d.reason = Stop, ErrDeadline
+	var held time.Duration
+	for {
+		now := time.Now()
+		wait := in.pacer.hold(k, now, p.random())
+		if wait <= 0 {
+			return nil
+		}
+		d := decision{verdict: Retry, rule: RulePace, wait: wait, source: SourcePace}
+		if held+wait > p.MaxRetryAfter {
+			d.verdict, d.reason = Stop, ErrWaitTooLong
+		} else if dl, has := ctx.Deadline(); has && !now.Add(wait).Before(dl) {
+			d.verdict, d.reason = Stop, ErrDeadline
+		}
+		if gu := in.emit(p, nil, &resty.Response{Request: r}, nil, d, 0); gu != nil {
+			return gu
+		}
+		if in.instantFor(p) {
+			return nil // test mode: the hold is skipped, once
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return heldError{err}
+		}
+		held += wait
 	}
-	if gu := in.emit(p, nil, &resty.Response{Request: r}, nil, d, 0); gu != nil {
-		return gu
-	}
-	if in.instantFor(p) {
-		return nil
-	}
-	t := time.NewTimer(wait)
+}
+
+// sleep waits for d or until ctx ends, whose error it then returns.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return heldError{ctx.Err()}
+		return ctx.Err()
 	}
 }
 
