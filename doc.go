@@ -6,74 +6,70 @@
 //
 // Apply installs the Default policy: at most 3 retries, after 1s + U(0, 0.5s),
 // 2s + U(0, 1s) and 4s + U(0, 2s); 503 is retried with backoff; 429 honours
-// the server's Retry-After, else backs off; 401 is never retried.
+// the server's Retry-After, else backs off; 401 is never retried. A request
+// that used up its retries returns its last response with a nil error, as
+// resty does, unless Policy.ErrorOnExhausted is set.
 //
 // # How a decision is made
 //
-// After every attempt, one retry condition that Apply registers with resty
-// decides, in this order:
+// This is the one description of the rules; the README summarises it. After
+// every attempt, one retry condition that Apply registers with resty builds
+// the attempt's outcome and hands it to a pure decision function (decide.go),
+// which applies, in order:
 //
-//  1. Errors raised before the request was sent (middleware, rate limiter,
-//     invalid URL) and the caller's own cancelled context: stop.
+//  1. Not sent, or cancelled: errors raised before the request was sent
+//     (middleware, resty's rate limiter, an invalid URL) and the caller's
+//     own cancelled context stop; resty never even asks about them.
 //  2. Custom conditions (Policy.With), in order: the first Retry or Stop
-//     decides; Abstain passes on.
-//  3. Status rules: 408, 429 and 5xx except 501 and 505 are retryable; a 403
-//     with X-RateLimit-Remaining: 0 counts as 429; every other status stops.
-//     Transport errors are retryable when they are refused or failed
-//     connections, resets, unexpected EOF or timeouts, and never for TLS
-//     certificate errors, redirect loops, unsupported schemes or anything
-//     unrecognised; errors are classified by type, never by message.
-//  4. Method rules (RFC 9110 §9.2.2): GET, HEAD, OPTIONS, TRACE, PUT and
-//     DELETE are retried on every retryable outcome. POST and PATCH are
-//     retried only when the request was certainly not applied (the
-//     connection was never established, or the server answered 429 or 503),
-//     or when they carry an Idempotency-Key, or with RetryAllMethods.
-//  5. MaxRetries: after MaxRetries retries the request ends, without a last
-//     sleep.
-//  6. Hints and backoff: a server hint (see Retry-After below) gives the
-//     wait; otherwise BaseDelay·Multiplier^(n−1), capped at MaxDelay.
-//  7. Jitter spreads the backoff (Jitter); server waits get a small upward
-//     jitter only.
-//  8. Limits: the body must be replayable, the wait must end before the
-//     context deadline and within MaxElapsed, and the retry budget must
-//     allow it. Otherwise the request gives up at once, with an error that
-//     wraps ErrGaveUp, and the last response.
+//     decides (RuleCondition); Abstain passes on.
+//  3. The server's verdict (RuleServer), on a response of status 400 or
+//     more: X-Should-Retry or Stripe-Should-Retry "false" stops, even a 503
+//     or a 429; "true" makes the response retryable whatever its status and
+//     method, except 401.
+//  4. Errors (RuleNetwork), classified by type, never by message (the
+//     classes are described in errclass.go): an error that certainly never
+//     reached the server is retried for every method; a transport error
+//     that may have reached it, known or not, is retried for idempotent
+//     requests only; a known-permanent one (TLS and certificate errors, an
+//     unsupported scheme, the caller's cancellation...) stops. When a
+//     response with a status arrived, only a known transport or body-read
+//     failure counts as an error: any other error came from middleware (an
+//     OnAfterResponse hook that turns statuses into errors) and the status
+//     rules decide.
+//  5. Statuses (RuleStatus): 408, 429 and 5xx except 501 and 505 are
+//     retryable; a 403 whose rate-limit headers say the quota is spent
+//     counts as 429; 1xx–3xx are successes (RuleSuccess) and every other
+//     status stops.
+//  6. Methods (RuleMethod, RFC 9110 §9.2.2): GET, HEAD, OPTIONS, TRACE, PUT
+//     and DELETE are retried on every retryable outcome. POST and PATCH only
+//     when they were certainly not applied (the connection was never made,
+//     or the server answered 429 or 503), or when they carry an
+//     Idempotency-Key, or with RetryAllMethods. A redirect that turned the
+//     request into a GET (301, 302, 303 after a POST) means the server
+//     applied the original: the final response then judges the redirected
+//     request, and the original is repeated only if it is idempotent by
+//     this rule. After 307 and 308, which resend the same method and body,
+//     the final response judges the resent request as usual.
+//  7. MaxRetries (RuleMaxRetries): after MaxRetries retries the request
+//     ends without a last sleep.
+//  8. The wait: the backoff BaseDelay·Multiplier^(n−1), capped at MaxDelay,
+//     spread by the Jitter; a server hint (Retry-After and the rate-limit
+//     headers in the README's table) is a floor under it: the wait is the
+//     longer of the two, so a zero or past hint waits the backoff, and a
+//     hint gets a small upward spread (at most a tenth, at most 1s) so that
+//     clients told the same instant do not return together. A hint longer
+//     than MaxRetryAfter gives up at once (ErrWaitTooLong).
+//  9. Time limits: a wait that would end at or after the context's deadline
+//     gives up (ErrDeadline), and so does one that would end more than
+//     MaxElapsed after the first attempt started (ErrTimeLimit); MaxElapsed
+//     also ends an attempt still in flight.
+//  10. Then the glue: the body must be replayable (ErrBodyNotReplayable) and
+//     the host's retry Budget must pay for the retry (ErrBudgetExhausted).
 //
-// resty clamps the wait it is given and treats 0 as "use your own backoff";
-// Apply opens the clamp and never returns 0, so the policy's waits pass
-// through unchanged.
-//
-// # Retry-After
-//
-// Retry-After (RFC 9110 §10.2.3) is honoured on every retryable response, in
-// both forms: delay-seconds and HTTP-date (IMF-fixdate, RFC 850 and asctime,
-// tolerant of whitespace, single-digit days and a "UTC" zone). It, then
-// Retry-After-Ms and X-Ms-Retry-After-Ms (milliseconds), are the server's
-// explicit request and win whenever present and valid.
-//
-// Without them, the rate-limit headers real APIs send are read, each in its
-// own unit: the IETF RateLimit fields in all three shapes (RateLimit:
-// "name";r=0;t=5 from draft 08, the draft-07 dictionary RateLimit:
-// limit=10, remaining=0, reset=5, and RateLimit-Remaining/-Reset from drafts
-// 05–06), X-RateLimit-Remaining/-Reset (GitHub and many others), OpenAI's
-// x-ratelimit-{remaining,reset}-{requests,tokens} (durations such as "6m0s")
-// and Anthropic's anthropic-ratelimit-*-{remaining,reset} (RFC 3339
-// instants). These headers come on every response, so a reset is a wait only
-// when its quota is spent: its remaining count is 0 or below, or the status
-// is 429 and no count is given. A reset with quota left is no hint; the
-// backoff decides. Integer resets are read by magnitude: below 10^9 seconds
-// from now, below 10^12 Unix seconds, else Unix milliseconds. When several
-// spent quotas give a reset, the longest wins, since the server refuses the
-// next request until every one has reset.
-//
-// A server hint is a floor under the policy's own jittered backoff: the wait
-// is the longer of the hint (plus a small upward spread, so that clients told
-// the same instant do not return together) and the backoff; a zero or past
-// hint therefore waits the backoff. A wait longer than MaxRetryAfter gives
-// up at once with ErrWaitTooLong rather than sleeping or silently shortening
-// it. Malformed values fall back to the backoff; huge values mean "very
-// long", never overflow. X-Should-Retry and Stripe-Should-Retry (true or
-// false) are read as the server's verdict, not as a wait.
+// A give-up returns at once with an error that wraps ErrGaveUp, and the last
+// response. resty clamps the wait it is given and treats 0 as "use your own
+// backoff"; Apply opens the clamp and never returns 0, so the policy's waits
+// pass through unchanged.
 //
 // # Safety
 //
@@ -83,12 +79,20 @@
 // any retry whose body differs from the first attempt's off the network
 // (ErrBodyNotReplayable). Without that hook (when the client has its own),
 // multipart requests are not retried. It never retries a non-idempotent
-// request that may have been applied. It never sleeps when the wait cannot succeed: too
-// long a server wait, a context deadline or MaxElapsed that the wait would
-// pass. A per-host retry Budget keeps retry storms in check: during an
+// request that may have been applied. It never sleeps when the wait cannot
+// succeed. A per-host retry Budget keeps retry storms in check: during an
 // outage a host gets Budget.Reserve retries per Budget.Window in all,
 // instead of MaxRetries per call. Every give-up is an error for which
 // errors.Is(err, ErrGaveUp) holds; see GiveUpError for where it appears.
+//
+// # Per-request state
+//
+// What the package keeps for a request lives from its first retry (or, with
+// MaxElapsed or AddIdempotencyKey, its first attempt) until Execute returns,
+// in a context wrapped around the caller's. When Execute returns, the
+// caller's context is put back: resp.Request.Context() is the caller's own,
+// a follow-up request made with it starts afresh, and a *resty.Request
+// executed again counts its attempts from 1.
 //
 // # Testing
 //
@@ -96,6 +100,8 @@
 // number: Jitter.Spread and ParseRetryAfter take them as parameters, and
 // Policy.Rand injects the random source. In the tests of code that uses a
 // retrying client, Policy.TestMode and TestMode skip every wait (and can cap
-// retries) while keeping every decision as in production. Policy.OnDecision
-// and LogEvents show each decision as it is made.
+// retries) while keeping every decision as in production: skipped waits
+// advance a virtual clock, so deadlines and MaxElapsed give up at the same
+// attempt as in production. Policy.OnDecision, Observe and LogEvents show
+// each decision as it is made.
 package restyretry

@@ -35,8 +35,10 @@ type Event struct {
 	// WaitSource is where Wait came from: SourceBackoff or the header that
 	// asked for it ("Retry-After", "Retry-After-Ms", "RateLimit", ...).
 	WaitSource string
-	// GiveUp is set when the request ends early or with ErrorOnExhausted.
-	// Its Response is nil: events carry no headers or bodies.
+	// GiveUp is set when the request ends early or with ErrorOnExhausted,
+	// and nil otherwise: test it against nil (a nil *GiveUpError passed
+	// to errors.As as an error still matches). Its Response is nil: events
+	// carry no headers or bodies.
 	GiveUp *GiveUpError
 }
 

@@ -9,9 +9,10 @@ import (
 
 // Reads of resty v2's unexported fields.
 //
-// resty v2 offers no getter for four things the glue must know: whether a
+// resty v2 offers no getter for five things the glue must know: whether a
 // request's body is built from multipart parts, which client a request
-// belongs to, the request's logger, and the client's pre-request hook. They
+// belongs to, the request's logger, the client's pre-request hook, and
+// whether the caller streams the response body (SetDoNotParseResponse). They
 // are read here, and only here, through reflection; nothing is ever written
 // through reflection. resty_fields_test.go fails when a resty release
 // renames or retypes one of them. Should that happen in production anyway,
@@ -26,6 +27,8 @@ var (
 	reqClientField  = fieldIndex[resty.Request]("client", reflect.Pointer)
 	reqLoggerField  = fieldIndex[resty.Request]("log", reflect.Interface)
 	preReqHookField = fieldIndex[resty.Client]("preReqHook", reflect.Func)
+	reqStreamField  = fieldIndex[resty.Request]("notParseResponse", reflect.Bool)
+	cliStreamField  = fieldIndex[resty.Client]("notParseResponse", reflect.Bool)
 )
 
 func fieldIndex[T any](name string, kind reflect.Kind) []int {
@@ -43,6 +46,20 @@ func builtMultipart(r *resty.Request) bool {
 		return isMultipart(firstValue(r.Header, "Content-Type"))
 	}
 	return reflect.ValueOf(r).Elem().FieldByIndex(multipartField).Bool()
+}
+
+// streamed reports whether r's response body is left to the caller
+// (SetDoNotParseResponse on the request or its client). Unknown counts as
+// streamed, which keeps a MaxElapsed deadline armed until it passes.
+func streamed(r *resty.Request) bool {
+	if reqStreamField == nil || cliStreamField == nil {
+		return true
+	}
+	if reflect.ValueOf(r).Elem().FieldByIndex(reqStreamField).Bool() {
+		return true
+	}
+	c := requestClient(r)
+	return c == nil || reflect.ValueOf(c).Elem().FieldByIndex(cliStreamField).Bool()
 }
 
 // requestClient returns the client r was created by, nil if unknown.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,10 +58,12 @@ func Apply(c *resty.Client) *resty.Client {
 // are consulted by resty before or after this one (a true from any wins),
 // so prefer Policy.With.
 //
-// A Clone of an applied client shares its original's policy, budget and
-// test mode until Apply, TestMode or Observe is called on the clone, which
-// gives the clone its own (and a fresh budget) without changing the
-// original.
+// A Clone of an applied client shares its original's policy, budget, test
+// mode and observers until Apply, TestMode or Observe is called on the
+// clone, which gives the clone its own copy (and a fresh budget) without
+// changing the original. That first call configures the clone and, like
+// every resty setting, belongs before the clone carries requests; later
+// ones replace the clone's policy in place, safely while requests run.
 func (p Policy) Apply(c *resty.Client) *resty.Client {
 	pp := p.normalized()
 	in := adopt(c, true)
@@ -110,12 +115,15 @@ func Observe(c *resty.Client, observe func(Event)) *resty.Client {
 // It is meant for instrumentation (the http.request.resend_count attribute
 // of OpenTelemetry's HTTP conventions); outside a request of an applied
 // client it returns 0.
+//
+// A request made from inside a hook of another, with that request's
+// context, sees the other's count until it has retried itself.
 func ResendCount(ctx context.Context) int {
 	st, _ := ctx.Value(stateKey{}).(*requestState)
 	if st == nil {
 		return 0
 	}
-	return max(st.req.Attempt-st.base-1, 0)
+	return max(st.attempt()-1, 0)
 }
 
 // installation is the state Apply leaves on one client.
@@ -127,7 +135,8 @@ type installation struct {
 	instant   atomic.Bool  // TestMode: skip waits
 	retryCap  atomic.Int64 // TestMode: cap on MaxRetries, −1 for none
 	quiet     atomic.Pointer[quietLogger]
-	pacer     *pacer // Policy.Pace: per host, until when the quota is spent
+	pacer     *pacer   // Policy.Pace: per host, until when the quota is spent
+	inflight  sync.Map // *resty.Request → *requestState while Execute runs
 }
 
 // adopt returns c's own installation, creating it when create is set or c
@@ -150,6 +159,7 @@ func adopt(c *resty.Client, create bool) *installation {
 		in.budget.Store(newBudgets(p.Budget))
 		in.instant.Store(inherited.instant.Load())
 		in.retryCap.Store(inherited.retryCap.Load())
+		in.observers.Store(inherited.observers.Load())
 	}
 	conds := make([]resty.RetryConditionFunc, 0, len(c.RetryConditions)+1)
 	for _, f := range c.RetryConditions {
@@ -169,10 +179,16 @@ func adopt(c *resty.Client, create bool) *installation {
 	if hook, ok := preRequestHook(c); ok && hook.IsNil() {
 		c.SetPreRequestHook(in.guardBody)
 	}
-	c.SetRetryAfter(in.retryAfter)
-	c.SetRetryCount(loopCeiling)
-	c.SetRetryWaitTime(0)
-	c.SetRetryMaxWaitTime(maxDuration)
+	// A clone inherits these; writing them again while its requests run
+	// would race with resty reading them.
+	if c.RetryAfter == nil || reflect.ValueOf(c.RetryAfter).Pointer() != retryAfterCode {
+		c.SetRetryAfter(in.retryAfter)
+	}
+	if c.RetryCount != loopCeiling || c.RetryWaitTime != 0 || c.RetryMaxWaitTime != maxDuration {
+		c.SetRetryCount(loopCeiling)
+		c.SetRetryWaitTime(0)
+		c.SetRetryMaxWaitTime(maxDuration)
+	}
 	return in
 }
 
@@ -185,8 +201,9 @@ func (*probe) Error() string { return "restyretry: probe" }
 // Code pointers of the installation's methods as method values, the form
 // in which they are registered with resty.
 var (
-	conditionCode = reflect.ValueOf((&installation{}).condition).Pointer()
-	guardCode     = reflect.ValueOf((&installation{}).guardBody).Pointer()
+	conditionCode  = reflect.ValueOf((&installation{}).condition).Pointer()
+	guardCode      = reflect.ValueOf((&installation{}).guardBody).Pointer()
+	retryAfterCode = reflect.ValueOf((&installation{}).retryAfter).Pointer()
 )
 
 func isCondition(f resty.RetryConditionFunc) bool {
@@ -245,95 +262,6 @@ type (
 	stateKey  struct{}
 )
 
-// requestState belongs to one Execute of one request, from the first moment
-// it is needed (a retry, an Idempotency-Key to add) until Execute returns.
-type requestState struct {
-	in     *installation
-	req    *resty.Request
-	parent context.Context // the caller's context, put back by finish
-	policy *Policy
-	base   int           // req.Attempt before this Execute's first attempt
-	start  time.Time     // when the first attempt started
-	skewed time.Duration // test mode: the waits skipped so far
-
-	next        decision // made by the condition, committed by retryAfter
-	nextErr     error    // the error of the attempt next is about
-	nextAttempt int      // the req.Attempt next belongs to; 0 when none
-	paid        bool     // a budget token is paid for a retry not yet sent
-
-	replay   replay          // the first attempt's body
-	lastResp *resty.Response // the response of the last attempt retried
-	attempts int             // attempts finished when the last retry was committed
-	autoKey  string          // the Idempotency-Key added to this request, if any
-	stop     func()          // releases the MaxElapsed deadline, if any
-}
-
-// stateCtx is the caller's context with the request's state: one allocation
-// instead of context.WithValue's and the state's.
-type stateCtx struct {
-	context.Context
-	st requestState
-}
-
-func (c *stateCtx) Value(key any) any {
-	if _, ok := key.(stateKey); ok {
-		return &c.st
-	}
-	return c.Context.Value(key)
-}
-
-// stateOf returns r's state, nil if it has none. A context that carries
-// another request's state (a request made from inside a hook of another)
-// gives nil.
-func stateOf(r *resty.Request) *requestState {
-	st, _ := r.Context().Value(stateKey{}).(*requestState)
-	if st == nil || st.req != r {
-		return nil
-	}
-	return st
-}
-
-// newState gives r its state; start is when its first attempt started.
-// With MaxElapsed, the state's context ends at start + MaxElapsed, which
-// bounds the attempt in flight too, not only the waits.
-func (in *installation) newState(r *resty.Request, p *Policy, start time.Time) *requestState {
-	parent := r.Context()
-	sc := &stateCtx{Context: parent}
-	st := &sc.st
-	st.in, st.req, st.parent, st.policy = in, r, parent, p
-	st.base, st.start = r.Attempt-1, start
-	if p.MaxElapsed > 0 {
-		sc.Context, st.stop = context.WithDeadline(parent, start.Add(p.MaxElapsed))
-	}
-	r.SetContext(sc)
-	return st
-}
-
-// callerContext is the context the caller gave r.
-func (st *requestState) callerContext(r *resty.Request) context.Context {
-	if st == nil {
-		return r.Context()
-	}
-	return st.parent
-}
-
-// attempt is the number of the attempt r just made within this Execute.
-func (st *requestState) attempt() int {
-	if st == nil {
-		return 1
-	}
-	return st.req.Attempt - st.base
-}
-
-// now is the decisions' clock: the wall clock, plus in test mode the waits
-// skipped so far.
-func (st *requestState) now() time.Time {
-	if st == nil {
-		return time.Now()
-	}
-	return time.Now().Add(st.skewed)
-}
-
 // policyFor returns the policy for a request: the one fixed in its state
 // st, else the one its context carries (WithPolicy), else the client's.
 func (in *installation) policyFor(r *resty.Request, st *requestState) *Policy {
@@ -353,11 +281,14 @@ func (in *installation) policyFor(r *resty.Request, st *requestState) *Policy {
 func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	in = in.resolve(c)
 	in.quietLog(r)
-	if st := stateOf(r); st != nil {
+	if st := in.stateOf(r); st != nil {
 		if st.paid && !guarded(c) {
 			st.paid = false // no guard will see the retry: it counts as sent
 		}
 		return nil
+	}
+	if r.Context().Value(stateKey{}) != nil {
+		r.SetContext(hideState{r.Context()}) // another request's context
 	}
 	p := in.policyFor(r, nil)
 	if p.Pace {
@@ -390,12 +321,13 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		return false // raised before sending: never retried, never reported
 	}
 	r := resp.Request
-	st := stateOf(r)
+	st := in.stateOf(r)
 	p := in.policyFor(r, st)
 	attempt := st.attempt()
 	o := in.outcomeOf(p, resp, err, st, attempt)
 	p.runConditions(&o, resp, err)
-	now := st.now()
+	wall := time.Now()
+	now := st.now(wall)
 	if p.Pace && o.header != nil {
 		in.noteQuota(r, &o, now)
 	}
@@ -404,10 +336,10 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		if o.failure == noFailure && o.status != 0 && o.status < 500 && o.status != http.StatusTooManyRequests {
 			// The server answered: a success deposits, and a retry
 			// that succeeded is given back.
-			b, k, now := in.budget.Load(), hostOf(r), time.Now()
-			b.onOutcome(k, now, true)
+			b, k := in.budget.Load(), hostOf(r)
+			b.onOutcome(k, wall, true)
 			if attempt > 1 {
-				b.refund(k, now)
+				b.refund(k, wall)
 			}
 		}
 		in.emit(p, st, resp, err, d, attempt)
@@ -485,15 +417,20 @@ func failureOf(err error, withResponse bool) failure {
 // applied, whatever the error says about the target. (A redirect to the
 // same URL cannot be told apart; see the README's limits.)
 func redirectedBefore(err error, r *resty.Request) bool {
-	var ue *url.Error
-	if !errors.As(err, &ue) || r.RawRequest == nil || r.RawRequest.URL == nil {
+	ue, ok := errors.AsType[*url.Error](err)
+	if !ok || r.RawRequest == nil || r.RawRequest.URL == nil {
 		return false
 	}
-	u := *r.RawRequest.URL
+	return ue.URL != stripPassword(r.RawRequest.URL)
+}
+
+// stripPassword writes u as net/http writes it into a *url.Error: with
+// "***" for a password.
+func stripPassword(u *url.URL) string {
 	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "***") // as net/http strips it
+		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
 	}
-	return ue.URL != u.String()
+	return u.String()
 }
 
 // runConditions records the first custom condition's Retry or Stop.
@@ -529,7 +466,7 @@ func (in *installation) admit(d decision, r *resty.Request, st *requestState) de
 func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.Duration, error) {
 	in = in.resolve(c)
 	r := resp.Request
-	st := stateOf(r)
+	st := in.stateOf(r)
 	var d decision
 	var err error
 	if st != nil && st.nextAttempt == r.Attempt {
@@ -546,7 +483,7 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 		if o.attempt > o.maxRetries {
 			d = decision{verdict: Stop, rule: RuleMaxRetries, reason: ErrRetriesExhausted}
 		} else {
-			d = p.schedule(decision{verdict: Retry, rule: RuleCondition}, &o, st.now(), p.random())
+			d = p.schedule(decision{verdict: Retry, rule: RuleCondition}, &o, st.now(time.Now()), p.random())
 		}
 		if d.verdict == Retry {
 			d = in.admit(d, r, st)
@@ -562,6 +499,7 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 	if gu != nil {
 		return 0, gu
 	}
+	discard(resp)
 	if in.instantFor(st.policy) {
 		st.skewed += d.wait
 		return time.Nanosecond, nil
@@ -603,9 +541,16 @@ func (in *installation) pace(c *resty.Client, r *resty.Request, p *Policy) error
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return heldError{ctx.Err()}
 	}
 }
+
+// heldError is the caller's cancellation of a request held by Pace, which
+// was never sent: onError reports it as attempt 0.
+type heldError struct{ err error }
+
+func (e heldError) Error() string { return e.err.Error() }
+func (e heldError) Unwrap() error { return e.err }
 
 // noteQuota records, for Policy.Pace, until when a response says the
 // client's quota at its host is spent: a 429 or 503 with a usable hint, or
@@ -639,8 +584,24 @@ func targetHost(c *resty.Client, r *resty.Request) (hostKey, bool) {
 	return keyOf(u), true
 }
 
+// discard drains (up to discardLimit) and closes the body of a response that
+// is retried, so that its connection can be reused and nothing is left
+// open when the caller streams responses (SetDoNotParseResponse). A body
+// resty read already is closed, and closing it again does nothing.
+func discard(resp *resty.Response) {
+	if raw := resp.RawResponse; raw != nil && raw.Body != nil {
+		_, _ = io.CopyN(io.Discard, raw.Body, discardLimit)
+		_ = raw.Body.Close()
+	}
+}
+
+// discardLimit bounds the bytes read from a retried response's body to
+// reuse its connection; a longer body costs a new connection instead.
+const discardLimit = 64 << 10
+
 func (in *installation) onSuccess(c *resty.Client, resp *resty.Response) {
-	in.resolve(c).finish(resp.Request)
+	in = in.resolve(c)
+	in.finish(resp.Request, in.stateOf(resp.Request))
 }
 
 // onError runs when Execute ends with an error (and, registered as resty's
@@ -650,14 +611,13 @@ func (in *installation) onSuccess(c *resty.Client, resp *resty.Response) {
 // (ErrTimeLimit, placed inside the *url.Error), and the caller's own
 // context ending it is "canceled".
 func (in *installation) onError(r *resty.Request, err error) {
-	st := stateOf(r)
+	st := in.stateOf(r)
 	if st != nil {
 		in = st.in
 	} else {
 		in = in.resolve(requestClient(r))
 	}
-	ours, caller := r.Context().Err(), st.callerContext(r).Err()
-	if (ours != nil || caller != nil) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		var resp *resty.Response
 		if re, ok := errors.AsType[*resty.ResponseError](err); ok {
 			resp = re.Response
@@ -666,30 +626,39 @@ func (in *installation) onError(r *resty.Request, err error) {
 			resp = &resty.Response{Request: r}
 		}
 		d := decision{verdict: Stop, rule: RuleCanceled}
-		if caller == nil {
+		if st != nil && st.sc.expired() && st.parent.Err() == nil {
 			d.rule, d.reason = RuleMaxElapsed, ErrTimeLimit
 		}
-		gu := in.emit(in.policyFor(r, st), st, resp, err, d, st.attempt())
+		attempt := st.attempt()
+		if _, held := errors.AsType[heldError](err); held {
+			attempt = 0
+		}
+		gu := in.emit(in.policyFor(r, st), st, resp, err, d, attempt)
 		if ue, ok := errors.AsType[*url.Error](err); ok && gu != nil {
 			ue.Err = gu
 		}
 	}
-	in.finish(r)
+	in.finish(r, st)
 }
 
 // finish ends an Execute: it returns the budget token of a retry that was
-// paid for but not sent, removes the Idempotency-Key it added, puts back
-// the caller's context and logger. A request executed again starts afresh.
-func (in *installation) finish(r *resty.Request) {
+// paid for but not sent, removes the Idempotency-Key it added, ends the
+// state (see stateCtx) and puts back the caller's logger and, unless a hook
+// has wrapped it since, the caller's context. A request executed again
+// starts afresh.
+func (in *installation) finish(r *resty.Request, st *requestState) {
 	if l, ok := requestLogger(r); ok {
 		if q, ours := l.(*quietLogger); ours {
 			r.SetLogger(q.inner)
 		}
 	}
-	st := stateOf(r)
 	if st == nil {
+		if h, ok := r.Context().(hideState); ok {
+			r.SetContext(h.Context)
+		}
 		return
 	}
+	in.inflight.Delete(r)
 	if st.paid {
 		st.in.budget.Load().refund(hostOf(r), time.Now())
 		st.paid = false
@@ -697,10 +666,15 @@ func (in *installation) finish(r *resty.Request) {
 	if st.autoKey != "" && r.Header.Get(idempotencyKeyHeader) == st.autoKey {
 		r.Header.Del(idempotencyKeyHeader)
 	}
-	if st.stop != nil {
-		st.stop()
+	st.sc.finish(streamed(r))
+	switch ctx := r.Context().(type) {
+	case *stateCtx:
+		if ctx == st.sc {
+			r.SetContext(st.parent)
+		}
+	case hideState:
+		r.SetContext(ctx.Context)
 	}
-	r.SetContext(st.parent)
 }
 
 // hostOf is the key of the host r is sent to.

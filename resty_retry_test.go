@@ -1173,9 +1173,11 @@ func TestPaceRefusals(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
+	var events ctlEvents
 	p := fastPolicy()
 	p.Pace = true
 	p.MaxRetries = 0 // the first request takes the 503 and stops
+	p.OnDecision = events.record
 	c := newClient(t, p)
 	if resp, _ := c.R().Get(ts.URL); resp.StatusCode() != 503 {
 		t.Fatalf("first request: %v, want the 503", resp)
@@ -1201,6 +1203,9 @@ func TestPaceRefusals(t *testing.T) {
 	_, err = c.R().SetContext(ctx2).Get(ts.URL)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled hold: err = %v, want context.Canceled", err)
+	}
+	if last := events.all(); len(last) == 0 || last[len(last)-1].Rule != RuleCanceled || last[len(last)-1].Attempt != 0 {
+		t.Errorf("cancelled hold: events %+v, want the last a cancel of attempt 0 (nothing was sent)", last)
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("cancelled hold returned after %v", took)

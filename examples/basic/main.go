@@ -111,16 +111,15 @@ func describe(ev restyretry.Event) string {
 	} else {
 		line += fmt.Sprintf("error %v", ev.Err)
 	}
-	var gaveUp *restyretry.GiveUpError
 	switch {
-	case errors.As(ev.GiveUp, &gaveUp):
-		line += "; giving up: " + gaveUp.Reason.Error()
-		if gaveUp.Wait > 0 {
-			line += fmt.Sprintf(" (%s: %v)", ev.WaitSource, gaveUp.Wait)
+	case ev.GiveUp != nil:
+		line += "; giving up: " + ev.GiveUp.Reason.Error()
+		if ev.GiveUp.Wait > 0 {
+			line += fmt.Sprintf(" (%s: %v)", ev.WaitSource, ev.GiveUp.Wait)
 		}
 	case ev.Verdict == restyretry.Retry:
 		line += fmt.Sprintf("; retrying in %s (%s)", round(ev.Wait), ev.WaitSource)
-	case ev.Rule == "success":
+	case ev.Rule == restyretry.RuleSuccess:
 		line += "; done"
 	default:
 		line += "; not retried (" + string(ev.Rule) + " rule)"

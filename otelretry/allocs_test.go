@@ -1,0 +1,83 @@
+package otelretry_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/go-resty/resty/v2"
+	"github.com/restyretry/restyretry"
+	"github.com/restyretry/restyretry/otelretry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// stubTransport answers every request with 200 "ok" without a network,
+// so that allocation counts are exact.
+type stubTransport struct{}
+
+func (stubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), ContentLength: 2, Request: req}, nil
+}
+
+// TestSuccessPathAllocations: on a request that succeeds at once, an
+// instrumented client allocates exactly what a client with a no-op
+// observer allocates plus the reference span (the tracer's span and its
+// attribute values): the observer, the span events and the metrics add
+// nothing. With and without a sampled caller span (which makes the SDK
+// keep exemplars).
+func TestSuccessPathAllocations(t *testing.T) {
+	tel := newTelemetry(t)
+	none := propagation.NewCompositeTextMapPropagator()
+	observed := restyretry.Observe(fastPolicy(2).Apply(resty.New().SetTransport(stubTransport{})), func(restyretry.Event) {})
+	instrumented := otelretry.Instrument(fastPolicy(2).Apply(resty.New().SetTransport(stubTransport{})),
+		append(tel.options(), otelretry.WithPropagators(none))...)
+	const target = "http://127.0.0.1:9/items/1"
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracer := tel.tp.Tracer("reference")
+	var buf [8]attribute.KeyValue
+	ref := testing.AllocsPerRun(100, func() { referenceSpan(tracer, req, http.StatusOK, &buf) })
+	if ref < 1 {
+		t.Fatalf("the reference span allocates %v times: the SDK tracer is not recording", ref)
+	}
+
+	caller, span := tel.tp.Tracer("caller").Start(context.Background(), "caller")
+	defer span.End()
+	for _, ctx := range []context.Context{context.Background(), caller} {
+		get := func(c *resty.Client) func() {
+			return func() {
+				resp, err := c.R().SetContext(ctx).Get(target)
+				if err != nil || resp.StatusCode() != http.StatusOK {
+					t.Fatalf("status %d, err %v", resp.StatusCode(), err)
+				}
+			}
+		}
+		base := testing.AllocsPerRun(100, get(observed))
+		got := testing.AllocsPerRun(100, get(instrumented))
+		if got != base+ref {
+			t.Errorf("caller span %v: instrumented %v allocations, observed %v + reference span %v = %v",
+				ctx != context.Background(), got, base, ref, base+ref)
+		}
+		t.Logf("caller span %v: observed %v, reference span %v, instrumented %v", ctx != context.Background(), base, ref, got)
+	}
+	// The instrumented requests were measured and traced: 2 × 101 (each
+	// AllocsPerRun makes one warm-up run), every one with one attempt.
+	att := hists[int64](t, tel.collect(t), otelretry.MetricAttempts)
+	if len(att) != 1 {
+		t.Fatalf("attempts: %d series, want 1: %v", len(att), att)
+	}
+	for k, h := range att {
+		if h.count != 202 || h.sum != 202 {
+			t.Errorf("attempts %s: count %d sum %v, want 202 and 202", k, h.count, h.sum)
+		}
+	}
+	if n := len(tel.spans.Ended()); n != 202+101 {
+		t.Errorf("%d spans ended, want 202 attempt spans and 101 reference spans", n)
+	}
+}

@@ -1,0 +1,121 @@
+package otelretry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/restyretry/restyretry"
+)
+
+func TestEventHost(t *testing.T) {
+	cases := []struct {
+		url  string
+		host string
+		port int
+	}{
+		{"http://127.0.0.1:8080/a/b", "127.0.0.1", 8080},
+		{"https://example.com/a", "example.com", 443},
+		{"http://example.com", "example.com", 80},
+		{"http://[::1]:9000/x", "::1", 9000},
+		{"https://[2001:db8::1]/", "2001:db8::1", 443},
+		{"ftp://files.example/x", "files.example", 0},
+		{"http://h:99999/x", "h", 0},
+		{"http://h:0/x", "h", 0},
+		{"no scheme", "", 0},
+		{"", "", 0},
+	}
+	for _, c := range cases {
+		host, port := eventHost(c.url)
+		if host != c.host || port != c.port {
+			t.Errorf("eventHost(%q) = %q, %d; want %q, %d", c.url, host, port, c.host, c.port)
+		}
+	}
+}
+
+func TestEventHostAllocates(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { eventHost("http://127.0.0.1:8080/a") }); n != 0 {
+		t.Errorf("eventHost allocates %v times", n)
+	}
+}
+
+func TestMethodOf(t *testing.T) {
+	cases := []struct {
+		in, out string
+		known   bool
+	}{
+		{"GET", "GET", true}, {"PATCH", "PATCH", true}, {"", "GET", true},
+		{"get", "_OTHER", false}, {"PURGE", "_OTHER", false},
+	}
+	for _, c := range cases {
+		out, known := methodOf(c.in)
+		if out != c.out || known != c.known {
+			t.Errorf("methodOf(%q) = %q, %v; want %q, %v", c.in, out, known, c.out, c.known)
+		}
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "slow" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestErrorType(t *testing.T) {
+	opErr := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", errno)}
+	}
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{context.Canceled, "canceled"},
+		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), "timeout"},
+		{timeoutErr{}, "timeout"},
+		{opErr(syscall.ECONNREFUSED), "connection_refused"},
+		{opErr(syscall.ECONNRESET), "connection_reset"},
+		{opErr(syscall.EPIPE), "broken_pipe"},
+		{io.ErrUnexpectedEOF, "unexpected_eof"},
+		{opErr(syscall.EHOSTUNREACH), "*net.OpError"},
+		{errors.New("anything at all"), "*errors.errorString"},
+	}
+	for _, c := range cases {
+		if got := errorType(c.err); got != c.want {
+			t.Errorf("errorType(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+func TestReasonOf(t *testing.T) {
+	cases := []struct {
+		reason error
+		rule   restyretry.Rule
+		want   string
+	}{
+		{restyretry.ErrBudgetExhausted, restyretry.RuleStatus, "budget_exhausted"},
+		{restyretry.ErrWaitTooLong, restyretry.RuleStatus, "wait_too_long"},
+		{restyretry.ErrDeadline, restyretry.RuleNetwork, "deadline"},
+		{restyretry.ErrTimeLimit, restyretry.RuleMaxElapsed, "time_limit"},
+		{restyretry.ErrBodyNotReplayable, restyretry.RuleBody, "body_not_replayable"},
+		{restyretry.ErrRetriesExhausted, restyretry.RuleMaxRetries, "retries_exhausted"},
+		{errors.New("new reason"), restyretry.RuleStatus, "_OTHER"},
+		{nil, restyretry.RuleMaxRetries, "retries_exhausted"},
+		{nil, restyretry.RuleSuccess, ""},
+		{nil, restyretry.RuleStatus, ""},
+	}
+	for _, c := range cases {
+		ev := restyretry.Event{Rule: c.rule, Verdict: restyretry.Stop}
+		if c.reason != nil {
+			ev.GiveUp = &restyretry.GiveUpError{Reason: c.reason}
+		}
+		if got := reasonOf(&ev); got != c.want {
+			t.Errorf("reasonOf(%v, %s) = %q, want %q", c.reason, c.rule, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package otelretry
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/restyretry/restyretry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// Metric names; see the package doc for units and attributes.
+const (
+	MetricRetries  = "restyretry.retries"  // counter, {retry}
+	MetricGiveUps  = "restyretry.give_ups" // counter, {request}
+	MetricWait     = "restyretry.wait"     // histogram, s
+	MetricAttempts = "restyretry.attempts" // histogram, {attempt}
+	MetricRefusals = "restyretry.refusals" // counter, {request}
+)
+
+// Bucket boundaries of the histograms.
+var (
+	waitBuckets    = []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	attemptBuckets = []float64{1, 2, 3, 4, 5, 6, 8, 10, 16}
+)
+
+// instruments are the metrics of one Instrument call.
+type instruments struct {
+	retries  metric.Int64Counter
+	giveUps  metric.Int64Counter
+	refusals metric.Int64Counter
+	wait     metric.Float64Histogram
+	attempts metric.Int64Histogram
+	series   seriesCache
+}
+
+func newInstruments(m metric.Meter) (*instruments, error) {
+	var in instruments
+	var err error
+	if in.retries, err = m.Int64Counter(MetricRetries, metric.WithUnit("{retry}"),
+		metric.WithDescription("Retries decided: each one is followed by a wait and another attempt.")); err != nil {
+		return nil, err
+	}
+	if in.giveUps, err = m.Int64Counter(MetricGiveUps, metric.WithUnit("{request}"),
+		metric.WithDescription("Logical requests that ended because the policy gave up retrying, by reason.")); err != nil {
+		return nil, err
+	}
+	if in.refusals, err = m.Int64Counter(MetricRefusals, metric.WithUnit("{request}"),
+		metric.WithDescription("Requests refused by the retry budget or held back by pacing.")); err != nil {
+		return nil, err
+	}
+	if in.wait, err = m.Float64Histogram(MetricWait, metric.WithUnit("s"),
+		metric.WithDescription("Waits before a retry."),
+		metric.WithExplicitBucketBoundaries(waitBuckets...)); err != nil {
+		return nil, err
+	}
+	if in.attempts, err = m.Int64Histogram(MetricAttempts, metric.WithUnit("{attempt}"),
+		metric.WithDescription("Attempts sent per logical request."),
+		metric.WithExplicitBucketBoundaries(attemptBuckets...)); err != nil {
+		return nil, err
+	}
+	in.series.m = make(map[seriesKey]*series)
+	return &in, nil
+}
+
+// seriesKey is the full attribute set of one measurement, every value
+// bounded (see the package doc).
+type seriesKey struct {
+	metric  uint8
+	method  string
+	host    string
+	port    int
+	status  int
+	errType string
+	rule    restyretry.Rule
+	source  string
+	reason  string
+}
+
+const (
+	kRetries uint8 = iota
+	kGiveUps
+	kRefusals
+	kWait
+	kAttempts
+)
+
+// series holds the prepared options of one attribute set, so that
+// recording a measurement with it allocates nothing.
+type series struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+// seriesCache maps attribute sets to prepared options. It holds at most
+// maxSeries sets; beyond that options are built for every measurement
+// (correct, only slower).
+type seriesCache struct {
+	mu sync.RWMutex
+	m  map[seriesKey]*series
+}
+
+const maxSeries = 4096
+
+func (c *seriesCache) get(k seriesKey) *series {
+	c.mu.RLock()
+	s := c.m[k]
+	c.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	k.method, k.host, k.errType = strings.Clone(k.method), strings.Clone(k.host), strings.Clone(k.errType)
+	k.rule, k.source, k.reason = restyretry.Rule(strings.Clone(string(k.rule))), strings.Clone(k.source), strings.Clone(k.reason)
+	opt := metric.WithAttributeSet(attribute.NewSet(k.attrs()...))
+	s = &series{add: []metric.AddOption{opt}, rec: []metric.RecordOption{opt}}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[k]; old != nil {
+		return old
+	}
+	if len(c.m) < maxSeries {
+		c.m[k] = s
+	}
+	return s
+}
+
+// attrs lists the attributes of k.
+func (k seriesKey) attrs() []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 8)
+	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(k.method))
+	if k.host != "" {
+		attrs = append(attrs, semconv.ServerAddress(k.host))
+	}
+	if k.port > 0 {
+		attrs = append(attrs, semconv.ServerPort(k.port))
+	}
+	if k.status != 0 {
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(k.status))
+	}
+	if k.errType != "" {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(k.errType))
+	}
+	if k.rule != "" {
+		attrs = append(attrs, RuleKey.String(string(k.rule)))
+	}
+	if k.source != "" {
+		if k.metric == kRefusals {
+			attrs = append(attrs, RefusalKey.String(k.source))
+		} else {
+			attrs = append(attrs, WaitSourceKey.String(k.source))
+		}
+	}
+	if k.reason != "" {
+		attrs = append(attrs, ReasonKey.String(k.reason))
+	}
+	return attrs
+}
+
+// record turns one Event into measurements. A success costs one lookup
+// in the series cache and one histogram record, with no allocation.
+func (in *instruments) record(ev *restyretry.Event, reason string) {
+	ctx := ev.Context
+	method, _ := methodOf(ev.Method)
+	host, port := eventHost(ev.URL)
+	base := seriesKey{method: method, host: host, port: port}
+
+	if ev.Rule == restyretry.RulePace {
+		// Pacing acts before the first attempt: a hold is a wait, a
+		// refusal is a give-up; neither is an attempt.
+		if ev.GiveUp == nil {
+			if ev.Wait > 0 {
+				k := base
+				k.metric, k.source = kWait, ev.WaitSource
+				in.wait.Record(ctx, ev.Wait.Seconds(), in.series.get(k).rec...)
+			}
+			return
+		}
+		k := base
+		k.metric, k.source = kRefusals, RefusalPace
+		in.refusals.Add(ctx, 1, in.series.get(k).add...)
+		k = base
+		k.metric, k.rule, k.reason = kGiveUps, ev.Rule, reason
+		in.giveUps.Add(ctx, 1, in.series.get(k).add...)
+		return
+	}
+	if ev.Verdict == restyretry.Retry {
+		k := base
+		k.metric, k.status, k.errType, k.rule, k.source = kRetries, ev.Status, errorType(ev.Err), ev.Rule, ev.WaitSource
+		in.retries.Add(ctx, 1, in.series.get(k).add...)
+		k = base
+		k.metric, k.source = kWait, ev.WaitSource
+		in.wait.Record(ctx, ev.Wait.Seconds(), in.series.get(k).rec...)
+		return
+	}
+	k := base
+	k.metric, k.rule = kAttempts, ev.Rule
+	in.attempts.Record(ctx, int64(ev.Attempt), in.series.get(k).rec...)
+	if reason == "" {
+		return
+	}
+	k = base
+	k.metric, k.rule, k.reason = kGiveUps, ev.Rule, reason
+	in.giveUps.Add(ctx, 1, in.series.get(k).add...)
+	if reason == ReasonBudget {
+		k = base
+		k.metric, k.source = kRefusals, RefusalBudget
+		in.refusals.Add(ctx, 1, in.series.get(k).add...)
+	}
+}
