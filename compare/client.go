@@ -63,18 +63,47 @@ type Config struct {
 	// DisableKeepAlives opens a new connection for every attempt, so that
 	// a per-connection fault (a toxiproxy toxic) is drawn again each time.
 	DisableKeepAlives bool
+	// Retries overrides the package's Retries for this client; 0 keeps it.
+	Retries int
+	// Wrap, when set, wraps the client's transport: a scenario observes
+	// every attempt as it leaves the client and as its answer comes back.
+	Wrap func(http.RoundTripper) http.RoundTripper
+	// Decided, when set, is called by a client that reports its decisions
+	// (Library.ReportsDecisions) with the ID of the request each decision
+	// was about: by then the library has read that request's last answer.
+	Decided func(id string)
+}
+
+// retries is how many retries the client may make.
+func (c Config) retries() int {
+	if c.Retries > 0 {
+		return c.Retries
+	}
+	return Retries
+}
+
+// roundTripper is tr wrapped as c.Wrap asks.
+func (c Config) roundTripper(tr *http.Transport) http.RoundTripper {
+	if c.Wrap != nil {
+		return c.Wrap(tr)
+	}
+	return tr
 }
 
 // Library is one retrying client under comparison.
 type Library struct {
 	Name string
 	New  func(Config) Client
+	// ReportsDecisions: the client calls Config.Decided.
+	ReportsDecisions bool
 }
 
-// Libraries returns the libraries compared, restyretry first.
+// Libraries returns the libraries compared, restyretry first, then
+// restyretry with Policy.Pace on.
 func Libraries() []Library {
 	return []Library{
-		{Name: "restyretry", New: newRestyRetry},
+		{Name: "restyretry", New: newRestyRetry, ReportsDecisions: true},
+		{Name: "restyretry+Pace", New: newRestyRetryPace, ReportsDecisions: true},
 		{Name: "resty", New: newResty},
 		{Name: "retryablehttp", New: newRetryableHTTP},
 		{Name: "failsafe-go", New: newFailsafe},

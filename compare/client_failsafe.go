@@ -25,7 +25,7 @@ type failsafeClient struct {
 func newFailsafe(cfg Config) Client {
 	tr := transport(cfg)
 	p := failsafehttp.NewRetryPolicyBuilder().
-		WithMaxRetries(Retries).
+		WithMaxRetries(cfg.retries()).
 		WithBackoff(cfg.Base, cfg.Max).
 		// failsafe-go leaves the body of a response it retries open; close
 		// it, as a user must, so the connection can be reused.
@@ -36,7 +36,7 @@ func newFailsafe(cfg Config) Client {
 			}
 		}).
 		Build()
-	return &failsafeClient{policy: p, hc: &http.Client{Transport: tr, Timeout: cfg.AttemptTimeout}, tr: tr}
+	return &failsafeClient{policy: p, hc: &http.Client{Transport: cfg.roundTripper(tr), Timeout: cfg.AttemptTimeout}, tr: tr}
 }
 
 func (f *failsafeClient) Do(ctx context.Context, q Request) Outcome {

@@ -14,8 +14,8 @@ import (
 // RetryAfter function, so none is set, and it retries every method.
 func newResty(cfg Config) Client {
 	tr := transport(cfg)
-	c := resty.New().SetTransport(tr).SetTimeout(cfg.AttemptTimeout).SetLogger(quietLogger{}).
-		SetRetryCount(Retries).
+	c := resty.New().SetTransport(cfg.roundTripper(tr)).SetTimeout(cfg.AttemptTimeout).SetLogger(quietLogger{}).
+		SetRetryCount(cfg.retries()).
 		SetRetryWaitTime(cfg.Base).
 		SetRetryMaxWaitTime(cfg.Max).
 		AddRetryCondition(func(r *resty.Response, err error) bool {

@@ -16,19 +16,34 @@ type restyClient struct {
 }
 
 // newRestyRetry is restyretry.Default() with BaseDelay and MaxDelay taken
-// from the schedule; everything else, the budget included, as Default sets
-// it.
-func newRestyRetry(cfg Config) Client {
+// from the schedule and MaxRetries from the config; everything else, the
+// budget included, as Default sets it.
+func newRestyRetry(cfg Config) Client { return restyRetry(cfg, false) }
+
+// newRestyRetryPace is newRestyRetry with Policy.Pace on.
+func newRestyRetryPace(cfg Config) Client { return restyRetry(cfg, true) }
+
+func restyRetry(cfg Config, pace bool) Client {
 	tr := transport(cfg)
-	c := resty.New().SetTransport(tr).SetTimeout(cfg.AttemptTimeout).SetLogger(quietLogger{})
+	c := resty.New().SetTransport(cfg.roundTripper(tr)).SetTimeout(cfg.AttemptTimeout).SetLogger(quietLogger{})
 	p := restyretry.Default()
+	p.MaxRetries = cfg.retries()
 	p.BaseDelay = cfg.Base
 	p.MaxDelay = cfg.Max
+	p.Pace = pace
+	if cfg.Decided != nil {
+		p.OnDecision = func(e restyretry.Event) {
+			if id, ok := e.Context.Value(requestIDKey{}).(string); ok {
+				cfg.Decided(id)
+			}
+		}
+	}
 	p.Apply(c)
 	return &restyClient{c: c, tr: tr}
 }
 
 func (r *restyClient) Do(ctx context.Context, q Request) Outcome {
+	ctx = context.WithValue(ctx, requestIDKey{}, q.ID)
 	req := r.c.R().SetContext(ctx).SetHeader(IDHeader, q.ID)
 	if q.Body != nil {
 		req.SetBody(q.Body)
@@ -42,6 +57,9 @@ func (r *restyClient) Do(ctx context.Context, q Request) Outcome {
 }
 
 func (r *restyClient) Close() { r.tr.CloseIdleConnections() }
+
+// requestIDKey carries a request's ID in its context, for Config.Decided.
+type requestIDKey struct{}
 
 // quietLogger keeps resty's per-attempt warnings off the tables.
 type quietLogger struct{}

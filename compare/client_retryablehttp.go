@@ -19,9 +19,9 @@ type retryableClient struct {
 func newRetryableHTTP(cfg Config) Client {
 	tr := transport(cfg)
 	c := retryablehttp.NewClient()
-	c.HTTPClient = &http.Client{Transport: tr, Timeout: cfg.AttemptTimeout}
+	c.HTTPClient = &http.Client{Transport: cfg.roundTripper(tr), Timeout: cfg.AttemptTimeout}
 	c.Logger = nil
-	c.RetryMax = Retries
+	c.RetryMax = cfg.retries()
 	c.RetryWaitMin = cfg.Base
 	c.RetryWaitMax = cfg.Max
 	return &retryableClient{c: c, tr: tr}

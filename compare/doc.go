@@ -13,7 +13,8 @@
 // milliseconds, its budget as Default sets it), resty v2's own retry loop
 // (3 retries and a condition retrying errors, 5xx and 429), go-retryablehttp
 // (its default policy and backoff) and failsafe-go (failsafehttp's retry
-// policy around an http.Client). Every library gets 3 retries on the same
+// policy around an http.Client), and restyretry again with Policy.Pace on
+// (restyretry+Pace). Every library gets 3 retries (the pace scenario: 10) on the same
 // exponential schedule (Schedule), a fresh transport per scenario, and the
 // same per-attempt timeout.
 //

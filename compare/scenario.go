@@ -23,6 +23,7 @@ type Row struct {
 	// of a POST beyond its first (only for POST scenarios).
 	Duplicates int
 	Wall       time.Duration // the scenario's duration for this library
+	PaceCounts               // refusals and early arrivals (pace scenario only)
 	// Failures counts the requests that did not succeed by how they
 	// ended (see FailureKind).
 	Failures map[string]int
@@ -41,6 +42,7 @@ type Scenario struct {
 	Name  string // short, for the table's title and for tests
 	About string // what the server does and what is sent
 	POST  bool   // the requests are POSTs: the table shows Duplicates
+	Pace  bool   // the table shows PaceCounts
 	// Run puts one library through the scenario, on its own servers and a
 	// fresh client.
 	Run func(ctx context.Context, lib Library) (Row, error)
@@ -58,6 +60,10 @@ type Size struct {
 	FaultWorkers  int // goroutines sending them
 	DeadTrials    int // GETs sent while the upstream is dead, one at a time
 	Orders        int // POSTs under connection resets
+	PaceRequests  int // GETs of the pace scenario
+	PaceWorkers   int // goroutines sending them, one request at a time each
+	PaceLimit     int // requests per 1s window its limiter allows
+	PaceRetries   int // retries each client may make there
 }
 
 // FullSize is the size of the published tables.
@@ -66,6 +72,7 @@ func FullSize() Size {
 		Burst: 50, Warm: 1000, Outage: 4000, OutageWorkers: 20,
 		RateLimit: 20, RateRequests: 60,
 		Faults: 100, FaultWorkers: 4, DeadTrials: 10, Orders: 100,
+		PaceRequests: 40, PaceWorkers: 20, PaceLimit: 5, PaceRetries: 10,
 	}
 }
 
@@ -98,6 +105,7 @@ func Scenarios(sz Size, s Schedule) []Scenario {
 		stalled(sz, s),
 		deadUpstream(sz, s),
 		ordersReset(sz, s),
+		paced(sz, s),
 	}
 }
 

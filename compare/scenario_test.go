@@ -285,8 +285,8 @@ func TestScenariosAreDistinctAndDescribed(t *testing.T) {
 		}
 		seen[sc.Name] = true
 	}
-	if len(seen) != 10 {
-		t.Errorf("%d scenarios, want 10", len(seen))
+	if len(seen) != 11 {
+		t.Errorf("%d scenarios, want 11", len(seen))
 	}
 }
 

@@ -52,12 +52,18 @@ func WriteTable(w io.Writer, r Result) error {
 	if r.Scenario.POST {
 		fmt.Fprint(tw, "duplicated orders\t")
 	}
+	if r.Scenario.Pace {
+		fmt.Fprint(tw, "refused (429)\tearly new\tearly retries\t")
+	}
 	fmt.Fprintln(tw, "  failures")
 	for _, row := range r.Rows {
 		fmt.Fprintf(tw, "%-*s\t%d/%d\t%d\t%.2f\t%s\t%d/%d\t%d\t", width, row.Library, row.Succeeded, row.Requests, row.Hits,
 			row.HitsPerRequest(), wall(row.Wall), row.Early, row.Retries, row.BackToBack)
 		if r.Scenario.POST {
 			fmt.Fprintf(tw, "%d\t", row.Duplicates)
+		}
+		if r.Scenario.Pace {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t", row.Refused, row.NewEarly, row.RetriesEarly)
 		}
 		fmt.Fprintln(tw, "  "+failures(row.Failures))
 	}
