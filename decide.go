@@ -71,9 +71,6 @@ type outcome struct {
 	maxRetries int       // the retries allowed (the policy's, under a test-mode cap)
 	start      time.Time // when the first attempt started
 	deadline   time.Time // the context's deadline, zero if none
-	// paced is how long the host is held (Policy.Pace): a retry, like a
-	// new request, waits at least that long.
-	paced time.Duration
 }
 
 // decision is what decide concludes about one attempt.
@@ -207,8 +204,7 @@ func (p *Policy) idempotent(o *outcome) bool {
 // (plus its spread, capped at MaxRetryAfter): a hint is a floor, so it can
 // lengthen a wait but never make a client come back sooner than its own
 // backoff, and a zero or past hint waits the backoff. A hint longer than
-// MaxRetryAfter gives up at once (ErrWaitTooLong). Under Policy.Pace the
-// host's hold is one more floor, with the same limit. A wait that would end at
+// MaxRetryAfter gives up at once (ErrWaitTooLong). A wait that would end at
 // or after the context's deadline gives up (ErrDeadline), and so does one
 // that would end more than MaxElapsed after the first attempt started
 // (ErrTimeLimit).
@@ -223,12 +219,6 @@ func (p *Policy) schedule(d decision, o *outcome, now time.Time, u float64) deci
 				d.wait, d.source = w, src
 			}
 		}
-	}
-	if o.paced > d.wait {
-		if o.paced > p.MaxRetryAfter {
-			return decision{verdict: Stop, rule: d.rule, cond: d.cond, wait: o.paced, source: SourcePace, reason: ErrWaitTooLong}
-		}
-		d.wait, d.source = o.paced, SourcePace
 	}
 	end := now.Add(d.wait)
 	switch {

@@ -127,14 +127,6 @@ func TestDecide(t *testing.T) {
 		{"MaxElapsed not passed", elapsed, o(with(resp(503, nil), func(oc *outcome) { oc.start = now.Add(-2 * time.Second) })),
 			decision{verdict: Retry, rule: RuleStatus, wait: 1250 * time.Millisecond, source: SourceBackoff}},
 
-		// Pace: the host's hold is one more floor.
-		{"503 on a host held 3s", def, o(with(resp(503, nil), func(oc *outcome) { oc.paced = 3 * time.Second })),
-			decision{verdict: Retry, rule: RuleStatus, wait: 3 * time.Second, source: SourcePace}},
-		{"503 on a host held less than the backoff", def, o(with(resp(503, nil), func(oc *outcome) { oc.paced = time.Second })),
-			decision{verdict: Retry, rule: RuleStatus, wait: 1250 * time.Millisecond, source: SourceBackoff}},
-		{"503 on a host held past MaxRetryAfter", def, o(with(resp(503, nil), func(oc *outcome) { oc.paced = time.Minute })),
-			decision{verdict: Stop, rule: RuleStatus, wait: time.Minute, source: SourcePace, reason: ErrWaitTooLong}},
-
 		// Redirects that turned a POST into a GET: the POST was applied.
 		{"POST 303 GET 503", def, o(with(resp(503, nil), method("POST"), func(oc *outcome) { oc.redirected = true })),
 			decision{verdict: Stop, rule: RuleMethod}},

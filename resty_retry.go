@@ -328,14 +328,10 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	p.runConditions(&o, resp, err)
 	wall := time.Now()
 	now := st.now(wall)
-	u := p.random()
-	if p.Pace {
-		if o.header != nil {
-			in.noteQuota(r, &o, now)
-		}
-		o.paced = in.pacer.hold(hostOf(r), now, u)
+	if p.Pace && o.header != nil {
+		in.noteQuota(r, &o, now)
 	}
-	d := decide(p, &o, now, u)
+	d := decide(p, &o, now, p.random())
 	if d.verdict != Retry && d.reason == nil {
 		if o.failure == noFailure && o.status != 0 && o.status < 500 && o.status != http.StatusTooManyRequests {
 			// The server answered: a success deposits, and a retry
