@@ -17,19 +17,8 @@ import (
 // caller's MaxRetryAfter check sees "very long" and gives up, rather than
 // seeing 0 and hammering the server.
 
-// Layouts of the three HTTP-date forms (RFC 9110 §5.6.7) without their zone.
-// parseHTTPDate matches the zone itself, so time.Parse never consults
-// time.Local (as http.ParseTime's RFC 850 layout does through "MST") and every
-// result is UTC. Day "2" rather than "02" also accepts a single-digit day.
-const (
-	imfFixdate  = "Mon, 2 Jan 2006 15:04:05"  // http.TimeFormat without " GMT"
-	rfc850Date  = "Monday, 2-Jan-06 15:04:05" // time.RFC850 without " MST"
-	asctimeDate = time.ANSIC                  // "Mon Jan _2 15:04:05 2006"
-)
-
-// shortestHTTPDate is the shortest string any of the layouts can match
-// ("Sun Nov 6 08:49:37 1994"). Shorter garbage is rejected before time.Parse,
-// whose error path allocates.
+// shortestHTTPDate is the length of the shortest HTTP-date accepted,
+// "Sun Nov 6 08:49:37 1994"; shorter garbage is rejected at once.
 const shortestHTTPDate = 23
 
 // ParseRetryAfter parses one Retry-After header value (RFC 9110 §10.2.3) and
@@ -44,15 +33,17 @@ const shortestHTTPDate = 23
 //	Sun Nov  6 08:49:37 1994        asctime
 //
 // Surrounding spaces and tabs are ignored. Common deviations are tolerated: a
-// single-digit day and the zone "UTC" or "+0000" instead of "GMT". Dates are
+// single-digit day or hour, runs of spaces, names in any case, a fraction of
+// a second, and the zone "UTC" or "+0000" instead of "GMT". Dates are
 // UTC whatever the local zone; a two-digit RFC 850 year is read as the year
 // with those digits closest to now, at most 50 years ahead, as RFC 9110
 // requires.
 //
-// A date at or before now gives (0, true): retry now. A wait too long to
-// represent, from a twenty-digit delay or a date in year 9999, saturates at
-// the longest Duration rather than overflowing, because "very long" must stay
-// very long for the caller to give up.
+// A date at or before now gives (0, true): the server asks for no more wait
+// (Apply then waits its own backoff, of which a hint is only a floor). A wait
+// too long to represent, from a twenty-digit delay or a date in year 9999,
+// saturates at the longest Duration rather than overflowing, because "very
+// long" must stay very long for the caller to give up. It never allocates.
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	s := trimOWS(value)
 	if n, ok := parseDigits(s); ok {
@@ -188,90 +179,235 @@ func untilTime(t, now time.Time) time.Duration {
 	return max(t.Sub(now), 0)
 }
 
-// parseHTTPDate parses an HTTP-date (trimmed). It picks the one layout the
-// shape of s allows, so that valid input never goes through failing
-// time.Parse calls, which allocate their errors.
+// The three forms of HTTP-date (RFC 9110 §5.6.7), told apart by their shape.
+const (
+	formIMF     = iota // Sun, 06 Nov 1994 08:49:37 GMT
+	formRFC850         // Sunday, 06-Nov-94 08:49:37 GMT
+	formAsctime        // Sun Nov  6 08:49:37 1994
+)
+
+// parseHTTPDate parses an HTTP-date (trimmed), by hand rather than with
+// time.Parse, whose errors allocate and whose two slower forms cost more
+// than the rest of a retry decision. It accepts what time.Parse accepts with
+// the layouts "Mon, 2 Jan 2006 15:04:05", "Monday, 2-Jan-06 15:04:05" and
+// time.ANSIC once the zone is taken off, digits being ASCII digits:
+//
+//   - day and month names in any ASCII case; the weekday is not checked
+//     against the date;
+//   - a space matches a run of spaces;
+//   - one- or two-digit days and hours;
+//   - a fraction of a second after the seconds, with '.' or ',', of which
+//     nine digits are kept;
+//   - the zone "GMT", "UTC" or "+0000" for the first two forms, none for
+//     asctime.
+//
+// Dates are UTC. The form is picked from the shape: a trailing zone means
+// IMF-fixdate when a comma follows the three-letter day, else RFC 850; no
+// zone means asctime.
 func parseHTTPDate(s string, now time.Time) (time.Time, bool) {
-	if t, ok := parseIMFFixdate(s); ok {
-		return t, true
-	}
 	if len(s) < shortestHTTPDate {
 		return time.Time{}, false
 	}
-	layout := asctimeDate
+	form := formAsctime
 	if i := strings.LastIndexByte(s, ' '); i >= 0 {
 		switch s[i+1:] {
 		case "GMT", "UTC", "+0000":
-			// time.Parse treats a space in the layout as a run of spaces.
 			s = strings.TrimRight(s[:i], " ")
-			layout = rfc850Date
+			form = formRFC850
 			if strings.IndexByte(s, ',') == 3 {
-				layout = imfFixdate
+				form = formIMF
 			}
 		}
 	}
-	t, err := time.Parse(layout, s)
-	if err != nil {
+	p := dateScanner{s: s, ok: true}
+	var year, month, day int
+	switch form {
+	case formIMF:
+		p.name(shortDayNames, 3)
+		p.literal(',')
+		p.spaces()
+		day = p.number(false)
+		p.spaces()
+		month = p.name(monthNames, 3)
+		p.spaces()
+		year = p.fixed(4)
+	case formRFC850:
+		p.longDay()
+		p.literal(',')
+		p.spaces()
+		day = p.number(false)
+		p.literal('-')
+		month = p.name(monthNames, 3)
+		p.literal('-')
+		year = rfc850Year(p.fixed(2), now)
+	default:
+		p.name(shortDayNames, 3)
+		p.spaces()
+		month = p.name(monthNames, 3)
+		p.spaces()
+		day = p.number(false)
+	}
+	p.spaces()
+	hour := p.number(false)
+	p.literal(':')
+	minute := p.number(true)
+	p.literal(':')
+	sec := p.number(true)
+	nsec := p.fraction()
+	if form == formAsctime {
+		p.spaces()
+		year = p.fixed(4)
+	}
+	if !p.ok || p.s != "" || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
-	if layout == rfc850Date {
-		return rfc850Year(t, now)
-	}
-	return t, true
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
 }
 
-// parseIMFFixdate reads the preferred form exactly as RFC 9110 writes it,
-// "Sun, 06 Nov 1994 08:49:37 GMT", without time.Parse, which costs more
-// than the rest of a retry decision. Anything else (and any invalid date)
-// reports false and goes through time.Parse, which gives the same result
-// for this form.
-func parseIMFFixdate(s string) (time.Time, bool) {
-	if len(s) != len("Sun, 06 Nov 1994 08:49:37 GMT") || s[3] != ',' || s[4] != ' ' || s[7] != ' ' ||
-		s[11] != ' ' || s[16] != ' ' || s[19] != ':' || s[22] != ':' || s[25:] != " GMT" {
-		return time.Time{}, false
-	}
-	if strings.Index("MonTueWedThuFriSatSun", s[:3])%3 != 0 { // -1 when absent
-		return time.Time{}, false
-	}
-	m := strings.Index("JanFebMarAprMayJunJulAugSepOctNovDec", s[8:11])
-	if m < 0 || m%3 != 0 {
-		return time.Time{}, false
-	}
-	day, ok1 := twoDigits(s[5:7])
-	year1, ok2 := twoDigits(s[12:14])
-	year2, ok3 := twoDigits(s[14:16])
-	hour, ok4 := twoDigits(s[17:19])
-	minute, ok5 := twoDigits(s[20:22])
-	sec, ok6 := twoDigits(s[23:25])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || hour > 23 || minute > 59 || sec > 59 || day < 1 {
-		return time.Time{}, false
-	}
-	month := time.Month(m/3 + 1)
-	t := time.Date(year1*100+year2, month, day, hour, minute, sec, 0, time.UTC)
-	if t.Day() != day || t.Month() != month {
-		return time.Time{}, false // 31 Apr, 29 Feb in a common year
-	}
-	return t, true
+// Names in order, each three letters; longDayNames are the full names.
+const (
+	shortDayNames = "SunMonTueWedThuFriSat"
+	monthNames    = "JanFebMarAprMayJunJulAugSepOctNovDec"
+)
+
+var longDayNames = [...]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"}
+
+// dateScanner consumes a date from the front of s. The first mismatch
+// clears ok; later calls then consume nothing and return 0.
+type dateScanner struct {
+	s  string
+	ok bool
 }
 
+func (p *dateScanner) fail() int {
+	p.ok, p.s = false, ""
+	return 0
+}
+
+// name consumes one of the width-letter names of table, in any ASCII case,
+// and returns its position from 1.
+func (p *dateScanner) name(table string, width int) int {
+	if len(p.s) >= width {
+		for i := 0; i+width <= len(table); i += width {
+			if equalFoldLetters(p.s[:width], table[i:i+width]) {
+				p.s = p.s[width:]
+				return i/width + 1
+			}
+		}
+	}
+	return p.fail()
+}
+
+// longDay consumes a full day name, in any ASCII case.
+func (p *dateScanner) longDay() {
+	for _, n := range longDayNames {
+		if len(p.s) >= len(n) && equalFoldLetters(p.s[:len(n)], n) {
+			p.s = p.s[len(n):]
+			return
+		}
+	}
+	p.fail()
+}
+
+func (p *dateScanner) literal(c byte) {
+	if p.s == "" || p.s[0] != c {
+		p.fail()
+		return
+	}
+	p.s = p.s[1:]
+}
+
+// spaces consumes a run of spaces, which must not be empty unless nothing
+// is left (as time.Parse; what follows then fails).
+func (p *dateScanner) spaces() {
+	if p.s != "" && p.s[0] != ' ' {
+		p.fail()
+		return
+	}
+	p.s = strings.TrimLeft(p.s, " ")
+}
+
+// number consumes two digits, or one when two is false and no second digit
+// follows.
+func (p *dateScanner) number(two bool) int {
+	if p.s == "" || !isDigit(p.s[0]) {
+		return p.fail()
+	}
+	if len(p.s) < 2 || !isDigit(p.s[1]) {
+		if two {
+			return p.fail()
+		}
+		n := int(p.s[0] - '0')
+		p.s = p.s[1:]
+		return n
+	}
+	n := int(p.s[0]-'0')*10 + int(p.s[1]-'0')
+	p.s = p.s[2:]
+	return n
+}
+
+// fixed consumes exactly n digits.
+func (p *dateScanner) fixed(n int) int {
+	if len(p.s) < n {
+		return p.fail()
+	}
+	v := 0
+	for i := 0; i < n; i++ {
+		if !isDigit(p.s[i]) {
+			return p.fail()
+		}
+		v = v*10 + int(p.s[i]-'0')
+	}
+	p.s = p.s[n:]
+	return v
+}
+
+// fraction consumes an optional fraction of a second, '.' or ',' and
+// digits, and returns its first nine digits as nanoseconds.
+func (p *dateScanner) fraction() int {
+	if len(p.s) < 2 || (p.s[0] != '.' && p.s[0] != ',') || !isDigit(p.s[1]) {
+		return 0
+	}
+	nsec, digits, i := 0, 0, 1
+	for ; i < len(p.s) && isDigit(p.s[i]); i++ {
+		if digits < 9 {
+			nsec, digits = nsec*10+int(p.s[i]-'0'), digits+1
+		}
+	}
+	for ; digits < 9; digits++ {
+		nsec *= 10
+	}
+	p.s = p.s[i:]
+	return nsec
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// equalFoldLetters reports whether s equals name, a word of ASCII letters,
+// in any ASCII case.
+func equalFoldLetters(s, name string) bool {
+	for i := 0; i < len(name); i++ {
+		if s[i]|0x20 != name[i]|0x20 {
+			return false
+		}
+	}
+	return true
+}
+
+// twoDigits reads two ASCII digits.
 func twoDigits(s string) (int, bool) {
 	a, b := s[0]-'0', s[1]-'0'
 	return int(a)*10 + int(b), a <= 9 && b <= 9
 }
 
-// rfc850Year moves a two-digit year, which time.Parse places in 1969–2068,
-// to the year with the same last two digits in (now−50, now+50], so that a
-// date is never read as more than 50 years ahead (RFC 9110 §5.6.7). ok is
-// false for a 29 February that does not exist in the corrected year.
-func rfc850Year(t, now time.Time) (time.Time, bool) {
-	y, limit := t.Year(), now.UTC().Year()+50
-	m := (limit - y) % 100
+// rfc850Year places a two-digit year in (now−50, now+50], the year with
+// those last two digits closest to now and at most 50 years ahead, as RFC
+// 9110 §5.6.7 requires.
+func rfc850Year(yy int, now time.Time) int {
+	limit := now.UTC().Year() + 50
+	m := (limit - yy) % 100
 	if m < 0 {
 		m += 100
 	}
-	if shift := limit - m - y; shift != 0 {
-		u := t.AddDate(shift, 0, 0)
-		return u, u.Day() == t.Day()
-	}
-	return t, true
+	return limit - m
 }

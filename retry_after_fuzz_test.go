@@ -30,6 +30,9 @@ func FuzzParseRetryAfter(f *testing.F) {
 		"Sat Nov 28 12:00:30 2026",
 		"Sat, 28 Nov 2026 12:00:30.123456789 GMT",
 		"Sun, 06 Nov 1994", "soon", "GMT", "١٢", "Mon, 32 Jan 2006 15:04:05 GMT",
+		"SAT, 28 NOV 2026 12:00:30 GMT", "Sat, 28 Nov 2026 1:00:30 GMT", "Sat, 28 Nov 2026 12:00:30,25 GMT",
+		"Sat Nov 28 12:00:30.5 2026", "Sunday, 06-Nov-+4 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 gmt",
+		"Sun, 06 Nov 1994 08:49:37 GMT", "Tue, 29 Feb 2028 00:00:00 GMT", "Wed, 29 Feb 2027 00:00:00 GMT",
 	} {
 		f.Add(s)
 	}
@@ -56,18 +59,96 @@ func FuzzParseRetryAfter(f *testing.F) {
 			want(digitsOracle(s, time.Second))
 			return
 		}
-		for _, layout := range []string{http.TimeFormat, time.ANSIC, "Monday, 02-Jan-06 15:04:05 GMT"} {
+		if n := testing.AllocsPerRun(1, func() { ParseRetryAfter(value, hintNow) }); n != 0 {
+			t.Fatalf("ParseRetryAfter(%q) allocates %v times", value, n)
+		}
+		for _, layout := range []string{http.TimeFormat, time.ANSIC, rfc850Layout + " GMT"} {
 			tm, err := time.Parse(layout, s)
 			if err != nil {
 				continue
 			}
 			// Go reads two-digit years as 1969–2068, RFC 9110 as
 			// 1977–2076 when now is 2026; they agree in between.
-			if y := tm.Year(); layout[0] != 'M' || layout[1] != 'o' || 1977 <= y && y <= 2068 {
+			if y := tm.Year(); layout != rfc850Layout+" GMT" || 1977 <= y && y <= 2068 && !signedYearOracle(s) {
 				want(max(tm.Sub(hintNow), 0))
 			}
 		}
+		// The hand-written date parser accepts exactly what time.Parse
+		// accepts with the tolerant layouts, but for a signed two-digit
+		// year ("06-Nov-+4"), which time.Parse reads and it does not.
+		if !isDigitsOracle(s) {
+			tm, tok := httpDateOracle(s, hintNow)
+			switch {
+			case tok && (!ok || d != max(tm.Sub(hintNow), 0)) && !signedYearOracle(s):
+				t.Fatalf("ParseRetryAfter(%q) = %v, %t; time.Parse gives %v", value, d, ok, tm)
+			case ok && !tok:
+				t.Fatalf("ParseRetryAfter(%q) = %v, true; time.Parse rejects it", value, d)
+			}
+		}
 	})
+}
+
+// Tolerant layouts of the three HTTP-date forms, without their zone.
+const (
+	imfLayout    = "Mon, 2 Jan 2006 15:04:05"
+	rfc850Layout = "Monday, 2-Jan-06 15:04:05"
+)
+
+// httpDateOracle parses a trimmed HTTP-date with time.Parse: the zone is
+// taken off, the layout picked from the shape, and a two-digit year moved
+// into (now−50, now+50] with AddDate.
+func httpDateOracle(s string, now time.Time) (time.Time, bool) {
+	if len(s) < len("Sun Nov 6 08:49:37 1994") {
+		return time.Time{}, false
+	}
+	layout := time.ANSIC
+	if i := strings.LastIndexByte(s, ' '); i >= 0 {
+		switch s[i+1:] {
+		case "GMT", "UTC", "+0000":
+			s = strings.TrimRight(s[:i], " ")
+			layout = rfc850Layout
+			if strings.IndexByte(s, ',') == 3 {
+				layout = imfLayout
+			}
+		}
+	}
+	tm, err := time.Parse(layout, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if layout != rfc850Layout {
+		return tm, true
+	}
+	for tm.Year() > now.Year()+50 {
+		u := tm.AddDate(-100, 0, 0)
+		if u.Day() != tm.Day() {
+			return time.Time{}, false
+		}
+		tm = u
+	}
+	for tm.Year() <= now.Year()-50 {
+		u := tm.AddDate(100, 0, 0)
+		if u.Day() != tm.Day() {
+			return time.Time{}, false
+		}
+		tm = u
+	}
+	return tm, true
+}
+
+// signedYearOracle reports whether s looks like an RFC 850 date whose
+// two-digit year field is not two digits.
+func signedYearOracle(s string) bool {
+	i := strings.IndexByte(s, '-')
+	if i < 0 {
+		return false
+	}
+	j := strings.IndexByte(s[i+1:], '-')
+	if j < 0 {
+		return false
+	}
+	y := s[i+1+j+1:]
+	return len(y) < 2 || !isDigitsOracle(y[:2])
 }
 
 // FuzzServerHint fuzzes one value per header kind. Beyond the invariants of

@@ -51,6 +51,13 @@ var parseRetryAfterTests = []struct {
 	{"Sat, 28 Nov 2026 12:00:00 GMT", 0, true}, // now: retry now
 	{"Sun, 06 Nov 1994 08:49:37 GMT", 0, true}, // past: retry now
 	{"Fri, 31 Dec 9999 23:59:59 GMT", maxDuration, true},
+	{"SAT, 28 NOV 2026 12:00:30 GMT", 30 * time.Second, true}, // names in any case
+	{"Mon, 28 Nov 2026 12:00:30 GMT", 30 * time.Second, true}, // weekday not checked, as time.Parse
+	{"Sat, 28 Nov 2026 12:00:30.5 GMT", 30500 * time.Millisecond, true},
+	{"Sat, 28 Nov 2026 12:00:30,25 GMT", 30250 * time.Millisecond, true},
+	{"Sat, 28 Nov 2026 12:00:30.1234567891 GMT", 30123456789, true},
+	{"Sun, 29 Nov 2026 1:00:00 GMT", 13 * time.Hour, true},
+	{"Tue, 29 Feb 2028 00:00:00 GMT", time.Date(2028, 2, 29, 0, 0, 0, 0, time.UTC).Sub(hintNow), true},
 
 	// RFC 850, with the two-digit year in (now−50, now+50]
 	{"Saturday, 28-Nov-26 12:00:30 GMT", 30 * time.Second, true},
@@ -64,6 +71,7 @@ var parseRetryAfterTests = []struct {
 	{"Sun Dec  6 12:00:00 2026", 8 * 24 * time.Hour, true},
 	{"Sun Dec 6 12:00:00 2026", 8 * 24 * time.Hour, true},
 	{"Sun Nov  6 08:49:37 1994", 0, true},
+	{"sat nov 28 12:00:30.5 2026", 30500 * time.Millisecond, true},
 
 	// rejected
 	{"", 0, false},
@@ -85,6 +93,18 @@ var parseRetryAfterTests = []struct {
 	{"Sun, 06 Nov 1994 24:49:37 GMT", 0, false},
 	{"Sunday, 06-Nov-1994 08:49:37 GMT", 0, false},
 	{"Sun Nov  6 08:49:37 1994 GMT", 0, false},
+	{"Sun, 06 Nov 1994 08:49:37 gmt", 0, false},
+	{"Sat, 28 Nov 2026 12:0:30 GMT", 0, false},
+	{"Sat, 28 Nov 2026 12:00:3 GMT", 0, false},
+	{"Sat, 28 Nov 26 12:00:30 GMT", 0, false},
+	{"Sat, 28 Nov 2026 12:00:30. GMT", 0, false},
+	{"Sat,28 Nov 2026 12:00:30 GMT", 0, false},
+	{"Sat, 28 Nov 2026\t12:00:30 GMT", 0, false},
+	{"Wed, 29 Feb 2027 00:00:00 GMT", 0, false},
+	{"Sat, 28 Nov 2026 12:00:30 UTC+1", 0, false},
+	{"Saturday, 28-Nov-+6 12:00:30 GMT", 0, false}, // time.Parse reads 2006
+	{"Saturday, 28-Nov-26 12:00:30", 0, false},
+	{"Sat Nov 28 12:00:30 26", 0, false},
 }
 
 func TestParseRetryAfter(t *testing.T) {
