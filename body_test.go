@@ -127,13 +127,6 @@ func (s *btServer) reset() {
 	s.mu.Unlock()
 }
 
-// btNopLogger keeps resty's per-attempt warnings out of the test output.
-type btNopLogger struct{}
-
-func (btNopLogger) Errorf(string, ...any) {}
-func (btNopLogger) Warnf(string, ...any)  {}
-func (btNopLogger) Debugf(string, ...any) {}
-
 // btCLMode is where SetContentLength(true) is set, if anywhere.
 type btCLMode int
 
@@ -166,15 +159,11 @@ var btMethods = []btMethod{
 // btPolicy retries fast and without a budget, so that every outcome is
 // decided by the body rules alone.
 func btPolicy() Policy {
-	p := Default()
-	p.MaxRetries = 3
+	p := fastPolicy(3)
 	p.BaseDelay = time.Millisecond
 	p.Multiplier = 1
 	p.MaxDelay = 0
-	p.Jitter = NoJitter
 	p.MaxRetryAfter = time.Second
-	p.MaxElapsed = 0
-	p.Budget = Budget{}
 	return p
 }
 
@@ -185,7 +174,7 @@ func btPolicy() Policy {
 // to.
 func btNewClient(t *testing.T, mode btCLMode, before func(c *resty.Client)) *resty.Client {
 	t.Helper()
-	c := resty.New().SetLogger(btNopLogger{})
+	c := resty.New().SetLogger(nopLogger{})
 	if before != nil {
 		before(c)
 	}

@@ -601,14 +601,6 @@ func TestBudgetConcurrent(t *testing.T) {
 
 // Behaviour of the budget on a live client.
 
-// budPolicy is Default (and its budget) at millisecond scale.
-func budPolicy() Policy {
-	p := Default()
-	p.BaseDelay = time.Millisecond
-	p.MaxDelay = 4 * time.Millisecond
-	return p
-}
-
 // budFlaky is a server whose request of each X-Bud-ID fails (503) its
 // first fails times, then succeeds.
 type budFlaky struct {
@@ -648,7 +640,7 @@ func TestBudgetBurstLive(t *testing.T) {
 	}{{1, 0}, {2, 0}, {1, 200}, {2, 200}} {
 		t.Run(strconv.Itoa(tc.fails)+"×50/steady"+strconv.Itoa(tc.steady), func(t *testing.T) {
 			srv := newBudFlaky(t, tc.fails)
-			c := prfClient(t, budPolicy(), nil)
+			c := dialClient(t, scaledDefault(time.Millisecond, 4*time.Millisecond), nil, 0)
 			for i := range tc.steady {
 				srv.mu.Lock()
 				srv.seen["steady"+strconv.Itoa(i)] = tc.fails // succeeds at once
@@ -695,7 +687,7 @@ func TestBudgetPerHostLive(t *testing.T) {
 	}))
 	defer dead.Close()
 	healthy := newBudFlaky(t, 2)
-	c := prfClient(t, budPolicy(), nil)
+	c := dialClient(t, scaledDefault(time.Millisecond, 4*time.Millisecond), nil, 0)
 	refused := 0
 	for range 200 {
 		if _, err := c.R().Get(dead.URL); errors.Is(err, ErrBudgetExhausted) {
@@ -759,7 +751,7 @@ func TestBudgetIsolatedFailuresAllRetried(t *testing.T) {
 		w.Write([]byte("ok"))
 	}))
 	defer srv.Close()
-	c := prfClient(t, budPolicy(), nil)
+	c := dialClient(t, scaledDefault(time.Millisecond, 4*time.Millisecond), nil, 0)
 
 	var (
 		wg     sync.WaitGroup
@@ -808,8 +800,8 @@ func TestBudgetOutage(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	p := budPolicy()
-	c := prfClient(t, p, nil)
+	p := scaledDefault(time.Millisecond, 4*time.Millisecond)
+	c := dialClient(t, p, nil, 0)
 
 	var (
 		wg                 sync.WaitGroup
@@ -900,7 +892,7 @@ func TestBudgetRefusalIsPrompt(t *testing.T) {
 		}
 		return 0
 	}
-	c := prfClient(t, p, nil)
+	c := dialClient(t, p, nil, 0)
 
 	resp, err := c.R().Get(srv.URL)
 	if !errors.Is(err, ErrBudgetExhausted) || hits.Load() != 3 {
@@ -943,9 +935,9 @@ func TestBudgetResetOnApply(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	p := budPolicy()
+	p := scaledDefault(time.Millisecond, 4*time.Millisecond)
 	p.Budget = Budget{Reserve: 2}
-	c := prfClient(t, p, nil)
+	c := dialClient(t, p, nil, 0)
 	for range 3 {
 		c.R().Get(srv.URL)
 	}

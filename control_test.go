@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,125 +26,14 @@ import (
 // AddIdempotencyKey. They talk to real httptest servers on 127.0.0.1, so
 // that events carry real URLs and transport errors are real ones.
 
-// ctlPolicy is the Default policy with millisecond waits, no jitter and no
-// budget: the number of attempts depends on the rules and MaxRetries only.
-func ctlPolicy(maxRetries int) Policy {
-	p := Default()
-	p.MaxRetries = maxRetries
-	p.BaseDelay = 2 * time.Millisecond
-	p.MaxDelay = 10 * time.Millisecond
-	p.Jitter = NoJitter
-	p.MaxRetryAfter = 2 * time.Second
-	p.Budget = Budget{}
-	return p
-}
-
-// ctlNopLogger silences resty's warnings about failed attempts.
-type ctlNopLogger struct{}
-
-func (ctlNopLogger) Errorf(string, ...any) {}
-func (ctlNopLogger) Warnf(string, ...any)  {}
-func (ctlNopLogger) Debugf(string, ...any) {}
-
-// ctlClient returns a new quiet resty client with p applied; its idle
-// connections are closed at the end of the test (goleak checks).
-func ctlClient(t *testing.T, p Policy) *resty.Client {
-	t.Helper()
-	c := resty.New().SetLogger(ctlNopLogger{})
-	p.Apply(c)
-	t.Cleanup(c.GetClient().CloseIdleConnections)
-	return c
-}
-
-// ctlServer is a test server that counts the attempts of every logical
-// request, keyed by keyOf (a header or the path), and answers attempt n of
-// a key with reply.
-type ctlServer struct {
-	*httptest.Server
-	mu   sync.Mutex
-	hits map[string]int
-}
-
-type ctlReply func(w http.ResponseWriter, r *http.Request, n int)
-
-func ctlServe(t *testing.T, keyOf func(*http.Request) string, reply ctlReply) *ctlServer {
-	t.Helper()
-	s := &ctlServer{hits: map[string]int{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		k := ""
-		if keyOf != nil {
-			k = keyOf(r)
-		}
-		s.mu.Lock()
-		s.hits[k]++
-		n := s.hits[k]
-		s.mu.Unlock()
-		reply(w, r, n)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-// count returns how many attempts reached the server for key.
-func (s *ctlServer) count(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hits[key]
-}
-
-func ctlByID(r *http.Request) string   { return r.Header.Get("X-Test-ID") }
-func ctlByPath(r *http.Request) string { return r.URL.Path }
-
-// ctlStatuses answers attempt n with statuses[n-1], and the last status
-// from then on; the body names the attempt.
-func ctlStatuses(statuses ...int) ctlReply {
-	return func(w http.ResponseWriter, _ *http.Request, n int) {
-		w.WriteHeader(statuses[min(n, len(statuses))-1])
-		fmt.Fprintf(w, "attempt %d", n)
-	}
-}
-
-// ctlRefusedURL returns a URL on 127.0.0.1 where nothing listens: the port
-// was just bound and released, so a dial is refused.
-func ctlRefusedURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr
-}
-
-// ctlEvents collects events; safe for concurrent use.
-type ctlEvents struct {
-	mu  sync.Mutex
-	evs []Event
-}
-
-func (c *ctlEvents) record(ev Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.evs = append(c.evs, ev)
-}
-
-func (c *ctlEvents) all() []Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Event(nil), c.evs...)
-}
-
 // --- Per-request policies ---------------------------------------------
 
 func TestControlWithPolicyRaisesRetries(t *testing.T) {
-	srv := ctlServe(t, ctlByID, ctlStatuses(503))
-	c := ctlClient(t, ctlPolicy(1))
+	srv := newTestServer(t, byTestID, statuses(503))
+	c := newClient(t, fastPolicy(1))
 
 	resp, err := c.R().SetHeader("X-Test-ID", "high").
-		SetContext(WithPolicy(context.Background(), ctlPolicy(4))).Get(srv.URL)
+		SetContext(WithPolicy(context.Background(), fastPolicy(4))).Get(srv.URL)
 	if err != nil {
 		t.Fatalf("per-request policy: err = %v", err)
 	}
@@ -165,11 +52,11 @@ func TestControlWithPolicyRaisesRetries(t *testing.T) {
 }
 
 func TestControlWithPolicyLowersRetries(t *testing.T) {
-	srv := ctlServe(t, ctlByID, ctlStatuses(503))
-	c := ctlClient(t, ctlPolicy(4))
+	srv := newTestServer(t, byTestID, statuses(503))
+	c := newClient(t, fastPolicy(4))
 
 	if _, err := c.R().SetHeader("X-Test-ID", "low").
-		SetContext(WithPolicy(context.Background(), ctlPolicy(1))).Get(srv.URL); err != nil {
+		SetContext(WithPolicy(context.Background(), fastPolicy(1))).Get(srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.count("low"); n != 2 {
@@ -184,8 +71,8 @@ func TestControlWithPolicyLowersRetries(t *testing.T) {
 }
 
 func TestControlWithoutRetry(t *testing.T) {
-	srv := ctlServe(t, ctlByID, ctlStatuses(503))
-	c := ctlClient(t, ctlPolicy(3))
+	srv := newTestServer(t, byTestID, statuses(503))
+	c := newClient(t, fastPolicy(3))
 
 	resp, err := c.R().SetHeader("X-Test-ID", "once").
 		SetContext(WithoutRetry(context.Background())).Get(srv.URL)
@@ -198,8 +85,8 @@ func TestControlWithoutRetry(t *testing.T) {
 
 	// A refused connection, retryable for every method, is not retried
 	// either.
-	refused := ctlRefusedURL(t)
-	c2 := ctlClient(t, ctlPolicy(3))
+	refused := refusedURL(t)
+	c2 := newClient(t, fastPolicy(3))
 	_, err = c2.R().SetContext(WithoutRetry(context.Background())).Get(refused)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("WithoutRetry on a refused port: err = %v, want ECONNREFUSED", err)
@@ -213,9 +100,9 @@ func TestControlWithoutRetry(t *testing.T) {
 // goroutines that use three policies at once; each request must get exactly
 // the attempts of its own policy.
 func TestControlPerRequestPolicyConcurrent(t *testing.T) {
-	srv := ctlServe(t, ctlByID, ctlStatuses(503))
-	c := ctlClient(t, ctlPolicy(2))
-	high := ctlPolicy(5)
+	srv := newTestServer(t, byTestID, statuses(503))
+	c := newClient(t, fastPolicy(2))
+	high := fastPolicy(5)
 
 	const n = 50
 	want := make([]int, n)
@@ -258,7 +145,7 @@ func TestControlPerRequestPolicyConcurrent(t *testing.T) {
 // per-request policy decide for that request only, and that the client's
 // own conditions do not leak into it.
 func TestControlPerRequestConditions(t *testing.T) {
-	srv := ctlServe(t, ctlByID, func(w http.ResponseWriter, r *http.Request, _ int) {
+	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, _ int) {
 		switch r.URL.Path {
 		case "/missing":
 			w.WriteHeader(404)
@@ -268,8 +155,8 @@ func TestControlPerRequestConditions(t *testing.T) {
 	})
 	// The client never retries 503 (its own condition) and has default
 	// rules for 404 (never retried).
-	c := ctlClient(t, ctlPolicy(2).With(StopOnStatus(503)))
-	retry404 := ctlPolicy(2).With(RetryOnStatus(404))
+	c := newClient(t, fastPolicy(2).With(StopOnStatus(503)))
+	retry404 := fastPolicy(2).With(RetryOnStatus(404))
 
 	var wg sync.WaitGroup
 	for i := range 10 {
@@ -311,12 +198,12 @@ func TestControlPerRequestConditions(t *testing.T) {
 // TestControlWithPolicyKeepsClientBudget checks that a per-request policy
 // with no budget of its own still draws on the client's budget.
 func TestControlWithPolicyKeepsClientBudget(t *testing.T) {
-	srv := ctlServe(t, ctlByID, ctlStatuses(503))
-	cp := ctlPolicy(1)
+	srv := newTestServer(t, byTestID, statuses(503))
+	cp := fastPolicy(1)
 	cp.Budget = Budget{Ratio: 0, Reserve: 2} // two retries in all, never refilled
-	c := ctlClient(t, cp)
+	c := newClient(t, cp)
 
-	rp := ctlPolicy(6) // Budget{}: unlimited, but the client's is used
+	rp := fastPolicy(6) // Budget{}: unlimited, but the client's is used
 	resp, err := c.R().SetHeader("X-Test-ID", "a").
 		SetContext(WithPolicy(context.Background(), rp)).Get(srv.URL)
 	if !errors.Is(err, ErrBudgetExhausted) {
@@ -333,11 +220,11 @@ func TestControlWithPolicyKeepsClientBudget(t *testing.T) {
 // --- Events --------------------------------------------------------------
 
 func TestControlEventsSequence(t *testing.T) {
-	srv := ctlServe(t, nil, ctlStatuses(503, 503, 200))
-	var events ctlEvents
-	p := ctlPolicy(3)
+	srv := newTestServer(t, nil, statuses(503, 503, 200))
+	var events eventLog
+	p := fastPolicy(3)
 	p.OnDecision = events.record
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 
 	resp, err := c.R().Get(srv.URL + "/items")
 	if err != nil || resp.StatusCode() != 200 {
@@ -383,7 +270,7 @@ func TestControlEventsSequence(t *testing.T) {
 }
 
 func TestControlEventsRetryAfter(t *testing.T) {
-	srv := ctlServe(t, ctlByID, func(w http.ResponseWriter, r *http.Request, n int) {
+	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", r.Header.Get("X-Retry-After"))
 			w.WriteHeader(429)
@@ -391,10 +278,10 @@ func TestControlEventsRetryAfter(t *testing.T) {
 		}
 		w.WriteHeader(200)
 	})
-	var events ctlEvents
-	p := ctlPolicy(3)
+	var events eventLog
+	p := fastPolicy(3)
 	p.OnDecision = events.record
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 
 	// Retry-After: 0 is no reason to come back sooner than the backoff.
 	if _, err := c.R().SetHeader("X-Test-ID", "zero").SetHeader("X-Retry-After", "0").Get(srv.URL); err != nil {
@@ -430,15 +317,15 @@ func TestControlEventsRetryAfter(t *testing.T) {
 }
 
 func TestControlEventsGiveUp(t *testing.T) {
-	srv := ctlServe(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
+	srv := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.Header().Set("Retry-After", "120")
 		w.WriteHeader(503)
 	})
-	var events ctlEvents
-	p := ctlPolicy(3)
+	var events eventLog
+	p := fastPolicy(3)
 	p.MaxRetryAfter = time.Second
 	p.OnDecision = events.record
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 
 	resp, err := c.R().Get(srv.URL)
 	if !errors.Is(err, ErrWaitTooLong) {
@@ -468,11 +355,11 @@ func TestControlEventsGiveUp(t *testing.T) {
 }
 
 func TestControlEventsExhausted(t *testing.T) {
-	srv := ctlServe(t, nil, ctlStatuses(503))
-	var events ctlEvents
-	p := ctlPolicy(2)
+	srv := newTestServer(t, nil, statuses(503))
+	var events eventLog
+	p := fastPolicy(2)
 	p.OnDecision = events.record
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 
 	if _, err := c.R().Get(srv.URL); err != nil {
 		t.Fatalf("err = %v, want nil (ErrorOnExhausted is off)", err)
@@ -496,11 +383,11 @@ func TestControlEventsExhausted(t *testing.T) {
 }
 
 func TestControlEventsCustomCondition(t *testing.T) {
-	srv := ctlServe(t, nil, ctlStatuses(418, 503, 200))
-	var events ctlEvents
-	p := ctlPolicy(3).With(RetryOnStatus(429), StopOnStatus(503), RetryOnStatus(418))
+	srv := newTestServer(t, nil, statuses(418, 503, 200))
+	var events eventLog
+	p := fastPolicy(3).With(RetryOnStatus(429), StopOnStatus(503), RetryOnStatus(418))
 	p.OnDecision = events.record
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 
 	resp, err := c.R().Get(srv.URL)
 	if err != nil || resp.StatusCode() != 503 {
@@ -524,17 +411,17 @@ func TestControlEventsCustomCondition(t *testing.T) {
 // any retry condition when the request context is done, so the package
 // must report it from elsewhere.)
 func TestControlEventsCanceledAttempt(t *testing.T) {
-	srv := ctlServe(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
+	srv := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(2 * time.Second):
 		}
 		w.WriteHeader(503)
 	})
-	var events ctlEvents
-	p := ctlPolicy(3)
+	var events eventLog
+	p := fastPolicy(3)
 	p.OnDecision = events.record
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := c.R().SetContext(ctx).Get(srv.URL)
@@ -573,7 +460,7 @@ func TestControlEventsRedacted(t *testing.T) {
 	}
 
 	t.Run("response", func(t *testing.T) {
-		srv := ctlServe(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
+		srv := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
 			switch n {
 			case 1:
 				w.WriteHeader(503)
@@ -583,10 +470,10 @@ func TestControlEventsRedacted(t *testing.T) {
 			}
 			fmt.Fprintf(w, "echo %s %s", r.URL.RawQuery, r.Header.Get("Authorization"))
 		})
-		var events ctlEvents
-		p := ctlPolicy(3)
+		var events eventLog
+		p := fastPolicy(3)
 		p.OnDecision = events.record
-		c := ctlClient(t, p)
+		c := newClient(t, p)
 		u := strings.Replace(srv.URL, "http://", "http://user:pass@", 1) + "/orders/7?token=secret#frag"
 		_, err := c.R().SetHeader("Authorization", auth).SetBody(body).Put(u)
 		if !errors.Is(err, ErrWaitTooLong) {
@@ -608,12 +495,12 @@ func TestControlEventsRedacted(t *testing.T) {
 	})
 
 	t.Run("transport error", func(t *testing.T) {
-		var events ctlEvents
-		p := ctlPolicy(1)
+		var events eventLog
+		p := fastPolicy(1)
 		p.OnDecision = events.record
 		p.ErrorOnExhausted = true // so the last event carries a GiveUp too
-		c := ctlClient(t, p)
-		u := strings.Replace(ctlRefusedURL(t), "http://", "http://user:pass@", 1) + "/orders/7?token=secret#frag"
+		c := newClient(t, p)
+		u := strings.Replace(refusedURL(t), "http://", "http://user:pass@", 1) + "/orders/7?token=secret#frag"
 		_, err := c.R().SetHeader("Authorization", auth).SetBody(body).Put(u)
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("err = %v, want ECONNREFUSED", err)
@@ -645,7 +532,7 @@ func TestControlEventsRedacted(t *testing.T) {
 // goroutines with different policies and outcomes: every attempt must
 // produce exactly one event, in order, for its own request.
 func TestControlEventsConcurrent(t *testing.T) {
-	srv := ctlServe(t, ctlByPath, func(w http.ResponseWriter, r *http.Request, n int) {
+	srv := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/ok/"):
 			w.WriteHeader(200)
@@ -655,12 +542,12 @@ func TestControlEventsConcurrent(t *testing.T) {
 			w.WriteHeader(503)
 		}
 	})
-	var events ctlEvents
-	p := ctlPolicy(2)
+	var events eventLog
+	p := fastPolicy(2)
 	p.OnDecision = events.record
-	high := ctlPolicy(4)
+	high := fastPolicy(4)
 	high.OnDecision = events.record
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 
 	kinds := []string{"ok", "flaky", "fail"}
 	var wg sync.WaitGroup
@@ -716,7 +603,7 @@ func TestControlEventsConcurrent(t *testing.T) {
 // JSON log lines and the raw log.
 func ctlLogLines(t *testing.T, level slog.Level) ([]map[string]any, string) {
 	t.Helper()
-	srv := ctlServe(t, ctlByPath, func(w http.ResponseWriter, r *http.Request, n int) {
+	srv := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch r.URL.Path {
 		case "/flaky":
 			if n < 3 {
@@ -734,10 +621,11 @@ func ctlLogLines(t *testing.T, level slog.Level) ([]map[string]any, string) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(&ctlLockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: level}))
-	p := ctlPolicy(2)
+	p := fastPolicy(2)
+	p.BaseDelay = 2 * time.Millisecond // the waits the table expects: 2ms, 4ms
 	p.MaxRetryAfter = time.Second
 	p.OnDecision = LogEvents(logger)
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 	for _, path := range []string{"/flaky", "/slow", "/down"} {
 		if _, err := c.R().Get(srv.URL + path + "?token=secret"); err != nil && path != "/slow" {
 			t.Fatal(err)
@@ -858,9 +746,9 @@ func ctlTimed(f func()) time.Duration {
 }
 
 func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
-	srv := ctlServe(t, nil, ctlStatuses(503, 503, 200))
+	srv := newTestServer(t, nil, statuses(503, 503, 200))
 	// Default waits at least 1s and then 2s between these attempts.
-	c := ctlClient(t, Default().TestMode(-1))
+	c := newClient(t, Default().TestMode(-1))
 	var resp *resty.Response
 	var err error
 	took := ctlTimed(func() { resp, err = c.R().Get(srv.URL) })
@@ -876,7 +764,7 @@ func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
 }
 
 func TestControlPolicyTestModeCaps(t *testing.T) {
-	srv := ctlServe(t, ctlByID, ctlStatuses(503))
+	srv := newTestServer(t, byTestID, statuses(503))
 	p := Default()
 	for _, tc := range []struct {
 		id        string
@@ -889,7 +777,7 @@ func TestControlPolicyTestModeCaps(t *testing.T) {
 		{"nocap", p.TestMode(-1), 4, 3},
 		{"above", p.TestMode(10), 4, 3}, // a cap never raises MaxRetries
 	} {
-		c := ctlClient(t, tc.p)
+		c := newClient(t, tc.p)
 		var err error
 		took := ctlTimed(func() { _, err = c.R().SetHeader("X-Test-ID", tc.id).Get(srv.URL) })
 		if err != nil {
@@ -908,8 +796,8 @@ func TestControlPolicyTestModeCaps(t *testing.T) {
 }
 
 func TestControlPerRequestPolicyTestMode(t *testing.T) {
-	srv := ctlServe(t, nil, ctlStatuses(503, 503, 200))
-	c := ctlClient(t, ctlPolicy(1)) // not in test mode
+	srv := newTestServer(t, nil, statuses(503, 503, 200))
+	c := newClient(t, fastPolicy(1)) // not in test mode
 	var resp *resty.Response
 	var err error
 	took := ctlTimed(func() {
@@ -926,11 +814,11 @@ func TestControlPerRequestPolicyTestMode(t *testing.T) {
 // ctlNewProductionClient stands for application code that builds its own
 // client with the Default policy.
 func ctlNewProductionClient() *resty.Client {
-	return Apply(resty.New().SetLogger(ctlNopLogger{}))
+	return Apply(resty.New().SetLogger(nopLogger{}))
 }
 
 func TestControlClientTestMode(t *testing.T) {
-	srv := ctlServe(t, ctlByID, func(w http.ResponseWriter, r *http.Request, n int) {
+	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
 		if strings.HasPrefix(r.Header.Get("X-Test-ID"), "flaky") && n == 3 {
 			w.WriteHeader(200)
 			return
@@ -981,8 +869,8 @@ func TestControlClientTestMode(t *testing.T) {
 }
 
 func TestControlClientTestModeWithoutPolicy(t *testing.T) {
-	srv := ctlServe(t, nil, ctlStatuses(503))
-	c := resty.New().SetLogger(ctlNopLogger{})
+	srv := newTestServer(t, nil, statuses(503))
+	c := resty.New().SetLogger(nopLogger{})
 	t.Cleanup(c.GetClient().CloseIdleConnections)
 	if got := TestMode(c, 2); got != c {
 		t.Fatalf("TestMode returned another client")
@@ -1000,7 +888,7 @@ func TestControlClientTestModeWithoutPolicy(t *testing.T) {
 // TestControlTestModeDecisionsUnchanged checks that test mode only skips
 // sleeping: what is retried and what gives up is as in production.
 func TestControlTestModeDecisionsUnchanged(t *testing.T) {
-	srv := ctlServe(t, ctlByID, func(w http.ResponseWriter, r *http.Request, _ int) {
+	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, _ int) {
 		switch r.URL.Path {
 		case "/fail":
 			w.WriteHeader(500)
@@ -1012,8 +900,8 @@ func TestControlTestModeDecisionsUnchanged(t *testing.T) {
 			w.WriteHeader(503)
 		}
 	})
-	policyMode := ctlClient(t, Default().TestMode(-1))
-	clientMode := TestMode(ctlClient(t, Default()), -1)
+	policyMode := newClient(t, Default().TestMode(-1))
+	clientMode := TestMode(newClient(t, Default()), -1)
 	for name, c := range map[string]*resty.Client{"Policy.TestMode": policyMode, "TestMode": clientMode} {
 		post, err := c.R().SetHeader("X-Test-ID", name+"post").SetBody("x").Post(srv.URL + "/fail")
 		if err != nil || post.StatusCode() != 500 || srv.count(name+"post") != 1 {
@@ -1037,8 +925,8 @@ func TestControlTestModeDecisionsUnchanged(t *testing.T) {
 // --- ErrorOnExhausted ----------------------------------------------------
 
 func TestControlErrorOnExhaustedOff(t *testing.T) {
-	srv := ctlServe(t, nil, ctlStatuses(503))
-	c := ctlClient(t, ctlPolicy(2))
+	srv := newTestServer(t, nil, statuses(503))
+	c := newClient(t, fastPolicy(2))
 	resp, err := c.R().Get(srv.URL)
 	if err != nil {
 		t.Errorf("err = %v, want nil when ErrorOnExhausted is off", err)
@@ -1049,12 +937,12 @@ func TestControlErrorOnExhaustedOff(t *testing.T) {
 }
 
 func TestControlErrorOnExhaustedResponse(t *testing.T) {
-	srv := ctlServe(t, nil, ctlStatuses(503))
-	var events ctlEvents
-	p := ctlPolicy(2)
+	srv := newTestServer(t, nil, statuses(503))
+	var events eventLog
+	p := fastPolicy(2)
 	p.ErrorOnExhausted = true
 	p.OnDecision = events.record
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 	resp, err := c.R().Get(srv.URL)
 	if !errors.Is(err, ErrRetriesExhausted) {
 		t.Fatalf("err = %v, want ErrRetriesExhausted", err)
@@ -1086,7 +974,7 @@ func TestControlErrorOnExhaustedResponse(t *testing.T) {
 
 func TestControlErrorOnExhaustedNotOnSuccessOrStop(t *testing.T) {
 	// Only a last attempt that still asked for a retry is "exhausted".
-	srv := ctlServe(t, ctlByPath, func(w http.ResponseWriter, r *http.Request, n int) {
+	srv := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch {
 		case r.URL.Path == "/late" && n == 3:
 			w.WriteHeader(200)
@@ -1096,9 +984,9 @@ func TestControlErrorOnExhaustedNotOnSuccessOrStop(t *testing.T) {
 			w.WriteHeader(503)
 		}
 	})
-	p := ctlPolicy(2)
+	p := fastPolicy(2)
 	p.ErrorOnExhausted = true
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 	for path, want := range map[string]int{"/late": 200, "/bad": 400} {
 		resp, err := c.R().Get(srv.URL + path)
 		if err != nil || resp.StatusCode() != want {
@@ -1108,10 +996,10 @@ func TestControlErrorOnExhaustedNotOnSuccessOrStop(t *testing.T) {
 }
 
 func TestControlErrorOnExhaustedTransport(t *testing.T) {
-	p := ctlPolicy(2)
+	p := fastPolicy(2)
 	p.ErrorOnExhausted = true
-	c := ctlClient(t, p)
-	_, err := c.R().Get(ctlRefusedURL(t))
+	c := newClient(t, p)
+	_, err := c.R().Get(refusedURL(t))
 	if !errors.Is(err, ErrRetriesExhausted) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("err = %v, want both ErrRetriesExhausted and ECONNREFUSED", err)
 	}
@@ -1128,8 +1016,8 @@ func TestControlErrorOnExhaustedTransport(t *testing.T) {
 	}
 
 	// Off: the plain transport error.
-	c2 := ctlClient(t, ctlPolicy(2))
-	_, err = c2.R().Get(ctlRefusedURL(t))
+	c2 := newClient(t, fastPolicy(2))
+	_, err = c2.R().Get(refusedURL(t))
 	if !errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ErrRetriesExhausted) {
 		t.Errorf("ErrorOnExhausted off: err = %v, want ECONNREFUSED only", err)
 	}
@@ -1141,20 +1029,20 @@ func TestControlErrorOnExhaustedTransport(t *testing.T) {
 // then 200, and records the Idempotency-Key of every attempt ("-" when the
 // header is absent).
 type ctlKeyServer struct {
-	*ctlServer
+	*testServer
 	mu   sync.Mutex
 	keys map[string][]string
 }
 
 func ctlKeys(t *testing.T) *ctlKeyServer {
 	ks := &ctlKeyServer{keys: map[string][]string{}}
-	ks.ctlServer = ctlServe(t, ctlByID, func(w http.ResponseWriter, r *http.Request, n int) {
+	ks.testServer = newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
 		k := "-"
 		if v, ok := r.Header[http.CanonicalHeaderKey("Idempotency-Key")]; ok {
 			k = strings.Join(v, ",")
 		}
 		ks.mu.Lock()
-		ks.keys[ctlByID(r)] = append(ks.keys[ctlByID(r)], k)
+		ks.keys[byTestID(r)] = append(ks.keys[byTestID(r)], k)
 		ks.mu.Unlock()
 		if n < 3 {
 			w.WriteHeader(500)
@@ -1173,9 +1061,9 @@ func (ks *ctlKeyServer) seen(id string) []string {
 
 func TestControlIdempotencyKeyAdded(t *testing.T) {
 	ks := ctlKeys(t)
-	p := ctlPolicy(3)
+	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 
 	var first []string
 	for _, id := range []string{"post-1", "post-2"} {
@@ -1213,9 +1101,9 @@ func TestControlIdempotencyKeyAdded(t *testing.T) {
 
 func TestControlIdempotencyKeyKeepsUserKey(t *testing.T) {
 	ks := ctlKeys(t)
-	p := ctlPolicy(3)
+	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 	resp, err := c.R().SetHeader("X-Test-ID", "mine").SetHeader("Idempotency-Key", "my-key-1").SetBody("x").Post(ks.URL)
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("(%v, %v), want 200", resp, err)
@@ -1231,9 +1119,9 @@ func TestControlIdempotencyKeyKeepsUserKey(t *testing.T) {
 // AddIdempotencyKey must not replace it with a random one.
 func TestControlIdempotencyKeyKeepsClientKey(t *testing.T) {
 	ks := ctlKeys(t)
-	p := ctlPolicy(3)
+	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 	c.SetHeader("Idempotency-Key", "client-key-1")
 	resp, err := c.R().SetHeader("X-Test-ID", "client").SetBody("x").Post(ks.URL)
 	if err != nil || resp.StatusCode() != 200 {
@@ -1246,9 +1134,9 @@ func TestControlIdempotencyKeyKeepsClientKey(t *testing.T) {
 
 func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
 	ks := ctlKeys(t)
-	p := ctlPolicy(3)
+	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
-	c := ctlClient(t, p)
+	c := newClient(t, p)
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		if _, err := c.R().SetHeader("X-Test-ID", m).Execute(m, ks.URL); err != nil {
 			t.Fatal(err)
@@ -1261,7 +1149,7 @@ func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
 
 func TestControlIdempotencyKeyOff(t *testing.T) {
 	ks := ctlKeys(t)
-	c := ctlClient(t, ctlPolicy(3))
+	c := newClient(t, fastPolicy(3))
 	resp, err := c.R().SetHeader("X-Test-ID", "off").SetBody("x").Post(ks.URL)
 	if err != nil || resp.StatusCode() != 500 {
 		t.Errorf("(%v, %v), want the first 500: a POST without key is not retried", resp, err)
@@ -1271,7 +1159,7 @@ func TestControlIdempotencyKeyOff(t *testing.T) {
 	}
 
 	// A per-request policy can switch it on for one request.
-	kp := ctlPolicy(3)
+	kp := fastPolicy(3)
 	kp.AddIdempotencyKey = true
 	resp, err = c.R().SetHeader("X-Test-ID", "on").SetBody("x").
 		SetContext(WithPolicy(context.Background(), kp)).Post(ks.URL)

@@ -178,9 +178,7 @@ func TestClassifyAllocationFree(t *testing.T) {
 // ecPolicy is Default with millisecond backoff; the budget and jitter are
 // Default's. Every scenario uses a fresh client, so a fresh budget.
 func ecPolicy(rec *ecRecorder) Policy {
-	p := Default()
-	p.BaseDelay = time.Millisecond
-	p.MaxDelay = 4 * time.Millisecond
+	p := scaledDefault(time.Millisecond, 4*time.Millisecond)
 	p.OnDecision = rec.record
 	return p
 }
@@ -212,7 +210,7 @@ func (r *ecRecorder) seen() ([]errClass, []error) {
 // connections are closed when the test ends.
 func ecClient(t *testing.T, tr *http.Transport, rec *ecRecorder) *resty.Client {
 	t.Helper()
-	c := resty.New().SetLogger(condNopLogger{}).SetTransport(tr)
+	c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
 	ecPolicy(rec).Apply(c)
 	t.Cleanup(tr.CloseIdleConnections)
 	return c
@@ -742,7 +740,7 @@ func TestErrClassUnsupportedScheme(t *testing.T) {
 			t.Parallel()
 			tr := &ecCountingTransport{}
 			var rec ecRecorder
-			c := resty.New().SetLogger(condNopLogger{}).SetTransport(tr)
+			c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
 			ecPolicy(&rec).Apply(c)
 			t.Cleanup(tr.CloseIdleConnections)
 			_, err := c.R().Get(target)

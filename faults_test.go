@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-resty/resty/v2"
 )
 
 // Fault tests: real TCP faults on loopback, from small listeners of our own,
@@ -26,57 +25,6 @@ import (
 // rule under test: a POST is repeated only when it certainly never reached
 // the server (refused connection, or a 429/503 answer); any failure after
 // the request bytes may have been written may have applied it.
-
-// prfQuiet is a resty logger that drops resty's per-attempt warnings, which
-// would otherwise flood the test output.
-type prfQuiet struct{}
-
-func (prfQuiet) Errorf(string, ...any) {}
-func (prfQuiet) Warnf(string, ...any)  {}
-func (prfQuiet) Debugf(string, ...any) {}
-
-// prfPolicy is Default at millisecond scale: 3 retries after 5–7.5ms,
-// 10–15ms and 20–30ms.
-func prfPolicy() Policy {
-	p := Default()
-	p.BaseDelay = 5 * time.Millisecond
-	p.MaxDelay = 50 * time.Millisecond
-	return p
-}
-
-// prfClient returns a client with p applied, its own transport (no proxy,
-// dials counted in *dials when dials is not nil) and a quiet logger. Its
-// idle connections are closed when the test ends, so that no transport
-// goroutine outlives the test.
-func prfClient(t testing.TB, p Policy, dials *atomic.Int32) *resty.Client {
-	return prfClientDelayed(t, p, dials, 0)
-}
-
-// prfClientDelayed is prfClient whose dialer holds each new connection for
-// delay before handing it to the transport, so that anything the server
-// does right after accepting is seen before the request is written.
-func prfClientDelayed(t testing.TB, p Policy, dials *atomic.Int32, delay time.Duration) *resty.Client {
-	t.Helper()
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if dials != nil {
-				dials.Add(1)
-			}
-			c, err := d.DialContext(ctx, network, addr)
-			if err == nil && delay > 0 {
-				time.Sleep(delay)
-			}
-			return c, err
-		},
-		MaxIdleConnsPerHost: 512,
-		MaxIdleConns:        512,
-	}
-	c := resty.New().SetTransport(tr).SetLogger(prfQuiet{})
-	p.Apply(c)
-	t.Cleanup(tr.CloseIdleConnections)
-	return c
-}
 
 // prfServer is a raw TCP server whose every connection is handed to serve.
 // It counts connections accepted and requests read in full, and on Close
@@ -173,24 +121,6 @@ type prfOutcome struct {
 	errAny  []error // err must match one of these (errors.Is)
 	timeout bool    // err must be a net.Error with Timeout()
 	rule    Rule    // Event.Rule of the last decision
-}
-
-// prfRecorder collects the events a client's policy reports.
-type prfRecorder struct {
-	mu     sync.Mutex
-	events []Event
-}
-
-func (r *prfRecorder) record(ev Event) {
-	r.mu.Lock()
-	r.events = append(r.events, ev)
-	r.mu.Unlock()
-}
-
-func (r *prfRecorder) all() []Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Event(nil), r.events...)
 }
 
 // prfTorn are the errors a connection torn down under a request may surface
@@ -310,7 +240,7 @@ func TestFaultsTCP(t *testing.T) {
 					dials atomic.Int32
 					url   string
 					srv   *prfServer
-					rec   prfRecorder
+					rec   eventLog
 				)
 				if tc.refused {
 					ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -323,9 +253,9 @@ func TestFaultsTCP(t *testing.T) {
 					srv = prfListen(t, tc.serve)
 					url = srv.URL()
 				}
-				p := prfPolicy()
+				p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
 				p.OnDecision = rec.record
-				c := prfClientDelayed(t, p, &dials, tc.delay)
+				c := dialClient(t, p, &dials, tc.delay)
 				if tc.timeout > 0 {
 					c.SetTimeout(tc.timeout)
 				}
@@ -499,7 +429,7 @@ func TestFaultsPostWithIdempotencyKey(t *testing.T) {
 		s.readRequest(c)
 		prfReset(c)
 	})
-	c := prfClient(t, prfPolicy(), nil)
+	c := dialClient(t, scaledDefault(5*time.Millisecond, 50*time.Millisecond), nil, 0)
 	resp, err := c.R().SetHeader("Idempotency-Key", "k-1").SetBody("x").Post(srv.URL())
 	srv.Close()
 	if got := srv.reqs.Load(); got != 4 {
@@ -558,10 +488,10 @@ func TestFaultsBodyErrorGiveUpSurfaces(t *testing.T) {
 			t.Parallel()
 			srv := prfListen(t, tc.serve)
 			var (
-				rec  prfRecorder
+				rec  eventLog
 				slow atomic.Bool
 			)
-			p := prfPolicy()
+			p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
 			p.BaseDelay = 10 * time.Second
 			p.MaxDelay = time.Minute
 			p.Jitter = FullJitter
@@ -578,7 +508,7 @@ func TestFaultsBodyErrorGiveUpSurfaces(t *testing.T) {
 					slow.Store(true)
 				}
 			}
-			c := prfClient(t, p, nil)
+			c := dialClient(t, p, nil, 0)
 			start := time.Now()
 			resp, err := c.R().Get(srv.URL())
 			took := time.Since(start)
@@ -649,9 +579,9 @@ func TestFaultsTransportErrorGiveUpSurfaces(t *testing.T) {
 		s.readRequest(c)
 		prfReset(c)
 	})
-	p := prfPolicy()
+	p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
 	p.Budget = Budget{Reserve: 1}
-	c := prfClient(t, p, nil)
+	c := dialClient(t, p, nil, 0)
 	_, err := c.R().Get(srv.URL())
 	srv.Close()
 	if got := srv.reqs.Load(); got != 2 {
@@ -746,9 +676,9 @@ func TestFaultsHostileHints(t *testing.T) {
 			t.Run(strconv.Itoa(status)+"/"+h.name, func(t *testing.T) {
 				t.Parallel()
 				srv, hits := prfHintServer(t, status, h.header, h.value)
-				p := prfPolicy()
+				p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
 				p.MaxRetryAfter = 300 * time.Millisecond
-				c := prfClient(t, p, nil)
+				c := dialClient(t, p, nil, 0)
 				start := time.Now()
 				resp, err := c.R().Get(srv.URL)
 				elapsed := time.Since(start)
@@ -791,9 +721,9 @@ func TestFaultsHostileHintsDeadline(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			t.Parallel()
 			srv, hits := prfHintServer(t, http.StatusServiceUnavailable, h.header, h.value)
-			p := prfPolicy()
+			p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
 			p.MaxRetryAfter = time.Duration(math.MaxInt64)
-			c := prfClient(t, p, nil)
+			c := dialClient(t, p, nil, 0)
 			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 			defer cancel()
 			start := time.Now()

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,157 +26,6 @@ import (
 	"github.com/go-resty/resty/v2"
 )
 
-// quietLogger drops resty's per-attempt log lines: the tests assert on
-// outcomes, and the expected failures would flood the output.
-type nopLogger struct{}
-
-func (nopLogger) Errorf(string, ...any) {}
-func (nopLogger) Warnf(string, ...any)  {}
-func (nopLogger) Debugf(string, ...any) {}
-
-// testServer is a loopback HTTP server that records when each call arrived.
-type testServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	arrivals []time.Time
-}
-
-// newTestServer starts a server whose handler h is given the 1-based number
-// of the call. The server is closed when the test ends.
-func newTestServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int)) *testServer {
-	t.Helper()
-	ts := &testServer{}
-	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		ts.mu.Lock()
-		ts.arrivals = append(ts.arrivals, now)
-		n := len(ts.arrivals)
-		ts.mu.Unlock()
-		h(w, r, n)
-	}))
-	t.Cleanup(ts.Close)
-	return ts
-}
-
-func (ts *testServer) calls() int {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return len(ts.arrivals)
-}
-
-func (ts *testServer) times() []time.Time {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return slices.Clone(ts.arrivals)
-}
-
-// gaps returns the time between consecutive arrivals.
-func (ts *testServer) gaps() []time.Duration {
-	at := ts.times()
-	var g []time.Duration
-	for i := 1; i < len(at); i++ {
-		g = append(g, at[i].Sub(at[i-1]))
-	}
-	return g
-}
-
-// statuses answers call n with codes[n-1] (the last code for later calls)
-// and the body "attempt n", so a test can tell which attempt it got.
-func statuses(codes ...int) func(http.ResponseWriter, *http.Request, int) {
-	return func(w http.ResponseWriter, _ *http.Request, n int) {
-		w.WriteHeader(codes[min(n, len(codes))-1])
-		fmt.Fprintf(w, "attempt %d", n)
-	}
-}
-
-// fastPolicy is Default with millisecond waits, no jitter and no budget, so
-// that tests run fast and counts are exact.
-func fastPolicy() Policy {
-	p := Default()
-	p.BaseDelay = 5 * time.Millisecond
-	p.Jitter = NoJitter
-	p.Budget = Budget{}
-	return p
-}
-
-// newClient returns a resty client with p applied whose connections are
-// closed when the test ends, so that goleak sees no transport goroutines.
-func newClient(t *testing.T, p Policy) *resty.Client {
-	t.Helper()
-	c := resty.New().SetLogger(nopLogger{})
-	p.Apply(c)
-	t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
-	return c
-}
-
-// countingTransport returns a transport without keep-alives (so every
-// attempt dials, and Go's transport never retries on its own: it only
-// replays requests on reused connections) and a counter of its dials.
-func countingTransport() (*http.Transport, *atomic.Int64) {
-	var dials atomic.Int64
-	var d net.Dialer
-	tr := &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	return tr, &dials
-}
-
-// refusedURL returns a URL on 127.0.0.1 where nothing listens: the port of a
-// listener opened and closed again.
-func refusedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr + "/"
-}
-
-// safetyNet returns a context that ends a request after 10s, so that a
-// regression that honours an hour-long Retry-After fails the test instead
-// of hanging it.
-func safetyNet(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// giveUpOf returns the *GiveUpError inside err, failing the test if there is
-// none.
-func giveUpOf(t *testing.T, err error) *GiveUpError {
-	t.Helper()
-	var ge *GiveUpError
-	if !errors.As(err, &ge) {
-		t.Fatalf("error %v (%T) holds no *GiveUpError", err, err)
-	}
-	return ge
-}
-
-func checkGaps(t *testing.T, gaps, lower, upper []time.Duration) {
-	t.Helper()
-	if len(gaps) != len(lower) {
-		t.Fatalf("got %d gaps %v, want %d", len(gaps), gaps, len(lower))
-	}
-	for i, g := range gaps {
-		// The server sees attempt i+1 at least wait after it answered
-		// attempt i; 1ms covers clock granularity.
-		if g < lower[i]-time.Millisecond {
-			t.Errorf("gap before retry %d = %v, want >= %v (all gaps %v)", i+1, g, lower[i], gaps)
-		}
-		if g >= upper[i] {
-			t.Errorf("gap before retry %d = %v, want < %v (all gaps %v)", i+1, g, upper[i], gaps)
-		}
-	}
-}
-
 func TestScheduleTiming(t *testing.T) {
 	policy := func() Policy {
 		p := Default()
@@ -189,7 +37,7 @@ func TestScheduleTiming(t *testing.T) {
 		return p
 	}
 	run := func(t *testing.T, p Policy) []time.Duration {
-		ts := newTestServer(t, statuses(503, 503, 503, 200))
+		ts := newTestServer(t, nil, statuses(503, 503, 503, 200))
 		resp, err := newClient(t, p).R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
@@ -223,11 +71,11 @@ func TestScheduleTiming(t *testing.T) {
 
 func TestNoSleepAfterLastAttempt(t *testing.T) {
 	t.Parallel()
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 2
 	p.BaseDelay = 300 * time.Millisecond // waits 300ms, 600ms; a third would be 1.2s
 	p.Multiplier = 2
-	ts := newTestServer(t, statuses(503))
+	ts := newTestServer(t, nil, statuses(503))
 	c := newClient(t, p)
 
 	start := time.Now()
@@ -259,14 +107,14 @@ func TestRestyClampNeutralised(t *testing.T) {
 	t.Run("settings", func(t *testing.T) {
 		c := resty.New().SetRetryWaitTime(time.Second).SetRetryMaxWaitTime(time.Millisecond)
 		defer c.GetClient().CloseIdleConnections()
-		fastPolicy().Apply(c)
+		fastPolicy(3).Apply(c)
 		if c.RetryWaitTime != 0 {
 			t.Errorf("RetryWaitTime = %v, want 0 so that resty never raises a wait", c.RetryWaitTime)
 		}
 		if c.RetryMaxWaitTime != maxDuration {
 			t.Errorf("RetryMaxWaitTime = %v, want %v so that resty never shortens a wait", c.RetryMaxWaitTime, maxDuration)
 		}
-		if c.RetryCount <= fastPolicy().MaxRetries {
+		if c.RetryCount <= fastPolicy(3).MaxRetries {
 			t.Errorf("RetryCount = %d, want above MaxRetries so that the policy, not resty, stops", c.RetryCount)
 		}
 	})
@@ -274,11 +122,11 @@ func TestRestyClampNeutralised(t *testing.T) {
 	t.Run("waits below resty's default minimum", func(t *testing.T) {
 		// resty's default RetryWaitTime (100ms) would raise every 5ms wait
 		// to at least 100ms, and the ten waits to at least 1s.
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.MaxRetries = 10
 		p.Multiplier = 1
 		codes := append(slices.Repeat([]int{503}, 10), 200)
-		ts := newTestServer(t, statuses(codes...))
+		ts := newTestServer(t, nil, statuses(codes...))
 		resp, err := newClient(t, p).R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
@@ -314,11 +162,11 @@ func TestRestyClampNeutralised(t *testing.T) {
 			{"min", 400 * time.Millisecond, 10 * time.Second},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				p := fastPolicy()
+				p := fastPolicy(3)
 				p.MaxRetries = 2
 				p.BaseDelay = 60 * time.Millisecond
 				p.Multiplier = 1
-				ts := newTestServer(t, statuses(503, 503, 200))
+				ts := newTestServer(t, nil, statuses(503, 503, 200))
 				c := resty.New().SetLogger(nopLogger{}).SetRetryWaitTime(tc.min).SetRetryMaxWaitTime(tc.max)
 				t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
 				p.Apply(c)
@@ -336,9 +184,9 @@ func TestRestyClampNeutralised(t *testing.T) {
 
 func TestRetryAfterSeconds(t *testing.T) {
 	t.Parallel()
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetryAfter = 2 * time.Second
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -356,13 +204,13 @@ func TestRetryAfterSeconds(t *testing.T) {
 
 func TestRetryAfterHTTPDate(t *testing.T) {
 	t.Parallel()
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetryAfter = 5 * time.Second
 	var (
 		mu   sync.Mutex
 		date time.Time // written by call 1, read after the request
 	)
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			// The header has whole seconds: pick the second that is
 			// between 1s and 2s ahead.
@@ -396,9 +244,9 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 }
 
 func TestRetryAfterPastDate(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.BaseDelay = time.Second // falling back to the backoff would be seen
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -417,10 +265,10 @@ func TestRetryAfterPastDate(t *testing.T) {
 func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
 	for _, v := range []string{"soon", "-1", "1.5", "1 s"} {
 		t.Run(v, func(t *testing.T) {
-			p := fastPolicy()
+			p := fastPolicy(3)
 			p.MaxRetries = 1
 			p.BaseDelay = 30 * time.Millisecond
-			ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+			ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After", v)
 					w.WriteHeader(http.StatusServiceUnavailable)
@@ -440,9 +288,9 @@ func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
 }
 
 func TestRetryAfterTooLong(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetryAfter = time.Second
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		w.Header().Set("Retry-After", "3600")
 		w.WriteHeader(http.StatusTooManyRequests)
 		fmt.Fprintf(w, "attempt %d", n)
@@ -468,12 +316,12 @@ func TestRetryAfterTooLong(t *testing.T) {
 }
 
 func TestUnauthorizedNeverRetried(t *testing.T) {
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusUnauthorized)
 	})
 	start := time.Now()
-	resp, err := newClient(t, fastPolicy()).R().Get(ts.URL)
+	resp, err := newClient(t, fastPolicy(3)).R().Get(ts.URL)
 	if d := time.Since(start); d >= 500*time.Millisecond {
 		t.Errorf("took %v, want no wait", d)
 	}
@@ -493,9 +341,9 @@ func TestDeadlineTooClose(t *testing.T) {
 	const prompt = 450 * time.Millisecond // well below the deadline, with room for a busy machine
 
 	t.Run("backoff", func(t *testing.T) {
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.BaseDelay = time.Second
-		ts := newTestServer(t, statuses(503))
+		ts := newTestServer(t, nil, statuses(503))
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		start := time.Now()
@@ -515,14 +363,14 @@ func TestDeadlineTooClose(t *testing.T) {
 	})
 
 	t.Run("hint", func(t *testing.T) {
-		ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusServiceUnavailable)
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		start := time.Now()
-		resp, err := newClient(t, fastPolicy()).R().SetContext(ctx).Get(ts.URL)
+		resp, err := newClient(t, fastPolicy(3)).R().SetContext(ctx).Get(ts.URL)
 		if d := time.Since(start); d >= prompt {
 			t.Errorf("took %v, want a prompt give-up", d)
 		}
@@ -541,7 +389,7 @@ func TestDeadlineTooClose(t *testing.T) {
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.BaseDelay = time.Second
 		tr, dials := countingTransport()
 		c := newClient(t, p).SetTransport(tr)
@@ -564,9 +412,9 @@ func TestDeadlineTooClose(t *testing.T) {
 		// The response arrived but its body was cut short. resty returns
 		// the read error itself (not a *url.Error), so there is no place
 		// for the give-up reason; the request must still end at once.
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.BaseDelay = time.Second
-		ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 			if conn, buf := hijack(t, w); conn != nil {
 				io.WriteString(buf, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
 				buf.(interface{ Flush() error }).Flush()
@@ -592,9 +440,9 @@ func TestDeadlineTooClose(t *testing.T) {
 }
 
 func TestCancelDuringWait(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.BaseDelay = 2 * time.Second
-	ts := newTestServer(t, statuses(503))
+	ts := newTestServer(t, nil, statuses(503))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop := time.AfterFunc(150*time.Millisecond, cancel)
@@ -618,7 +466,7 @@ func TestRefusedConnectionsRetried(t *testing.T) {
 	// The connection was never established, so even POST is safe to retry.
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
-			p := fastPolicy()
+			p := fastPolicy(3)
 			tr, dials := countingTransport()
 			c := newClient(t, p).SetTransport(tr)
 			resp, err := c.R().SetBody("payload").Execute(method, refusedURL(t))
@@ -681,7 +529,7 @@ func TestDroppedConnections(t *testing.T) {
 			}
 		},
 	}
-	p := fastPolicy()
+	p := fastPolicy(3)
 	all := p.MaxRetries + 1
 	for name, drop := range drops {
 		for _, tc := range []struct {
@@ -695,7 +543,7 @@ func TestDroppedConnections(t *testing.T) {
 			{http.MethodPatch, 1}, // may have been applied
 		} {
 			t.Run(name+"/"+tc.method, func(t *testing.T) {
-				ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+				ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
 					io.Copy(io.Discard, r.Body) // so closing sends FIN, not RST
 					drop(t, w)
 				})
@@ -728,7 +576,7 @@ func TestClientTimeout(t *testing.T) {
 		{http.MethodPost, 1, false},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
-			ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
 				// The server notices the client hanging up only once the
 				// body is read; the hung handler must end promptly.
 				io.Copy(io.Discard, r.Body)
@@ -741,7 +589,7 @@ func TestClientTimeout(t *testing.T) {
 				}
 				io.WriteString(w, "ok")
 			})
-			c := newClient(t, fastPolicy()).SetTimeout(100 * time.Millisecond)
+			c := newClient(t, fastPolicy(3)).SetTimeout(100 * time.Millisecond)
 			resp, err := c.R().SetBody("payload").Execute(tc.method, ts.URL)
 			if tc.ok {
 				if err != nil || resp.StatusCode() != 200 {
@@ -763,7 +611,7 @@ func TestClientTimeout(t *testing.T) {
 }
 
 func TestMethodRulesOnStatus(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	all := p.MaxRetries + 1
 	for _, tc := range []struct {
 		name, method string
@@ -786,7 +634,7 @@ func TestMethodRulesOnStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var keys, bodies []string
-			ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
 				b, _ := io.ReadAll(r.Body)
 				mu.Lock()
 				keys = append(keys, r.Header.Get("Idempotency-Key"))
@@ -826,8 +674,8 @@ func TestMethodRulesOnStatus(t *testing.T) {
 
 func TestCustomConditionsOnRealServer(t *testing.T) {
 	t.Run("RetryOnStatus", func(t *testing.T) {
-		ts := newTestServer(t, statuses(409, 409, 200))
-		resp, err := newClient(t, fastPolicy().With(RetryOnStatus(409))).R().Get(ts.URL)
+		ts := newTestServer(t, nil, statuses(409, 409, 200))
+		resp, err := newClient(t, fastPolicy(3).With(RetryOnStatus(409))).R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("got (%v, %v), want 200", resp.StatusCode(), err)
 		}
@@ -836,8 +684,8 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 		}
 	})
 	t.Run("StopOnStatus", func(t *testing.T) {
-		ts := newTestServer(t, statuses(503, 200))
-		resp, err := newClient(t, fastPolicy().With(StopOnStatus(503))).R().Get(ts.URL)
+		ts := newTestServer(t, nil, statuses(503, 200))
+		resp, err := newClient(t, fastPolicy(3).With(StopOnStatus(503))).R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 503 {
 			t.Fatalf("got (%v, %v), want (503, nil)", resp.StatusCode(), err)
 		}
@@ -847,7 +695,7 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 	})
 	t.Run("body", func(t *testing.T) {
 		// 200 with a "pending" body is not done yet.
-		ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 			if n < 3 {
 				io.WriteString(w, `{"status":"pending"}`)
 				return
@@ -860,7 +708,7 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 			}
 			return Abstain
 		}
-		resp, err := newClient(t, fastPolicy().With(pending)).R().Get(ts.URL)
+		resp, err := newClient(t, fastPolicy(3).With(pending)).R().Get(ts.URL)
 		if err != nil || resp.String() != `{"status":"done"}` {
 			t.Fatalf("got (%q, %v), want the done body", resp.String(), err)
 		}
@@ -872,11 +720,11 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 
 func TestLastResponseKept(t *testing.T) {
 	t.Run("give-up", func(t *testing.T) {
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.MaxRetryAfter = time.Second
 		// Attempt 1 → 502, attempt 2 → 503 with a Retry-After far above
 		// MaxRetryAfter: the give-up must return attempt 2's response.
-		ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 			if n == 1 {
 				w.WriteHeader(502)
 			} else {
@@ -897,8 +745,8 @@ func TestLastResponseKept(t *testing.T) {
 		}
 	})
 	t.Run("exhausted", func(t *testing.T) {
-		ts := newTestServer(t, statuses(500, 502, 503, 504))
-		resp, err := newClient(t, fastPolicy()).R().Get(ts.URL)
+		ts := newTestServer(t, nil, statuses(500, 502, 503, 504))
+		resp, err := newClient(t, fastPolicy(3)).R().Get(ts.URL)
 		if errors.Is(err, ErrGaveUp) {
 			t.Errorf("err = %v: running out of retries is not a give-up", err)
 		}
@@ -910,14 +758,14 @@ func TestLastResponseKept(t *testing.T) {
 
 func TestConcurrentSharedClient(t *testing.T) {
 	const requests = 100
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.BaseDelay = 2 * time.Millisecond
 	p.Jitter = Proportional(0.5) // exercise the shared random source
 	var (
 		mu       sync.Mutex
 		attempts = map[string]int{}
 	)
-	ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
 		mu.Lock()
 		attempts[r.Header.Get("X-Request-Id")]++
 		mu.Unlock()
@@ -977,12 +825,12 @@ func TestConcurrentSharedClient(t *testing.T) {
 }
 
 func TestMaxElapsed(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 5
 	p.BaseDelay = 200 * time.Millisecond
 	p.Multiplier = 1
 	p.MaxElapsed = 300 * time.Millisecond // attempt 2 at ~200ms; another wait would end at ~400ms
-	ts := newTestServer(t, statuses(503))
+	ts := newTestServer(t, nil, statuses(503))
 	start := time.Now()
 	resp, err := newClient(t, p).R().Get(ts.URL)
 	done := time.Now()
@@ -1015,14 +863,14 @@ func TestMaxElapsed(t *testing.T) {
 // keeps its meaning: DeadlineExceeded, not ErrTimeLimit.
 func TestMaxElapsedBoundsAttemptInFlight(t *testing.T) {
 	release := make(chan struct{})
-	ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
 		select { // accept, read the request, never answer
 		case <-r.Context().Done():
 		case <-release:
 		}
 	})
 	t.Cleanup(func() { close(release) })
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxElapsed = 300 * time.Millisecond
 	c := newClient(t, p)
 
@@ -1052,10 +900,10 @@ func TestMaxElapsedBoundsAttemptInFlight(t *testing.T) {
 
 func TestBudget(t *testing.T) {
 	const requests = 50
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.BaseDelay = time.Millisecond
 	p.Budget = Budget{Ratio: 0.1, Reserve: 2}
-	ts := newTestServer(t, statuses(503))
+	ts := newTestServer(t, nil, statuses(503))
 	c := newClient(t, p)
 	refused := 0
 	for i := range requests {
@@ -1089,7 +937,7 @@ func TestBudget(t *testing.T) {
 func TestPaceHoldsNewRequests(t *testing.T) {
 	const hint = 250 * time.Millisecond
 	var refusedAt atomic.Int64
-	limited := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	limited := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			refusedAt.Store(time.Now().UnixNano())
 			w.Header().Set("Retry-After-Ms", strconv.Itoa(int(hint/time.Millisecond)))
@@ -1098,10 +946,10 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	other := newTestServer(t, statuses(200))
+	other := newTestServer(t, nil, statuses(200))
 	var mu sync.Mutex
 	var holds []Event
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.Pace = true
 	p.OnDecision = func(ev Event) {
 		if ev.Rule == RulePace {
@@ -1165,7 +1013,7 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 // the context's deadline, fails at once without sending; cancelling ends a
 // hold.
 func TestPaceRefusals(t *testing.T) {
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "5")
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -1173,8 +1021,8 @@ func TestPaceRefusals(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	var events ctlEvents
-	p := fastPolicy()
+	var events eventLog
+	p := fastPolicy(3)
 	p.Pace = true
 	p.MaxRetries = 0 // the first request takes the 503 and stops
 	p.OnDecision = events.record

@@ -157,7 +157,7 @@ func strRun(t *testing.T, s *strServer, p Policy) []strResult {
 		events[id] = append(events[id], ev)
 		mu.Unlock()
 	}
-	c := prfClient(t, p, nil).SetTimeout(20 * time.Second)
+	c := dialClient(t, p, nil, 0).SetTimeout(20 * time.Second)
 
 	results := make([]strResult, strLogical)
 	var wg sync.WaitGroup
@@ -188,10 +188,8 @@ func strRun(t *testing.T, s *strServer, p Policy) []strResult {
 }
 
 func strPolicy() Policy {
-	p := Default()
+	p := scaledDefault(time.Millisecond, 4*time.Millisecond)
 	p.MaxRetries = strMaxRetries
-	p.BaseDelay = time.Millisecond
-	p.MaxDelay = 4 * time.Millisecond
 	return p
 }
 

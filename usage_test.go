@@ -35,143 +35,6 @@ import (
 // ---------------------------------------------------------------------------
 // helpers
 
-type useNopLogger struct{}
-
-func (useNopLogger) Errorf(string, ...any) {}
-func (useNopLogger) Warnf(string, ...any)  {}
-func (useNopLogger) Debugf(string, ...any) {}
-
-// usePolicy is Default with millisecond waits and no budget.
-func usePolicy() Policy {
-	p := Default()
-	p.BaseDelay = time.Millisecond
-	p.MaxDelay = 4 * time.Millisecond
-	p.Budget = Budget{}
-	return p
-}
-
-// useClient returns a quiet client with p applied; its idle connections are
-// closed at the end of the test.
-func useClient(t *testing.T, p Policy) *resty.Client {
-	t.Helper()
-	c := resty.New().SetLogger(useNopLogger{})
-	p.Apply(c)
-	t.Cleanup(c.GetClient().CloseIdleConnections)
-	return c
-}
-
-func useServe(t *testing.T, h http.HandlerFunc) *httptest.Server {
-	t.Helper()
-	s := httptest.NewServer(h)
-	t.Cleanup(s.Close)
-	return s
-}
-
-// useRefusedURL is the URL of a loopback port nobody listens on.
-func useRefusedURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
-
-// useLog records what a handler saw, per key.
-type useLog struct {
-	mu     sync.Mutex
-	hits   map[string]int
-	bodies map[string][]string
-	keys   map[string][]string // Idempotency-Key per attempt
-}
-
-func newUseLog() *useLog {
-	return &useLog{hits: map[string]int{}, bodies: map[string][]string{}, keys: map[string][]string{}}
-}
-
-// record counts one attempt of key and returns its number (1 is the first).
-func (l *useLog) record(key string, r *http.Request) int {
-	body, _ := io.ReadAll(r.Body)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.hits[key]++
-	l.bodies[key] = append(l.bodies[key], string(body))
-	l.keys[key] = append(l.keys[key], r.Header.Get("Idempotency-Key"))
-	return l.hits[key]
-}
-
-func (l *useLog) count(key string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.hits[key]
-}
-
-func (l *useLog) bodiesOf(key string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.bodies[key]...)
-}
-
-func (l *useLog) keysOf(key string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.keys[key]...)
-}
-
-// useEvents records events.
-type useEvents struct {
-	mu  sync.Mutex
-	evs []Event
-}
-
-func (e *useEvents) add(ev Event) {
-	e.mu.Lock()
-	e.evs = append(e.evs, ev)
-	e.mu.Unlock()
-}
-
-func (e *useEvents) take() []Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := e.evs
-	e.evs = nil
-	return out
-}
-
-func useAttempts(evs []Event) []int {
-	out := make([]int, len(evs))
-	for i, ev := range evs {
-		out[i] = ev.Attempt
-	}
-	return out
-}
-
-func useSameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func useSameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // useRetriesLeft is what the client's retry budget allows for rawURL's host
 // now, in thousandths of a retry, read through its installation.
 func useRetriesLeft(t *testing.T, c *resty.Client, rawURL string) int64 {
@@ -198,14 +61,14 @@ func useRetriesLeft(t *testing.T, c *resty.Client, rawURL string) int64 {
 // 1. A POST already applied is never re-sent after a redirect.
 
 func TestUsageRedirectedPostNotResent(t *testing.T) {
-	refused := useRefusedURL(t)
+	refused := refusedURL(t)
 	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther} {
 		for _, final := range []string{"503", "429", "refused"} {
 			for _, mode := range []string{"plain", "idempotency-key", "retry-all-methods"} {
 				t.Run(fmt.Sprintf("%d/%s/%s", code, final, mode), func(t *testing.T) {
-					log := newUseLog()
+					log := newRequestLog()
 					var srv *httptest.Server
-					srv = useServe(t, func(w http.ResponseWriter, r *http.Request) {
+					srv = serve(t, func(w http.ResponseWriter, r *http.Request) {
 						switch r.URL.Path {
 						case "/orders":
 							log.record("POST "+r.Method, r)
@@ -221,9 +84,9 @@ func TestUsageRedirectedPostNotResent(t *testing.T) {
 							w.WriteHeader(status)
 						}
 					})
-					p := usePolicy()
+					p := fastPolicy(3)
 					p.RetryAllMethods = mode == "retry-all-methods"
-					c := useClient(t, p)
+					c := newClient(t, p)
 					req := c.R().SetBody(`{"item":1}`)
 					if mode == "idempotency-key" {
 						req.SetHeader("Idempotency-Key", "order-1")
@@ -270,8 +133,8 @@ func TestUsageRedirect307ResendsSameBody(t *testing.T) {
 	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
 		for _, kind := range []string{"string", "bytes", "reader"} {
 			t.Run(fmt.Sprintf("%d/%s", code, kind), func(t *testing.T) {
-				log := newUseLog()
-				srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+				log := newRequestLog()
+				srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 					switch r.URL.Path {
 					case "/orders":
 						log.record("orders "+r.Method, r)
@@ -285,7 +148,7 @@ func TestUsageRedirect307ResendsSameBody(t *testing.T) {
 						w.WriteHeader(http.StatusCreated)
 					}
 				})
-				c := useClient(t, usePolicy())
+				c := newClient(t, fastPolicy(3))
 				req := c.R()
 				switch kind {
 				case "string":
@@ -303,10 +166,10 @@ func TestUsageRedirect307ResendsSameBody(t *testing.T) {
 					t.Errorf("status = %d, want 201", resp.StatusCode())
 				}
 				want := []string{payload, payload}
-				if got := log.bodiesOf("orders POST"); !useSameStrings(got, want) {
+				if got := log.bodiesOf("orders POST"); !slices.Equal(got, want) {
 					t.Errorf("bodies at /orders = %q, want %q", got, want)
 				}
-				if got := log.bodiesOf("again POST"); !useSameStrings(got, want) {
+				if got := log.bodiesOf("again POST"); !slices.Equal(got, want) {
 					t.Errorf("bodies at /again = %q, want %q", got, want)
 				}
 			})
@@ -319,21 +182,21 @@ func TestUsageRedirect307ResendsSameBody(t *testing.T) {
 
 // A clone given its own policy retries by it; the original keeps its own.
 func TestUsageCloneApplyIndependent(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record(r.Header.Get("X-Who"), r)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	var origEvents, cloneEvents useEvents
-	po := usePolicy()
+	var origEvents, cloneEvents eventLog
+	po := fastPolicy(3)
 	po.MaxRetries = 3
-	po.OnDecision = origEvents.add
-	orig := useClient(t, po)
+	po.OnDecision = origEvents.record
+	orig := newClient(t, po)
 
 	clone := orig.Clone()
-	pc := usePolicy()
+	pc := fastPolicy(3)
 	pc.MaxRetries = 1
-	pc.OnDecision = cloneEvents.add
+	pc.OnDecision = cloneEvents.record
 	pc.Apply(clone)
 
 	for round := range 2 {
@@ -350,10 +213,10 @@ func TestUsageCloneApplyIndependent(t *testing.T) {
 			t.Errorf("round %d: clone sent %d attempts in all, want %d (its own MaxRetries 1)", round, got, want)
 		}
 	}
-	if got, want := useAttempts(origEvents.take()), []int{1, 2, 3, 4, 1, 2, 3, 4}; !useSameInts(got, want) {
+	if got, want := attemptsOf(origEvents.take()), []int{1, 2, 3, 4, 1, 2, 3, 4}; !slices.Equal(got, want) {
 		t.Errorf("original's events: attempts %v, want %v", got, want)
 	}
-	if got, want := useAttempts(cloneEvents.take()), []int{1, 2, 1, 2}; !useSameInts(got, want) {
+	if got, want := attemptsOf(cloneEvents.take()), []int{1, 2, 1, 2}; !slices.Equal(got, want) {
 		t.Errorf("clone's events: attempts %v, want %v", got, want)
 	}
 }
@@ -362,13 +225,13 @@ func TestUsageCloneApplyIndependent(t *testing.T) {
 // and budget: it follows an Apply on the original, and draws from the same
 // bucket. Once the clone is applied it has its own (and a fresh budget).
 func TestUsageCloneSharesUntilAdopted(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record(r.Header.Get("X-Who"), r)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	p := usePolicy()
-	orig := useClient(t, p)
+	p := fastPolicy(3)
+	orig := newClient(t, p)
 	clone := orig.Clone() // not applied: served by the original's installation
 
 	get := func(c *resty.Client, who string) (int, error) {
@@ -411,15 +274,15 @@ func TestUsageCloneSharesUntilAdopted(t *testing.T) {
 // TestMode on a clone skips the clone's waits and caps the clone's
 // retries, not the original's.
 func TestUsageCloneTestModeIndependent(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record(r.Header.Get("X-Who"), r)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	p := usePolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 2
 	p.BaseDelay, p.MaxDelay, p.Jitter = 250*time.Millisecond, 250*time.Millisecond, NoJitter
-	orig := useClient(t, p)
+	orig := newClient(t, p)
 	const prodMin = 500 * time.Millisecond // two waits of 250ms
 
 	clone := orig.Clone()
@@ -472,7 +335,7 @@ func useMultipartServer(t *testing.T) (*httptest.Server, *sync.Mutex, map[string
 	var mu sync.Mutex
 	parts := map[string][]int{}
 	hooks := map[string][]string{}
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		who := r.Header.Get("X-Who")
 		n := -1 // no file part at all
 		if _, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
@@ -508,7 +371,7 @@ func useMultipartServer(t *testing.T) (*httptest.Server, *sync.Mutex, map[string
 func TestUsageClonePreRequestHookNoEmptyPart(t *testing.T) {
 	srv, mu, parts, hooks := useMultipartServer(t)
 	payload := bytes.Repeat([]byte("0123456789"), 300)
-	orig := useClient(t, usePolicy())
+	orig := newClient(t, fastPolicy(3))
 	clone := orig.Clone()
 	clone.SetPreRequestHook(func(_ *resty.Client, r *http.Request) error {
 		r.Header.Set("X-Hook", "clone")
@@ -548,7 +411,7 @@ func TestUsageClonePreRequestHookNoEmptyPart(t *testing.T) {
 
 	// The original's guard is intact: the multipart retry carries the
 	// first attempt's bytes, and the clone's hook never runs for it.
-	if got, want := parts["orig"], []int{len(payload), len(payload)}; !useSameInts(got, want) {
+	if got, want := parts["orig"], []int{len(payload), len(payload)}; !slices.Equal(got, want) {
 		t.Errorf("original's file parts = %v, want %v", got, want)
 	}
 	if oerr != nil || oresp.StatusCode() != http.StatusCreated {
@@ -566,14 +429,14 @@ func TestUsageClonePreRequestHookNoEmptyPart(t *testing.T) {
 func TestUsageClonePreRequestHookApplied(t *testing.T) {
 	srv, mu, parts, _ := useMultipartServer(t)
 	payload := bytes.Repeat([]byte("abcdefghij"), 300)
-	orig := useClient(t, usePolicy())
+	orig := newClient(t, fastPolicy(3))
 	hook := func(_ *resty.Client, r *http.Request) error { return nil }
 
 	before := orig.Clone()
 	before.SetPreRequestHook(hook)
-	usePolicy().Apply(before)
+	fastPolicy(3).Apply(before)
 	after := orig.Clone()
-	usePolicy().Apply(after)
+	fastPolicy(3).Apply(after)
 	after.SetPreRequestHook(hook)
 
 	for who, c := range map[string]*resty.Client{"before": before, "after": after, "orig": orig} {
@@ -601,8 +464,8 @@ func TestUsageClonePreRequestHookApplied(t *testing.T) {
 // Execute.
 
 func TestUsageReusedRequestPolling(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Path + " " + r.Header.Get("X-Poll")
 		n := log.record(key, r)
 		if r.URL.Path == "/down" || n == 1 {
@@ -611,10 +474,10 @@ func TestUsageReusedRequestPolling(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	var events useEvents
-	p := usePolicy()
-	p.OnDecision = events.add
-	c := useClient(t, p)
+	var events eventLog
+	p := fastPolicy(3)
+	p.OnDecision = events.record
+	c := newClient(t, p)
 
 	t.Run("attempts from 1", func(t *testing.T) {
 		req := c.R()
@@ -624,7 +487,7 @@ func TestUsageReusedRequestPolling(t *testing.T) {
 			if err != nil || resp.StatusCode() != http.StatusOK {
 				t.Errorf("poll %d: status %d, err %v", i, statusOf(resp), err)
 			}
-			if got := useAttempts(events.take()); !useSameInts(got, []int{1, 2}) {
+			if got := attemptsOf(events.take()); !slices.Equal(got, []int{1, 2}) {
 				t.Errorf("poll %d: event attempts %v, want [1 2]", i, got)
 			}
 		}
@@ -639,7 +502,7 @@ func TestUsageReusedRequestPolling(t *testing.T) {
 			if got := log.count("/down " + strconv.Itoa(i)); got != 1+p.MaxRetries {
 				t.Errorf("poll %d: %d attempts, want %d", i, got, 1+p.MaxRetries)
 			}
-			if got := useAttempts(events.take()); !useSameInts(got, []int{1, 2, 3, 4}) {
+			if got := attemptsOf(events.take()); !slices.Equal(got, []int{1, 2, 3, 4}) {
 				t.Errorf("poll %d: event attempts %v, want [1 2 3 4]", i, got)
 			}
 		}
@@ -661,16 +524,16 @@ func TestUsageReusedRequestPolling(t *testing.T) {
 			if err != nil || resp.StatusCode() != http.StatusOK {
 				t.Errorf("poll %d (%s): status %d, err %v", i, kind, statusOf(resp), err)
 			}
-			if got := log.bodiesOf("/body " + strconv.Itoa(i)); !useSameStrings(got, []string{body, body}) {
+			if got := log.bodiesOf("/body " + strconv.Itoa(i)); !slices.Equal(got, []string{body, body}) {
 				t.Errorf("poll %d (%s): bodies %q, want the new body twice", i, kind, got)
 			}
 			events.take()
 		}
 	})
 	t.Run("fresh Idempotency-Key", func(t *testing.T) {
-		pk := usePolicy()
+		pk := fastPolicy(3)
 		pk.AddIdempotencyKey = true
-		ck := useClient(t, pk)
+		ck := newClient(t, pk)
 		req := ck.R().SetBody("order")
 		seen := map[string]bool{}
 		for i := range 3 {
@@ -695,7 +558,7 @@ func TestUsageReusedRequestPolling(t *testing.T) {
 			if _, err := req.Post(srv.URL + "/key"); err != nil {
 				t.Fatal(err)
 			}
-			if got := log.keysOf("/key mine" + strconv.Itoa(i)); !useSameStrings(got, []string{"mine", "mine"}) {
+			if got := log.keysOf("/key mine" + strconv.Itoa(i)); !slices.Equal(got, []string{"mine", "mine"}) {
 				t.Errorf("caller's key, poll %d: %q", i, got)
 			}
 		}
@@ -705,8 +568,8 @@ func TestUsageReusedRequestPolling(t *testing.T) {
 // ResendCount, read by a transport, counts from 0 on each Execute of a
 // reused request.
 func TestUsageReusedRequestResendCount(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.Header.Get("X-Poll"), r) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -715,15 +578,15 @@ func TestUsageReusedRequestResendCount(t *testing.T) {
 	})
 	rt := &useResendTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(rt.base.CloseIdleConnections)
-	c := resty.New().SetLogger(useNopLogger{}).SetTransport(rt)
-	usePolicy().Apply(c)
+	c := resty.New().SetLogger(nopLogger{}).SetTransport(rt)
+	fastPolicy(3).Apply(c)
 	req := c.R()
 	for i := range 3 {
 		req.SetHeader("X-Poll", strconv.Itoa(i))
 		if _, err := req.Get(srv.URL); err != nil {
 			t.Fatal(err)
 		}
-		if got := rt.take(); !useSameInts(got, []int{0, 1}) {
+		if got := rt.take(); !slices.Equal(got, []int{0, 1}) {
 			t.Errorf("Execute %d: resend counts %v, want [0 1]", i, got)
 		}
 	}
@@ -828,7 +691,7 @@ func TestUsageDoNotParseResponseDrained(t *testing.T) {
 	const requests = 20
 	big := strings.Repeat("x", 8<<10) // too big to be read ahead with the header
 	var conns atomic.Int64
-	log := newUseLog()
+	log := newRequestLog()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := log.record(r.Header.Get("X-Req"), r)
 		if strings.HasPrefix(r.Header.Get("X-Req"), "down") || n < 3 {
@@ -847,8 +710,8 @@ func TestUsageDoNotParseResponseDrained(t *testing.T) {
 	t.Cleanup(srv.Close)
 	tr := &useBodyTracker{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(tr.closeAll)
-	c := resty.New().SetLogger(useNopLogger{}).SetTransport(tr)
-	usePolicy().Apply(c)
+	c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
+	fastPolicy(3).Apply(c)
 
 	runtime.GC()
 	goroutines := runtime.NumGoroutine()
@@ -892,7 +755,7 @@ func TestUsageDoNotParseResponseDrained(t *testing.T) {
 
 	// The last response is the caller's, whatever ends the request: it is
 	// returned unread.
-	p := usePolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 2
 	p.ErrorOnExhausted = true
 	p.Apply(c)
@@ -918,8 +781,8 @@ type useStatusError struct{ status int }
 func (e *useStatusError) Error() string { return "api error " + strconv.Itoa(e.status) }
 
 func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		n := log.record(r.Header.Get("X-Run")+" "+r.Method+" "+r.URL.Path, r)
 		switch r.URL.Path {
 		case "/flaky":
@@ -942,13 +805,13 @@ func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
 	}
 	for _, order := range []string{"hook after Apply", "hook before Apply"} {
 		t.Run(order, func(t *testing.T) {
-			c := resty.New().SetLogger(useNopLogger{})
+			c := resty.New().SetLogger(nopLogger{})
 			t.Cleanup(c.GetClient().CloseIdleConnections)
 			if order == "hook before Apply" {
 				c.OnAfterResponse(middleware)
-				usePolicy().Apply(c)
+				fastPolicy(3).Apply(c)
 			} else {
-				usePolicy().Apply(c)
+				fastPolicy(3).Apply(c)
 				c.OnAfterResponse(middleware)
 			}
 			cases := []struct {
@@ -986,18 +849,18 @@ func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
 // The middleware's error is not an attempt's transport error: events say
 // Err nil for a status that was retried.
 func TestUsageAfterResponseErrorNotReportedAsTransport(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record("x", r) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	var events useEvents
-	p := usePolicy()
-	p.OnDecision = events.add
-	c := useClient(t, p)
+	var events eventLog
+	p := fastPolicy(3)
+	p.OnDecision = events.record
+	c := newClient(t, p)
 	c.OnAfterResponse(func(_ *resty.Client, resp *resty.Response) error {
 		if resp.StatusCode() >= 400 {
 			return &useStatusError{resp.StatusCode()}
@@ -1022,15 +885,15 @@ func TestUsageAfterResponseErrorNotReportedAsTransport(t *testing.T) {
 // 6. Test mode keeps production's give-ups.
 
 func TestUsageTestModeSameGiveUp(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record(r.Header.Get("X-ID"), r)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	// Waits 25, 50, 100, 200ms: they end 25, 75, 175 and 375ms after the
 	// start, so a limit of 250ms refuses the fourth wait: the request gives
 	// up at attempt 4 (not at 7, where MaxRetries would end it).
-	base := usePolicy()
+	base := fastPolicy(3)
 	base.MaxRetries = 6
 	base.BaseDelay, base.Multiplier, base.MaxDelay, base.Jitter = 25*time.Millisecond, 2, time.Second, NoJitter
 	const limit = 250 * time.Millisecond
@@ -1041,16 +904,16 @@ func TestUsageTestModeSameGiveUp(t *testing.T) {
 	}
 	modes := []mode{
 		{"production", func(p Policy) (*resty.Client, func(context.Context) context.Context) {
-			return useClient(t, p), nil
+			return newClient(t, p), nil
 		}},
 		{"client TestMode", func(p Policy) (*resty.Client, func(context.Context) context.Context) {
-			return TestMode(useClient(t, p), -1), nil
+			return TestMode(newClient(t, p), -1), nil
 		}},
 		{"Policy.TestMode", func(p Policy) (*resty.Client, func(context.Context) context.Context) {
-			return useClient(t, p.TestMode(-1)), nil
+			return newClient(t, p.TestMode(-1)), nil
 		}},
 		{"WithPolicy TestMode", func(p Policy) (*resty.Client, func(context.Context) context.Context) {
-			return useClient(t, usePolicy()), func(ctx context.Context) context.Context {
+			return newClient(t, fastPolicy(3)), func(ctx context.Context) context.Context {
 				return WithPolicy(ctx, p.TestMode(-1))
 			}
 		}},
@@ -1097,8 +960,8 @@ func TestUsageTestModeSameGiveUp(t *testing.T) {
 // 7. Re-applying a policy while requests run.
 
 func TestUsageReapplyWhileRunning(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.Header.Get("X-ID"), r) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -1106,13 +969,13 @@ func TestUsageReapplyWhileRunning(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	var decisions atomic.Int64
-	p1 := usePolicy()
+	p1 := fastPolicy(3)
 	p1.MaxRetries = 2
-	p2 := usePolicy()
+	p2 := fastPolicy(3)
 	p2.MaxRetries = 3
 	p2.OnDecision = func(Event) { decisions.Add(1) }
 	p2.Budget = Budget{Ratio: 0.5, Reserve: 1000}
-	c := useClient(t, p1)
+	c := newClient(t, p1)
 
 	stop := make(chan struct{})
 	var reloads sync.WaitGroup
@@ -1168,8 +1031,8 @@ func TestUsageReapplyWhileRunning(t *testing.T) {
 // A hot reload of a clone's policy: the clone's first Apply (or TestMode,
 // or Observe) while the clone is in use.
 func TestUsageReapplyCloneWhileRunning(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.Header.Get("X-ID"), r) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -1179,9 +1042,9 @@ func TestUsageReapplyCloneWhileRunning(t *testing.T) {
 	// A clone's first Apply gives it its own installation and, like any
 	// resty setting, is made before the clone carries requests (documented
 	// on Apply); every later one is a hot reload, safe while requests run.
-	orig := useClient(t, usePolicy())
+	orig := newClient(t, fastPolicy(3))
 	clone := orig.Clone()
-	usePolicy().Apply(clone)
+	fastPolicy(3).Apply(clone)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	started := make(chan struct{})
@@ -1199,7 +1062,7 @@ func TestUsageReapplyCloneWhileRunning(t *testing.T) {
 		})
 	}
 	<-started
-	p := usePolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 2
 	p.Apply(clone) // the hot reload
 	wg.Wait()
@@ -1211,38 +1074,15 @@ func TestUsageReapplyCloneWhileRunning(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 8. Applying does not make resty log each failed attempt.
 
-type useRecLogger struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *useRecLogger) add(level, format string, v ...any) {
-	l.mu.Lock()
-	l.lines = append(l.lines, level+" "+fmt.Sprintf(format, v...))
-	l.mu.Unlock()
-}
-
-func (l *useRecLogger) Errorf(format string, v ...any) { l.add("ERROR", format, v...) }
-func (l *useRecLogger) Warnf(format string, v ...any)  { l.add("WARN", format, v...) }
-func (l *useRecLogger) Debugf(format string, v ...any) { l.add("DEBUG", format, v...) }
-
-func (l *useRecLogger) take() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.lines
-	l.lines = nil
-	return out
-}
-
 func TestUsageRestyLoopQuiet(t *testing.T) {
 	const secret = "api_key=SECRET123"
-	refused := useRefusedURL(t) + "/v1/things?" + secret
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	refused := refusedURL(t) + "/v1/things?" + secret
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	down := srv.URL + "/v1/things?" + secret
 
-	p := usePolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 2
 	pe := p
 	pe.ErrorOnExhausted = true
@@ -1261,7 +1101,7 @@ func TestUsageRestyLoopQuiet(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var l useRecLogger
+			var l recLogger
 			c := tc.build(&l)
 			t.Cleanup(c.GetClient().CloseIdleConnections)
 			_, err := c.R().Get(tc.url)
@@ -1288,7 +1128,7 @@ func TestUsageRestyLoopQuiet(t *testing.T) {
 // and once at Error (documented in the README's limits). No line ever
 // carries the URL.
 func TestUsageRestyLoopQuietHooksAndRequestLogger(t *testing.T) {
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	hookErr := errors.New("no token for this call")
@@ -1298,25 +1138,25 @@ func TestUsageRestyLoopQuietHooksAndRequestLogger(t *testing.T) {
 		}
 		return nil
 	}
-	p := usePolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 2
 	p.ErrorOnExhausted = true
 	builds := map[string]func() *resty.Client{
 		"bare, hook": func() *resty.Client {
-			return resty.New().SetLogger(useNopLogger{}).OnBeforeRequest(failing)
+			return resty.New().SetLogger(nopLogger{}).OnBeforeRequest(failing)
 		},
 		"hook before Apply": func() *resty.Client {
-			return p.Apply(resty.New().SetLogger(useNopLogger{}).OnBeforeRequest(failing))
+			return p.Apply(resty.New().SetLogger(nopLogger{}).OnBeforeRequest(failing))
 		},
 		"hook after Apply": func() *resty.Client {
-			return p.Apply(resty.New().SetLogger(useNopLogger{})).OnBeforeRequest(failing)
+			return p.Apply(resty.New().SetLogger(nopLogger{})).OnBeforeRequest(failing)
 		},
 	}
 	for name, build := range builds {
 		t.Run(name, func(t *testing.T) {
 			c := build()
 			t.Cleanup(c.GetClient().CloseIdleConnections)
-			var l useRecLogger
+			var l recLogger
 			_, err := c.R().SetLogger(&l).SetHeader("X-Fail", "1").Get(srv.URL + "/?" + "token=SECRET123")
 			if !errors.Is(err, hookErr) {
 				t.Errorf("err = %v, want the hook's", err)
@@ -1350,10 +1190,10 @@ func TestUsageRestyLoopQuietHooksAndRequestLogger(t *testing.T) {
 // 9. A give-up after the budget paid for the retry returns the token.
 
 func TestUsageBudgetRefundAfterPaidGiveUp(t *testing.T) {
-	log := newUseLog()
+	log := newRequestLog()
 	var cancelMu sync.Mutex
 	cancels := map[string]context.CancelFunc{}
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-ID")
 		n := log.record(id, r)
 		if strings.HasPrefix(id, "cancel") {
@@ -1368,10 +1208,10 @@ func TestUsageBudgetRefundAfterPaidGiveUp(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	p := usePolicy()
+	p := fastPolicy(3)
 	p.BaseDelay, p.MaxDelay, p.Jitter = 2*time.Second, 2*time.Second, NoJitter
 	p.Budget = Budget{Reserve: 5} // 5 tokens, no deposits
-	c := useClient(t, p)
+	c := newClient(t, p)
 	// Two retries sent, the first failed: it stays paid (the second, which
 	// succeeded, is given back), so the budget is below its reserve and a
 	// refund shows (and a double refund would too).
@@ -1404,7 +1244,7 @@ func TestUsageBudgetRefundAfterPaidGiveUp(t *testing.T) {
 		}
 	})
 	t.Run("body guard refusal", func(t *testing.T) {
-		cb := useClient(t, fast)
+		cb := newClient(t, fast)
 		cb.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
 			if r.Header.Get("X-ID") == "changing" {
 				r.SetBody("attempt " + strconv.Itoa(r.Attempt)) // changes between attempts
@@ -1432,19 +1272,19 @@ func TestUsageBudgetRefundAfterPaidGiveUp(t *testing.T) {
 // Follow-up requests made with resp.Request.Context().
 
 func TestUsageFollowUpWithResponseContext(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.Header.Get("X-ID"), r) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
 	})
-	var events useEvents
-	p := usePolicy()
+	var events eventLog
+	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
-	p.OnDecision = events.add
-	c := useClient(t, p)
+	p.OnDecision = events.record
+	c := newClient(t, p)
 
 	type ctxKey struct{}
 	callerCtx := context.WithValue(context.Background(), ctxKey{}, "caller")
@@ -1465,10 +1305,10 @@ func TestUsageFollowUpWithResponseContext(t *testing.T) {
 	if err != nil || follow.StatusCode() != http.StatusCreated {
 		t.Fatalf("follow-up: status %d, err %v", statusOf(follow), err)
 	}
-	if got := log.bodiesOf("follow"); !useSameStrings(got, []string{"follow body", "follow body"}) {
+	if got := log.bodiesOf("follow"); !slices.Equal(got, []string{"follow body", "follow body"}) {
 		t.Errorf("follow-up bodies %q", got)
 	}
-	if got := useAttempts(events.take()); !useSameInts(got, []int{1, 2}) {
+	if got := attemptsOf(events.take()); !slices.Equal(got, []int{1, 2}) {
 		t.Errorf("follow-up event attempts %v, want [1 2]", got)
 	}
 	fk, kk := log.keysOf("first"), log.keysOf("follow")
@@ -1487,7 +1327,7 @@ func TestUsageFollowUpWithResponseContext(t *testing.T) {
 				t.Errorf("%s: status %d, err %v", id, statusOf(resp), err)
 				return
 			}
-			if got := log.bodiesOf(id); !useSameStrings(got, []string{body, body}) {
+			if got := log.bodiesOf(id); !slices.Equal(got, []string{body, body}) {
 				t.Errorf("%s: bodies %q", id, got)
 			}
 			if resp.Request.Context().Value(stateKey{}) != nil {
@@ -1502,8 +1342,8 @@ func TestUsageFollowUpWithResponseContext(t *testing.T) {
 // request's context is a request of its own: own attempts, own body, own
 // resend count.
 func TestUsageNestedRequestInHook(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.URL.Path, r) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -1512,10 +1352,10 @@ func TestUsageNestedRequestInHook(t *testing.T) {
 	})
 	rt := &useResendTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(rt.base.CloseIdleConnections)
-	var events useEvents
-	p := usePolicy()
-	p.OnDecision = events.add
-	c := resty.New().SetLogger(useNopLogger{}).SetTransport(rt)
+	var events eventLog
+	p := fastPolicy(3)
+	p.OnDecision = events.record
+	c := resty.New().SetLogger(nopLogger{}).SetTransport(rt)
 	p.Apply(c)
 	var innerResp *resty.Response
 	var innerErr error
@@ -1532,21 +1372,21 @@ func TestUsageNestedRequestInHook(t *testing.T) {
 	if innerErr != nil || innerResp == nil || innerResp.StatusCode() != http.StatusOK {
 		t.Fatalf("inner: status %d, err %v", statusOf(innerResp), innerErr)
 	}
-	if got := log.bodiesOf("/outer"); !useSameStrings(got, []string{"outer body", "outer body"}) {
+	if got := log.bodiesOf("/outer"); !slices.Equal(got, []string{"outer body", "outer body"}) {
 		t.Errorf("outer bodies %q", got)
 	}
-	if got := log.bodiesOf("/inner"); !useSameStrings(got, []string{"inner body", "inner body"}) {
+	if got := log.bodiesOf("/inner"); !slices.Equal(got, []string{"inner body", "inner body"}) {
 		t.Errorf("inner bodies %q", got)
 	}
 	// Events: outer 1 (retry), outer 2 runs the hook: inner 1, inner 2;
 	// then outer 2's own success.
-	if got := useAttempts(events.take()); !useSameInts(got, []int{1, 1, 2, 2}) {
+	if got := attemptsOf(events.take()); !slices.Equal(got, []int{1, 1, 2, 2}) {
 		t.Errorf("event attempts %v, want [1 1 2 2]", got)
 	}
-	if got := rt.countsFor("/inner"); !useSameInts(got, []int{0, 1}) {
+	if got := rt.countsFor("/inner"); !slices.Equal(got, []int{0, 1}) {
 		t.Errorf("inner resend counts %v, want [0 1]", got)
 	}
-	if got := rt.countsFor("/outer"); !useSameInts(got, []int{0, 1}) {
+	if got := rt.countsFor("/outer"); !slices.Equal(got, []int{0, 1}) {
 		t.Errorf("outer resend counts %v, want [0 1]", got)
 	}
 	if resp.Request.Context().Value(stateKey{}) != nil {
@@ -1568,13 +1408,13 @@ func useHTTP2(t *testing.T, h http.HandlerFunc) (*httptest.Server, *resty.Client
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	c := resty.NewWithClient(srv.Client()).SetLogger(useNopLogger{})
+	c := resty.NewWithClient(srv.Client()).SetLogger(nopLogger{})
 	t.Cleanup(srv.Client().CloseIdleConnections)
 	return srv, c
 }
 
 func TestUsageHTTP2Retries(t *testing.T) {
-	log := newUseLog()
+	log := newRequestLog()
 	var protos sync.Map
 	srv, c := useHTTP2(t, func(w http.ResponseWriter, r *http.Request) {
 		protos.Store(r.Proto, true)
@@ -1606,7 +1446,7 @@ func TestUsageHTTP2Retries(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	usePolicy().Apply(c)
+	fastPolicy(3).Apply(c)
 
 	resp, err := c.R().SetHeader("X-ID", "get").Get(srv.URL)
 	if err != nil || resp.StatusCode() != http.StatusOK || resp.Proto() != "HTTP/2.0" {
@@ -1619,7 +1459,7 @@ func TestUsageHTTP2Retries(t *testing.T) {
 	if err != nil || resp.StatusCode() != http.StatusOK {
 		t.Errorf("POST: status %d, err %v", statusOf(resp), err)
 	}
-	if got := log.bodiesOf("post"); !useSameStrings(got, []string{"h2 body", "h2 body"}) {
+	if got := log.bodiesOf("post"); !slices.Equal(got, []string{"h2 body", "h2 body"}) {
 		t.Errorf("POST bodies %q", got)
 	}
 	payload := bytes.Repeat([]byte{7}, 5000)
@@ -1628,7 +1468,7 @@ func TestUsageHTTP2Retries(t *testing.T) {
 	if err != nil || resp.StatusCode() != http.StatusOK {
 		t.Errorf("multipart: status %d, err %v", statusOf(resp), err)
 	}
-	if got := log.bodiesOf("multipart"); !useSameStrings(got, []string{"5000", "5000"}) {
+	if got := log.bodiesOf("multipart"); !slices.Equal(got, []string{"5000", "5000"}) {
 		t.Errorf("multipart part sizes %q, want 5000 twice", got)
 	}
 	if _, ok := protos.Load("HTTP/2.0"); !ok {
@@ -1654,12 +1494,12 @@ func TestUsageHTTP2AbortedStreamRetried(t *testing.T) {
 			if proto == "HTTP/2" {
 				srv, c = useHTTP2(t, h)
 			} else {
-				srv = useServe(t, h)
-				c = resty.New().SetLogger(useNopLogger{})
+				srv = serve(t, h)
+				c = resty.New().SetLogger(nopLogger{})
 				t.Cleanup(c.GetClient().CloseIdleConnections)
 			}
 			srv.Config.ErrorLog = nil
-			usePolicy().Apply(c)
+			fastPolicy(3).Apply(c)
 			resp, err := c.R().Get(srv.URL)
 			if err != nil || resp.StatusCode() != http.StatusOK {
 				t.Errorf("status %d, err %v (%T); want 200 after a retry", statusOf(resp), err, errors.Unwrap(err))
@@ -1678,10 +1518,10 @@ func TestUsageHTTP2AbortedStreamRetried(t *testing.T) {
 // still sees a clone's requests after the clone gets its own test mode or
 // policy: it saw them before.
 func TestUsageCloneKeepsObservers(t *testing.T) {
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	})
-	orig := useClient(t, usePolicy())
+	orig := newClient(t, fastPolicy(3))
 	var seen atomic.Int64
 	Observe(orig, func(Event) { seen.Add(1) })
 
@@ -1704,14 +1544,14 @@ func TestUsageCloneKeepsObservers(t *testing.T) {
 // The Idempotency-Key added to a request is visible on the response's
 // request, for the caller's logs.
 func TestUsageAutoKeyVisibleOnResponse(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record("k", r)
 		w.WriteHeader(http.StatusCreated)
 	})
-	p := usePolicy()
+	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
-	c := useClient(t, p)
+	c := newClient(t, p)
 	resp, err := c.R().SetBody("x").Post(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -1734,7 +1574,7 @@ func TestUsageAutoKeyVisibleOnResponse(t *testing.T) {
 func TestUsageLargeReaderBodyReplayed(t *testing.T) {
 	var mu sync.Mutex
 	var sums [][32]byte
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		sums = append(sums, sha256.Sum256(b))
@@ -1747,7 +1587,7 @@ func TestUsageLargeReaderBodyReplayed(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	c := useClient(t, usePolicy())
+	c := newClient(t, fastPolicy(3))
 	resp, err := c.R().SetBody(bytes.NewReader(payload)).Put(srv.URL)
 	if err != nil || resp.StatusCode() != http.StatusOK {
 		t.Fatalf("status %d, err %v", statusOf(resp), err)
@@ -1764,19 +1604,19 @@ func TestUsageLargeReaderBodyReplayed(t *testing.T) {
 // user info in the URL (basic auth, as many internal services use) must
 // not change that.
 func TestUsageRefusedPostWithUserInfoRetried(t *testing.T) {
-	refused := strings.Replace(useRefusedURL(t), "http://", "http://svc:s3cret@", 1) + "/orders"
-	for _, target := range []string{useRefusedURL(t) + "/orders", refused} {
-		var events useEvents
-		p := usePolicy()
+	refused := strings.Replace(refusedURL(t), "http://", "http://svc:s3cret@", 1) + "/orders"
+	for _, target := range []string{refusedURL(t) + "/orders", refused} {
+		var events eventLog
+		p := fastPolicy(3)
 		p.MaxRetries = 2
-		p.OnDecision = events.add
-		c := useClient(t, p)
+		p.OnDecision = events.record
+		c := newClient(t, p)
 		_, err := c.R().SetBody("order").Post(target)
 		if err == nil {
 			t.Fatalf("%s: nil error", redactUserInfo(target))
 		}
 		evs := events.take()
-		if got := useAttempts(evs); !useSameInts(got, []int{1, 2, 3}) {
+		if got := attemptsOf(evs); !slices.Equal(got, []int{1, 2, 3}) {
 			t.Errorf("%s: attempts %v, want [1 2 3] (refused: never sent, retried for any method)", redactUserInfo(target), got)
 		}
 	}
@@ -1789,7 +1629,7 @@ func redactUserInfo(s string) string { return strings.Replace(s, "s3cret", "xxx"
 // still ends the request.
 func TestUsageHookReplacingContextBounded(t *testing.T) {
 	var hits atomic.Int64
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) > 20 {
 			w.WriteHeader(http.StatusOK) // a safety stop for the test itself
 			return
@@ -1798,7 +1638,7 @@ func TestUsageHookReplacingContextBounded(t *testing.T) {
 	})
 	type reqIDKey struct{}
 	app := context.Background()
-	c := useClient(t, usePolicy().TestMode(-1))
+	c := newClient(t, fastPolicy(3).TestMode(-1))
 	c.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
 		r.SetContext(context.WithValue(app, reqIDKey{}, "req-1"))
 		return nil
@@ -1814,19 +1654,19 @@ func TestUsageHookReplacingContextBounded(t *testing.T) {
 // its body readable.
 func TestUsageStreamReadableAfterReturn(t *testing.T) {
 	payload := strings.Repeat("stream ", 256<<10) // ~1.8 MB: not buffered with the header
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, payload)
 	})
 	for _, tc := range []struct {
 		name string
 		p    Policy
 	}{
-		{"Default", usePolicy()},
+		{"Default", fastPolicy(3)},
 		{"Interactive", Interactive()},
-		{"MaxElapsed 10s", func() Policy { p := usePolicy(); p.MaxElapsed = 10 * time.Second; return p }()},
+		{"MaxElapsed 10s", func() Policy { p := fastPolicy(3); p.MaxElapsed = 10 * time.Second; return p }()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := useClient(t, tc.p)
+			c := newClient(t, tc.p)
 			resp, err := c.R().SetDoNotParseResponse(true).Get(srv.URL)
 			if err != nil {
 				t.Fatal(err)
@@ -1845,8 +1685,8 @@ func TestUsageStreamReadableAfterReturn(t *testing.T) {
 // or OnError, as it does on a bare client. Retries, an Idempotency-Key or
 // MaxElapsed (which give a request the library's state) must not hide it.
 func TestUsageMiddlewareContextSurvivesToHooks(t *testing.T) {
-	log := newUseLog()
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		n := log.record(r.Header.Get("X-ID"), r)
 		if strings.HasPrefix(r.Header.Get("X-ID"), "down") || n == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -1855,11 +1695,11 @@ func TestUsageMiddlewareContextSurvivesToHooks(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	type spanKey struct{}
-	withKey := usePolicy()
+	withKey := fastPolicy(3)
 	withKey.AddIdempotencyKey = true
-	withElapsed := usePolicy()
+	withElapsed := fastPolicy(3)
 	withElapsed.MaxElapsed = 10 * time.Second
-	exhausted := usePolicy()
+	exhausted := fastPolicy(3)
 	exhausted.ErrorOnExhausted = true
 	for _, tc := range []struct {
 		name   string
@@ -1868,13 +1708,13 @@ func TestUsageMiddlewareContextSurvivesToHooks(t *testing.T) {
 		id     string
 	}{
 		{"bare client", nil, http.MethodGet, "bare"},
-		{"retried GET", &[]Policy{usePolicy()}[0], http.MethodGet, "retried"},
+		{"retried GET", &[]Policy{fastPolicy(3)}[0], http.MethodGet, "retried"},
 		{"POST with a key", &withKey, http.MethodPost, "key"},
 		{"MaxElapsed", &withElapsed, http.MethodGet, "elapsed"},
 		{"error hook after exhausted retries", &exhausted, http.MethodGet, "down"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := resty.New().SetLogger(useNopLogger{})
+			c := resty.New().SetLogger(nopLogger{})
 			t.Cleanup(c.GetClient().CloseIdleConnections)
 			if tc.p != nil {
 				tc.p.Apply(c)
@@ -1906,7 +1746,7 @@ func TestUsageMiddlewareContextSurvivesToHooks(t *testing.T) {
 func TestUsagePerAttemptTimeoutNotTimeLimit(t *testing.T) {
 	var hits atomic.Int64
 	release := make(chan struct{})
-	srv := useServe(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
@@ -1918,10 +1758,10 @@ func TestUsagePerAttemptTimeoutNotTimeLimit(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	defer close(release)
-	var events useEvents
-	p := usePolicy()
-	p.OnDecision = events.add
-	c := useClient(t, p)
+	var events eventLog
+	p := fastPolicy(3)
+	p.OnDecision = events.record
+	c := newClient(t, p)
 	var cancels []context.CancelFunc
 	t.Cleanup(func() {
 		for _, cancel := range cancels {
