@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // Fault tests: real TCP faults on loopback, from small listeners of our own,

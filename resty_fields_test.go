@@ -86,4 +86,3 @@ func TestRestyRetryLogFormats(t *testing.T) {
 }
 
 var errFieldsTest = &reasonError{msg: "fields test"}
-
