@@ -599,9 +599,9 @@ func TestControlEventsConcurrent(t *testing.T) {
 
 // --- LogEvents -----------------------------------------------------------
 
-// ctlLogLines runs requests with LogEvents at level and returns the decoded
+// logLines runs requests with LogEvents at level and returns the decoded
 // JSON log lines and the raw log.
-func ctlLogLines(t *testing.T, level slog.Level) ([]map[string]any, string) {
+func logLines(t *testing.T, level slog.Level) ([]map[string]any, string) {
 	t.Helper()
 	srv := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch r.URL.Path {
@@ -620,7 +620,7 @@ func ctlLogLines(t *testing.T, level slog.Level) ([]map[string]any, string) {
 	})
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	logger := slog.New(slog.NewJSONHandler(&ctlLockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: level}))
 	p := fastPolicy(2)
 	p.BaseDelay = 2 * time.Millisecond // the waits the table expects: 2ms, 4ms
 	p.MaxRetryAfter = time.Second
@@ -649,19 +649,19 @@ func ctlLogLines(t *testing.T, level slog.Level) ([]map[string]any, string) {
 	return lines, raw
 }
 
-type ctlLockedWriter struct {
+type lockedWriter struct {
 	w  *bytes.Buffer
 	mu *sync.Mutex
 }
 
-func (l *ctlLockedWriter) Write(p []byte) (int, error) {
+func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
 
 func TestControlLogEvents(t *testing.T) {
-	lines, raw := ctlLogLines(t, slog.LevelDebug)
+	lines, raw := logLines(t, slog.LevelDebug)
 	type want struct {
 		level, msg, url, verdict, rule string
 		attempt                        int
@@ -720,7 +720,7 @@ func TestControlLogEvents(t *testing.T) {
 }
 
 func TestControlLogEventsInfoLevel(t *testing.T) {
-	lines, raw := ctlLogLines(t, slog.LevelInfo)
+	lines, raw := logLines(t, slog.LevelInfo)
 	levels := map[string]int{}
 	for _, l := range lines {
 		levels[l["level"].(string)]++
@@ -738,8 +738,8 @@ func TestControlLogEventsInfoLevel(t *testing.T) {
 
 // --- Test mode -----------------------------------------------------------
 
-// ctlTimed runs f and returns how long it took.
-func ctlTimed(f func()) time.Duration {
+// timed runs f and returns how long it took.
+func timed(f func()) time.Duration {
 	start := time.Now()
 	f()
 	return time.Since(start)
@@ -751,7 +751,7 @@ func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
 	c := newClient(t, Default().TestMode(-1))
 	var resp *resty.Response
 	var err error
-	took := ctlTimed(func() { resp, err = c.R().Get(srv.URL) })
+	took := timed(func() { resp, err = c.R().Get(srv.URL) })
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200", resp, err)
 	}
@@ -779,7 +779,7 @@ func TestControlPolicyTestModeCaps(t *testing.T) {
 	} {
 		c := newClient(t, tc.p)
 		var err error
-		took := ctlTimed(func() { _, err = c.R().SetHeader("X-Test-ID", tc.id).Get(srv.URL) })
+		took := timed(func() { _, err = c.R().SetHeader("X-Test-ID", tc.id).Get(srv.URL) })
 		if err != nil {
 			t.Fatalf("%s: %v", tc.id, err)
 		}
@@ -800,7 +800,7 @@ func TestControlPerRequestPolicyTestMode(t *testing.T) {
 	c := newClient(t, fastPolicy(1)) // not in test mode
 	var resp *resty.Response
 	var err error
-	took := ctlTimed(func() {
+	took := timed(func() {
 		resp, err = c.R().SetContext(WithPolicy(context.Background(), Default().TestMode(-1))).Get(srv.URL)
 	})
 	if err != nil || resp.StatusCode() != 200 || srv.count("") != 3 {
@@ -811,9 +811,9 @@ func TestControlPerRequestPolicyTestMode(t *testing.T) {
 	}
 }
 
-// ctlNewProductionClient stands for application code that builds its own
+// productionClient stands for application code that builds its own
 // client with the Default policy.
-func ctlNewProductionClient() *resty.Client {
+func productionClient() *resty.Client {
 	return Apply(resty.New().SetLogger(nopLogger{}))
 }
 
@@ -825,7 +825,7 @@ func TestControlClientTestMode(t *testing.T) {
 		}
 		w.WriteHeader(503)
 	})
-	c := ctlNewProductionClient()
+	c := productionClient()
 	t.Cleanup(c.GetClient().CloseIdleConnections)
 	if got := TestMode(c, -1); got != c {
 		t.Fatalf("TestMode returned another client")
@@ -835,7 +835,7 @@ func TestControlClientTestMode(t *testing.T) {
 		t.Helper()
 		var resp *resty.Response
 		var err error
-		took := ctlTimed(func() { resp, err = c.R().SetContext(ctx).SetHeader("X-Test-ID", id).Get(srv.URL) })
+		took := timed(func() { resp, err = c.R().SetContext(ctx).SetHeader("X-Test-ID", id).Get(srv.URL) })
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
@@ -1025,17 +1025,17 @@ func TestControlErrorOnExhaustedTransport(t *testing.T) {
 
 // --- AddIdempotencyKey ---------------------------------------------------
 
-// ctlKeyServer answers attempts 1 and 2 of every request ID with 500 and
+// keyServer answers attempts 1 and 2 of every request ID with 500 and
 // then 200, and records the Idempotency-Key of every attempt ("-" when the
 // header is absent).
-type ctlKeyServer struct {
+type keyServer struct {
 	*testServer
 	mu   sync.Mutex
 	keys map[string][]string
 }
 
-func ctlKeys(t *testing.T) *ctlKeyServer {
-	ks := &ctlKeyServer{keys: map[string][]string{}}
+func newKeyServer(t *testing.T) *keyServer {
+	ks := &keyServer{keys: map[string][]string{}}
 	ks.testServer = newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
 		k := "-"
 		if v, ok := r.Header[http.CanonicalHeaderKey("Idempotency-Key")]; ok {
@@ -1053,14 +1053,14 @@ func ctlKeys(t *testing.T) *ctlKeyServer {
 	return ks
 }
 
-func (ks *ctlKeyServer) seen(id string) []string {
+func (ks *keyServer) seen(id string) []string {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	return append([]string(nil), ks.keys[id]...)
 }
 
 func TestControlIdempotencyKeyAdded(t *testing.T) {
-	ks := ctlKeys(t)
+	ks := newKeyServer(t)
 	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
 	c := newClient(t, p)
@@ -1100,7 +1100,7 @@ func TestControlIdempotencyKeyAdded(t *testing.T) {
 }
 
 func TestControlIdempotencyKeyKeepsUserKey(t *testing.T) {
-	ks := ctlKeys(t)
+	ks := newKeyServer(t)
 	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
 	c := newClient(t, p)
@@ -1118,7 +1118,7 @@ func TestControlIdempotencyKeyKeepsUserKey(t *testing.T) {
 // request; it is sent on the wire and already makes the POST retryable, so
 // AddIdempotencyKey must not replace it with a random one.
 func TestControlIdempotencyKeyKeepsClientKey(t *testing.T) {
-	ks := ctlKeys(t)
+	ks := newKeyServer(t)
 	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
 	c := newClient(t, p)
@@ -1133,7 +1133,7 @@ func TestControlIdempotencyKeyKeepsClientKey(t *testing.T) {
 }
 
 func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
-	ks := ctlKeys(t)
+	ks := newKeyServer(t)
 	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
 	c := newClient(t, p)
@@ -1148,7 +1148,7 @@ func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
 }
 
 func TestControlIdempotencyKeyOff(t *testing.T) {
-	ks := ctlKeys(t)
+	ks := newKeyServer(t)
 	c := newClient(t, fastPolicy(3))
 	resp, err := c.R().SetHeader("X-Test-ID", "off").SetBody("x").Post(ks.URL)
 	if err != nil || resp.StatusCode() != 500 {

@@ -25,10 +25,10 @@ import (
 // the server (refused connection, or a 429/503 answer); any failure after
 // the request bytes may have been written may have applied it.
 
-// prfServer is a raw TCP server whose every connection is handed to serve.
+// faultServer is a raw TCP server whose every connection is handed to serve.
 // It counts connections accepted and requests read in full, and on Close
 // closes every connection still open and waits for all its goroutines.
-type prfServer struct {
+type faultServer struct {
 	ln    net.Listener
 	conns atomic.Int32
 	reqs  atomic.Int32
@@ -38,13 +38,13 @@ type prfServer struct {
 	open map[net.Conn]struct{}
 }
 
-func prfListen(t testing.TB, serve func(s *prfServer, c net.Conn, n int)) *prfServer {
+func faultListen(t testing.TB, serve func(s *faultServer, c net.Conn, n int)) *faultServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &prfServer{ln: ln, open: map[net.Conn]struct{}{}}
+	s := &faultServer{ln: ln, open: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -74,10 +74,10 @@ func prfListen(t testing.TB, serve func(s *prfServer, c net.Conn, n int)) *prfSe
 	return s
 }
 
-func (s *prfServer) URL() string { return "http://" + s.ln.Addr().String() + "/fault" }
+func (s *faultServer) URL() string { return "http://" + s.ln.Addr().String() + "/fault" }
 
 // Close stops the server; it is safe to call more than once.
-func (s *prfServer) Close() {
+func (s *faultServer) Close() {
 	s.ln.Close()
 	s.mu.Lock()
 	for c := range s.open {
@@ -89,7 +89,7 @@ func (s *prfServer) Close() {
 
 // readRequest reads one request in full (so that closing the connection
 // afterwards sends FIN, not RST for unread bytes) and counts it.
-func (s *prfServer) readRequest(c net.Conn) (*bufio.Reader, bool) {
+func (s *faultServer) readRequest(c net.Conn) (*bufio.Reader, bool) {
 	br := bufio.NewReader(c)
 	req, err := http.ReadRequest(br)
 	if err != nil {
@@ -105,15 +105,15 @@ func (s *prfServer) readRequest(c net.Conn) (*bufio.Reader, bool) {
 }
 
 // reset closes c with an RST instead of a FIN.
-func prfReset(c net.Conn) {
+func faultReset(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}
 	c.Close()
 }
 
-// prfOutcome is what one method must see under one fault.
-type prfOutcome struct {
+// faultOutcome is what one method must see under one fault.
+type faultOutcome struct {
 	hits    int     // connections the server accepted (dials, for refused)
 	reqs    int     // requests the server read in full (-1: not checked)
 	ok      bool    // the request succeeds with 200
@@ -122,37 +122,37 @@ type prfOutcome struct {
 	rule    Rule    // Event.Rule of the last decision
 }
 
-// prfTorn are the errors a connection torn down under a request may surface
+// faultTorn are the errors a connection torn down under a request may surface
 // as, depending on who sees the teardown first.
-var prfTorn = []error{io.EOF, io.ErrUnexpectedEOF, syscall.ECONNRESET, syscall.EPIPE}
+var faultTorn = []error{io.EOF, io.ErrUnexpectedEOF, syscall.ECONNRESET, syscall.EPIPE}
 
-// prfIdleCloseMsg is the message of net/http's unexported
+// faultIdleCloseMsg is the message of net/http's unexported
 // errServerClosedIdle. The library classifies errors by type only and so
 // does not recognise it (errUnknown); the test compares the text only to
 // tell which of net/http's two outcomes occurred.
-const prfIdleCloseMsg = "http: server closed idle connection"
+const faultIdleCloseMsg = "http: server closed idle connection"
 
-func prfIdleClosed(err error) bool {
-	return err != nil && strings.Contains(err.Error(), prfIdleCloseMsg)
+func faultIdleClosed(err error) bool {
+	return err != nil && strings.Contains(err.Error(), faultIdleCloseMsg)
 }
 
 func TestFaultsTCP(t *testing.T) {
 	cases := []struct {
 		name    string
-		serve   func(s *prfServer, c net.Conn, n int)
+		serve   func(s *faultServer, c net.Conn, n int)
 		refused bool          // no server: the port is closed
 		timeout time.Duration // client timeout per attempt
 		delay   time.Duration // dialer holds new connections this long
 		// closeRace: the server closes every connection at once, and the
 		// outcome is one of two that net/http chooses by a race; see
-		// prfCheckCloseRace. get and post are then unused.
+		// faultCheckCloseRace. get and post are then unused.
 		closeRace bool
-		get       prfOutcome
-		post      prfOutcome
+		get       faultOutcome
+		post      faultOutcome
 	}{
 		{
 			name:      "close-on-accept",
-			serve:     func(s *prfServer, c net.Conn, n int) {},
+			serve:     func(s *faultServer, c net.Conn, n int) {},
 			closeRace: true,
 		},
 		{
@@ -160,51 +160,51 @@ func TestFaultsTCP(t *testing.T) {
 			// transport gets it: the idle-close outcome becomes likelier,
 			// but it is still a race.
 			name:      "close-on-accept-seen-first",
-			serve:     func(s *prfServer, c net.Conn, n int) {},
+			serve:     func(s *faultServer, c net.Conn, n int) {},
 			delay:     30 * time.Millisecond,
 			closeRace: true,
 		},
 		{
 			name: "close-after-request",
-			serve: func(s *prfServer, c net.Conn, n int) {
+			serve: func(s *faultServer, c net.Conn, n int) {
 				s.readRequest(c)
 			},
-			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: RuleMaxRetries},
-			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: RuleMethod},
+			get:  faultOutcome{hits: 4, reqs: 4, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: RuleMaxRetries},
+			post: faultOutcome{hits: 1, reqs: 1, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: RuleMethod},
 		},
 		{
 			name: "truncated-body",
-			serve: func(s *prfServer, c net.Conn, n int) {
+			serve: func(s *faultServer, c net.Conn, n int) {
 				if _, ok := s.readRequest(c); ok {
 					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
 				}
 			},
-			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{io.ErrUnexpectedEOF}, rule: RuleMaxRetries},
-			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{io.ErrUnexpectedEOF}, rule: RuleMethod},
+			get:  faultOutcome{hits: 4, reqs: 4, errAny: []error{io.ErrUnexpectedEOF}, rule: RuleMaxRetries},
+			post: faultOutcome{hits: 1, reqs: 1, errAny: []error{io.ErrUnexpectedEOF}, rule: RuleMethod},
 		},
 		{
 			name: "rst-after-request",
-			serve: func(s *prfServer, c net.Conn, n int) {
+			serve: func(s *faultServer, c net.Conn, n int) {
 				s.readRequest(c)
-				prfReset(c)
+				faultReset(c)
 			},
-			get:  prfOutcome{hits: 4, reqs: 4, errAny: []error{syscall.ECONNRESET}, rule: RuleMaxRetries},
-			post: prfOutcome{hits: 1, reqs: 1, errAny: []error{syscall.ECONNRESET}, rule: RuleMethod},
+			get:  faultOutcome{hits: 4, reqs: 4, errAny: []error{syscall.ECONNRESET}, rule: RuleMaxRetries},
+			post: faultOutcome{hits: 1, reqs: 1, errAny: []error{syscall.ECONNRESET}, rule: RuleMethod},
 		},
 		{
 			name: "never-answers",
-			serve: func(s *prfServer, c net.Conn, n int) {
+			serve: func(s *faultServer, c net.Conn, n int) {
 				if br, ok := s.readRequest(c); ok {
 					io.Copy(io.Discard, br) // until the client gives up
 				}
 			},
 			timeout: 100 * time.Millisecond,
-			get:     prfOutcome{hits: 4, reqs: 4, timeout: true, rule: RuleMaxRetries},
-			post:    prfOutcome{hits: 1, reqs: 1, timeout: true, rule: RuleMethod},
+			get:     faultOutcome{hits: 4, reqs: 4, timeout: true, rule: RuleMaxRetries},
+			post:    faultOutcome{hits: 1, reqs: 1, timeout: true, rule: RuleMethod},
 		},
 		{
 			name: "slow-then-fast",
-			serve: func(s *prfServer, c net.Conn, n int) {
+			serve: func(s *faultServer, c net.Conn, n int) {
 				br, ok := s.readRequest(c)
 				if !ok {
 					return
@@ -216,15 +216,15 @@ func TestFaultsTCP(t *testing.T) {
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 			},
 			timeout: 100 * time.Millisecond,
-			get:     prfOutcome{hits: 2, reqs: 2, ok: true, rule: RuleSuccess},
-			post:    prfOutcome{hits: 1, reqs: 1, timeout: true, rule: RuleMethod},
+			get:     faultOutcome{hits: 2, reqs: 2, ok: true, rule: RuleSuccess},
+			post:    faultOutcome{hits: 1, reqs: 1, timeout: true, rule: RuleMethod},
 		},
 		{
 			name:    "refused",
 			refused: true,
 			// Never connected: safe to repeat for every method.
-			get:  prfOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: RuleMaxRetries},
-			post: prfOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: RuleMaxRetries},
+			get:  faultOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: RuleMaxRetries},
+			post: faultOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: RuleMaxRetries},
 		},
 	}
 	for _, tc := range cases {
@@ -238,7 +238,7 @@ func TestFaultsTCP(t *testing.T) {
 				var (
 					dials atomic.Int32
 					url   string
-					srv   *prfServer
+					srv   *faultServer
 					rec   eventLog
 				)
 				if tc.refused {
@@ -249,7 +249,7 @@ func TestFaultsTCP(t *testing.T) {
 					url = "http://" + ln.Addr().String() + "/fault"
 					ln.Close()
 				} else {
-					srv = prfListen(t, tc.serve)
+					srv = faultListen(t, tc.serve)
 					url = srv.URL()
 				}
 				p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
@@ -277,14 +277,14 @@ func TestFaultsTCP(t *testing.T) {
 					t.Fatalf("no response (err %v)", err)
 				}
 				attempts := resp.Request.Attempt
-				prfCheckEvents(t, events, attempts)
+				faultCheckEvents(t, events, attempts)
 				// Exhausted retries and method stops end with the attempt's
 				// own error, not a give-up.
 				if errors.Is(err, ErrGaveUp) {
 					t.Errorf("err %v wraps ErrGaveUp; these are not early stops", err)
 				}
 				if tc.closeRace {
-					prfCheckCloseRace(t, method, attempts, hits, reqs, err, events)
+					faultCheckCloseRace(t, method, attempts, hits, reqs, err, events)
 					return
 				}
 
@@ -309,7 +309,7 @@ func TestFaultsTCP(t *testing.T) {
 				if err == nil {
 					t.Fatalf("got status %d and no error", resp.StatusCode())
 				}
-				if len(want.errAny) > 0 && !prfIsAny(err, want.errAny) {
+				if len(want.errAny) > 0 && !isAny(err, want.errAny) {
 					t.Errorf("err %v (%T) matches none of %v", err, err, want.errAny)
 				}
 				if want.timeout {
@@ -323,10 +323,10 @@ func TestFaultsTCP(t *testing.T) {
 	}
 }
 
-// prfCheckEvents checks that a request that made attempts attempts and was
+// faultCheckEvents checks that a request that made attempts attempts and was
 // never given up reported one decision per attempt: Retry for each but the
 // last, Stop for the last, and no GiveUp.
-func prfCheckEvents(t *testing.T, events []Event, attempts int) {
+func faultCheckEvents(t *testing.T, events []Event, attempts int) {
 	t.Helper()
 	if len(events) != attempts {
 		t.Errorf("%d events for %d attempts: %+v", len(events), attempts, events)
@@ -344,7 +344,7 @@ func prfCheckEvents(t *testing.T, events []Event, attempts int) {
 	}
 }
 
-// prfCheckCloseRace checks a request to a server that closes every
+// faultCheckCloseRace checks a request to a server that closes every
 // connection as soon as it accepts it, before any request is read. Inside
 // net/http this is a race on each fresh connection: if the transport's read
 // loop sees the close before the request is registered, the attempt fails
@@ -361,7 +361,7 @@ func prfCheckEvents(t *testing.T, events []Event, attempts int) {
 //
 // Fresh connections are never retried inside net/http, so the server sees
 // exactly one connection per attempt.
-func prfCheckCloseRace(t *testing.T, method string, attempts, hits, reqs int, err error, events []Event) {
+func faultCheckCloseRace(t *testing.T, method string, attempts, hits, reqs int, err error, events []Event) {
 	t.Helper()
 	const maxAttempts = 4 // prfPolicy's MaxRetries + 1
 	if reqs != 0 {
@@ -377,23 +377,23 @@ func prfCheckCloseRace(t *testing.T, method string, attempts, hits, reqs int, er
 	if !errors.As(err, &ue) {
 		t.Errorf("err %v (%T) is not the transport's *url.Error", err, err)
 	}
-	idle := prfIdleClosed(err)
-	if !idle && !prfIsAny(err, prfTorn) {
-		t.Errorf("err %v (%T) is neither net/http's idle-close error nor EOF-class %v", err, err, prfTorn)
+	idle := faultIdleClosed(err)
+	if !idle && !isAny(err, faultTorn) {
+		t.Errorf("err %v (%T) is neither net/http's idle-close error nor EOF-class %v", err, err, faultTorn)
 	}
 	if len(events) != attempts || attempts == 0 {
-		return // reported by prfCheckEvents
+		return // reported by faultCheckEvents
 	}
 	idleSeen := 0
 	for _, ev := range events {
-		if prfIdleClosed(ev.Err) {
+		if faultIdleClosed(ev.Err) {
 			idleSeen++
-		} else if !prfIsAny(ev.Err, prfTorn) {
+		} else if !isAny(ev.Err, faultTorn) {
 			t.Errorf("attempt %d failed with %v, neither idle-close nor EOF-class", ev.Attempt, ev.Err)
 		}
 	}
 	last := events[attempts-1]
-	if (last.Err == nil) || prfIdleClosed(last.Err) != idle {
+	if (last.Err == nil) || faultIdleClosed(last.Err) != idle {
 		t.Errorf("last event's error %v differs from the returned %v", last.Err, err)
 	}
 	t.Logf("%d attempt(s), %d idle-close, last error %v", attempts, idleSeen, last.Err)
@@ -412,7 +412,7 @@ func prfCheckCloseRace(t *testing.T, method string, attempts, hits, reqs int, er
 	}
 }
 
-func prfIsAny(err error, targets []error) bool {
+func isAny(err error, targets []error) bool {
 	for _, target := range targets {
 		if errors.Is(err, target) {
 			return true
@@ -424,9 +424,9 @@ func prfIsAny(err error, targets []error) bool {
 // TestFaultsPostWithIdempotencyKey: the same faults that stop a plain POST
 // are retried when the POST carries an Idempotency-Key.
 func TestFaultsPostWithIdempotencyKey(t *testing.T) {
-	srv := prfListen(t, func(s *prfServer, c net.Conn, n int) {
+	srv := faultListen(t, func(s *faultServer, c net.Conn, n int) {
 		s.readRequest(c)
-		prfReset(c)
+		faultReset(c)
 	})
 	c := dialClient(t, scaledDefault(5*time.Millisecond, 50*time.Millisecond), nil, 0)
 	resp, err := c.R().SetHeader("Idempotency-Key", "k-1").SetBody("x").Post(srv.URL())
@@ -457,13 +457,13 @@ func TestFaultsBodyErrorGiveUpSurfaces(t *testing.T) {
 	const partial = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"
 	cases := []struct {
 		name  string
-		serve func(s *prfServer, c net.Conn, n int)
+		serve func(s *faultServer, c net.Conn, n int)
 		want  error // the body-read error, in the returned error and the events
 		opErr bool  // the read error is a *net.OpError
 	}{
 		{
 			name: "unexpected-eof",
-			serve: func(s *prfServer, c net.Conn, n int) {
+			serve: func(s *faultServer, c net.Conn, n int) {
 				if _, ok := s.readRequest(c); ok {
 					io.WriteString(c, partial) // then FIN
 				}
@@ -472,10 +472,10 @@ func TestFaultsBodyErrorGiveUpSurfaces(t *testing.T) {
 		},
 		{
 			name: "reset",
-			serve: func(s *prfServer, c net.Conn, n int) {
+			serve: func(s *faultServer, c net.Conn, n int) {
 				if _, ok := s.readRequest(c); ok {
 					io.WriteString(c, partial)
-					prfReset(c)
+					faultReset(c)
 				}
 			},
 			want:  syscall.ECONNRESET,
@@ -485,7 +485,7 @@ func TestFaultsBodyErrorGiveUpSurfaces(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := prfListen(t, tc.serve)
+			srv := faultListen(t, tc.serve)
 			var (
 				rec  eventLog
 				slow atomic.Bool
@@ -574,9 +574,9 @@ func TestFaultsBodyErrorGiveUpSurfaces(t *testing.T) {
 // TestFaultsTransportErrorGiveUpSurfaces: the same for a transport error,
 // which resty returns as a *url.Error.
 func TestFaultsTransportErrorGiveUpSurfaces(t *testing.T) {
-	srv := prfListen(t, func(s *prfServer, c net.Conn, n int) {
+	srv := faultListen(t, func(s *faultServer, c net.Conn, n int) {
 		s.readRequest(c)
-		prfReset(c)
+		faultReset(c)
 	})
 	p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
 	p.Budget = Budget{Reserve: 1}
@@ -600,18 +600,18 @@ func TestFaultsTransportErrorGiveUpSurfaces(t *testing.T) {
 // ErrWaitTooLong (or ErrDeadline), a malformed one falls back to the
 // millisecond backoff — and never sleep for the server's number.
 
-type prfHintKind int
+type hostileHintKind int
 
 const (
-	hintTooLong  prfHintKind = iota // a valid wait far beyond any limit
+	hintTooLong  hostileHintKind = iota // a valid wait far beyond any limit
 	hintFallback                    // malformed or no wait: ms backoff, all retries used
 )
 
-var prfHostileHints = []struct {
+var hostileHints = []struct {
 	name   string
 	header string
 	value  string
-	kind   prfHintKind
+	kind   hostileHintKind
 }{
 	{"ra-huge-int", "Retry-After", "99999999999999999999", hintTooLong},
 	{"ra-hour", "Retry-After", "3600", hintTooLong},
@@ -648,9 +648,9 @@ var prfHostileHints = []struct {
 	{"x-ratelimit-reset-past-epoch", "X-RateLimit-Reset", "1000000000", hintFallback},
 }
 
-// prfHintServer answers every request with status and one hint header
+// hintServer answers every request with status and one hint header
 // (and, for a reset, a remaining count of 0).
-func prfHintServer(t testing.TB, status int, header, value string) (*httptest.Server, *atomic.Int32) {
+func hintServer(t testing.TB, status int, header, value string) (*httptest.Server, *atomic.Int32) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -671,10 +671,10 @@ func prfHintServer(t testing.TB, status int, header, value string) (*httptest.Se
 // TestFaultsHostileHints: MaxRetryAfter 300ms, no context deadline.
 func TestFaultsHostileHints(t *testing.T) {
 	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
-		for _, h := range prfHostileHints {
+		for _, h := range hostileHints {
 			t.Run(strconv.Itoa(status)+"/"+h.name, func(t *testing.T) {
 				t.Parallel()
-				srv, hits := prfHintServer(t, status, h.header, h.value)
+				srv, hits := hintServer(t, status, h.header, h.value)
 				p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
 				p.MaxRetryAfter = 300 * time.Millisecond
 				c := dialClient(t, p, nil, 0)
@@ -716,10 +716,10 @@ func TestFaultsHostileHints(t *testing.T) {
 // give-up (ErrDeadline, or ErrWaitTooLong where the wait saturates the
 // duration range) — never wrap around into an immediate retry, never sleep.
 func TestFaultsHostileHintsDeadline(t *testing.T) {
-	for _, h := range prfHostileHints {
+	for _, h := range hostileHints {
 		t.Run(h.name, func(t *testing.T) {
 			t.Parallel()
-			srv, hits := prfHintServer(t, http.StatusServiceUnavailable, h.header, h.value)
+			srv, hits := hintServer(t, http.StatusServiceUnavailable, h.header, h.value)
 			p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
 			p.MaxRetryAfter = time.Duration(math.MaxInt64)
 			c := dialClient(t, p, nil, 0)

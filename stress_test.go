@@ -25,24 +25,24 @@ import (
 // request — is known in advance whatever the scheduling.
 
 const (
-	strWorkers    = 300
-	strPerWorker  = 4
-	strLogical    = strWorkers * strPerWorker
-	strMaxRetries = 3
+	stressWorkers    = 300
+	stressPerWorker  = 4
+	stressLogical    = stressWorkers * stressPerWorker
+	stressMaxRetries = 3
 )
 
-type strFate int
+type stressFate int
 
 const (
-	fateOK        strFate = iota
+	fateOK        stressFate = iota
 	fate503               // 503, no hint
 	fate429               // 429 with Retry-After: 0
 	fateTruncated         // headers and part of the body, then RST
 )
 
-// strFateOf is the fate of one attempt: 25% 503, 5% 429, 10% truncated by
+// stressFateOf is the fate of one attempt: 25% 503, 5% 429, 10% truncated by
 // a reset, the rest 200.
-func strFateOf(seed uint64, id, attempt int) strFate {
+func stressFateOf(seed uint64, id, attempt int) stressFate {
 	r := rand.New(rand.NewPCG(seed, uint64(id)<<8|uint64(attempt)))
 	switch x := r.IntN(100); {
 	case x < 25:
@@ -55,61 +55,61 @@ func strFateOf(seed uint64, id, attempt int) strFate {
 	return fateOK
 }
 
-// strExpect is the outcome of a logical request when every retry the policy
+// stressExpect is the outcome of a logical request when every retry the policy
 // allows is made: the attempts used and the fate of the last one.
-func strExpect(seed uint64, id int) (attempts int, last strFate) {
-	for a := 1; a <= strMaxRetries+1; a++ {
-		last = strFateOf(seed, id, a)
+func stressExpect(seed uint64, id int) (attempts int, last stressFate) {
+	for a := 1; a <= stressMaxRetries+1; a++ {
+		last = stressFateOf(seed, id, a)
 		if last == fateOK {
 			return a, last
 		}
 	}
-	return strMaxRetries + 1, last
+	return stressMaxRetries + 1, last
 }
 
-// strServer is the flaky server. attempts[id] counts the attempts per ID;
+// stressServer is the flaky server. attempts[id] counts the attempts per ID;
 // total counts all.
-type strServer struct {
+type stressServer struct {
 	*httptest.Server
 	seed     uint64
-	attempts [strLogical]atomic.Int32
+	attempts [stressLogical]atomic.Int32
 	total    atomic.Int64
 	bad      atomic.Int64 // requests with a missing or bad ID
 }
 
-func strListen(t *testing.T, seed uint64) *strServer {
-	s := &strServer{seed: seed}
+func stressListen(t *testing.T, seed uint64) *stressServer {
+	s := &stressServer{seed: seed}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
 
-// strPath is the path of logical request id.
-func strPath(id int) string { return "/stress/" + strconv.Itoa(id) }
+// stressPath is the path of logical request id.
+func stressPath(id int) string { return "/stress/" + strconv.Itoa(id) }
 
-// strID is the ID in a request path or event URL, or -1.
-func strID(path string) int {
+// stressID is the ID in a request path or event URL, or -1.
+func stressID(path string) int {
 	i := strings.LastIndex(path, "/stress/")
 	if i < 0 {
 		return -1
 	}
 	id, err := strconv.Atoi(path[i+len("/stress/"):])
-	if err != nil || id < 0 || id >= strLogical {
+	if err != nil || id < 0 || id >= stressLogical {
 		return -1
 	}
 	return id
 }
 
-func (s *strServer) serve(w http.ResponseWriter, r *http.Request) {
+func (s *stressServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.total.Add(1)
-	id := strID(r.URL.Path)
+	id := stressID(r.URL.Path)
 	if id < 0 {
 		s.bad.Add(1)
 		http.Error(w, "bad id", http.StatusBadRequest)
 		return
 	}
 	attempt := int(s.attempts[id].Add(1))
-	switch strFateOf(s.seed, id, attempt) {
+	switch stressFateOf(s.seed, id, attempt) {
 	case fate503:
 		w.WriteHeader(http.StatusServiceUnavailable)
 	case fate429:
@@ -125,13 +125,13 @@ func (s *strServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
 		buf.Flush()
-		prfReset(conn)
+		faultReset(conn)
 	default:
 		w.Write([]byte("ok-" + strconv.Itoa(id)))
 	}
 }
 
-type strResult struct {
+type stressResult struct {
 	attempts int
 	status   int
 	body     string
@@ -139,16 +139,16 @@ type strResult struct {
 	events   []Event // the policy's decisions for this request, in order
 }
 
-// strRun sends strLogical GETs through c from strWorkers goroutines, and
+// stressRun sends stressLogical GETs through c from stressWorkers goroutines, and
 // collects the events the policy reports for each.
-func strRun(t *testing.T, s *strServer, p Policy) []strResult {
+func stressRun(t *testing.T, s *stressServer, p Policy) []stressResult {
 	var (
 		mu     sync.Mutex
-		events = make([][]Event, strLogical)
+		events = make([][]Event, stressLogical)
 		stray  atomic.Int64 // events whose URL names no request
 	)
 	p.OnDecision = func(ev Event) {
-		id := strID(ev.URL)
+		id := stressID(ev.URL)
 		if id < 0 {
 			stray.Add(1)
 			return
@@ -159,14 +159,14 @@ func strRun(t *testing.T, s *strServer, p Policy) []strResult {
 	}
 	c := dialClient(t, p, nil, 0).SetTimeout(20 * time.Second)
 
-	results := make([]strResult, strLogical)
+	results := make([]stressResult, stressLogical)
 	var wg sync.WaitGroup
-	for w := range strWorkers {
+	for w := range stressWorkers {
 		wg.Go(func() {
-			for i := range strPerWorker {
-				id := w*strPerWorker + i
-				resp, err := c.R().Get(s.URL + strPath(id))
-				res := strResult{err: err, attempts: -1}
+			for i := range stressPerWorker {
+				id := w*stressPerWorker + i
+				resp, err := c.R().Get(s.URL + stressPath(id))
+				res := stressResult{err: err, attempts: -1}
 				if resp != nil {
 					res.status, res.body = resp.StatusCode(), resp.String()
 					if resp.Request != nil {
@@ -187,15 +187,15 @@ func strRun(t *testing.T, s *strServer, p Policy) []strResult {
 	return results
 }
 
-func strPolicy() Policy {
+func stressPolicy() Policy {
 	p := scaledDefault(time.Millisecond, 4*time.Millisecond)
-	p.MaxRetries = strMaxRetries
+	p.MaxRetries = stressMaxRetries
 	return p
 }
 
-// strCheckCommon checks what holds with or without a budget, and returns
+// stressCheckCommon checks what holds with or without a budget, and returns
 // the number of retries made.
-func strCheckCommon(t *testing.T, s *strServer, results []strResult) (retries int) {
+func stressCheckCommon(t *testing.T, s *stressServer, results []stressResult) (retries int) {
 	t.Helper()
 	if n := s.bad.Load(); n != 0 {
 		t.Errorf("%d requests reached the server without a valid ID", n)
@@ -204,8 +204,8 @@ func strCheckCommon(t *testing.T, s *strServer, results []strResult) (retries in
 	for id, res := range results {
 		server := int(s.attempts[id].Load())
 		sum += int64(server)
-		if server < 1 || server > strMaxRetries+1 {
-			t.Errorf("id %d: server saw %d attempts, want 1..%d", id, server, strMaxRetries+1)
+		if server < 1 || server > stressMaxRetries+1 {
+			t.Errorf("id %d: server saw %d attempts, want 1..%d", id, server, stressMaxRetries+1)
 		}
 		if res.attempts != server {
 			t.Errorf("id %d: client reports %d attempts, server saw %d", id, res.attempts, server)
@@ -233,9 +233,9 @@ func strCheckCommon(t *testing.T, s *strServer, results []strResult) (retries in
 	return retries
 }
 
-// strTornDown reports whether err is the error of a response whose
+// stressTornDown reports whether err is the error of a response whose
 // connection was reset under it.
-func strTornDown(err error) bool {
+func stressTornDown(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
@@ -243,16 +243,16 @@ func strTornDown(err error) bool {
 // exactly the one its seeded fates dictate.
 func TestStressUnlimited(t *testing.T) {
 	const seed = 20240601
-	s := strListen(t, seed)
-	p := strPolicy()
+	s := stressListen(t, seed)
+	p := stressPolicy()
 	p.Budget = Budget{}
 	start := time.Now()
-	results := strRun(t, s, p)
+	results := stressRun(t, s, p)
 	elapsed := time.Since(start)
 
 	var ok, failed503, failed429, failedTorn int
 	for id, res := range results {
-		want, last := strExpect(seed, id)
+		want, last := stressExpect(seed, id)
 		for _, ev := range res.events {
 			if ev.GiveUp != nil {
 				t.Errorf("id %d: event %+v gives up, with no limit set", id, ev)
@@ -270,7 +270,7 @@ func TestStressUnlimited(t *testing.T) {
 			ok++
 		case fate503, fate429:
 			// Retries used up: the last response, no error.
-			wantStatus := map[strFate]int{fate503: 503, fate429: 429}[last]
+			wantStatus := map[stressFate]int{fate503: 503, fate429: 429}[last]
 			if res.err != nil || res.status != wantStatus {
 				t.Errorf("id %d: got (%d, %v), want (%d, nil) after %d attempts", id, res.status, res.err, wantStatus, want)
 			}
@@ -280,17 +280,17 @@ func TestStressUnlimited(t *testing.T) {
 				failed429++
 			}
 		case fateTruncated:
-			if !strTornDown(res.err) || errors.Is(res.err, ErrGaveUp) {
+			if !stressTornDown(res.err) || errors.Is(res.err, ErrGaveUp) {
 				t.Errorf("id %d: err %v, want the body read error", id, res.err)
 			}
 			failedTorn++
 		}
 	}
-	retries := strCheckCommon(t, s, results)
+	retries := stressCheckCommon(t, s, results)
 	t.Logf("%d logical requests in %v: %d ok, %d ended 503, %d ended 429, %d ended torn; %d server hits (%d retries)",
-		strLogical, elapsed, ok, failed503, failed429, failedTorn, s.total.Load(), retries)
-	if ok < strLogical*9/10 {
-		t.Errorf("only %d of %d succeeded; the seeded fates should give ~97%%", ok, strLogical)
+		stressLogical, elapsed, ok, failed503, failed429, failedTorn, s.total.Load(), retries)
+	if ok < stressLogical*9/10 {
+		t.Errorf("only %d of %d succeeded; the seeded fates should give ~97%%", ok, stressLogical)
 	}
 }
 
@@ -309,15 +309,15 @@ func TestStressUnlimited(t *testing.T) {
 // attempt beyond the client's.
 func TestStressDefaultBudget(t *testing.T) {
 	const seed = 77
-	s := strListen(t, seed)
-	p := strPolicy()
+	s := stressListen(t, seed)
+	p := stressPolicy()
 	start := time.Now()
-	results := strRun(t, s, p)
+	results := stressRun(t, s, p)
 	elapsed := time.Since(start)
 
 	var ok, okRetried, full, refusedResp, refusedTransport, refusedBody int
 	for id, res := range results {
-		want, last := strExpect(seed, id)
+		want, last := stressExpect(seed, id)
 		var final Event
 		if n := len(res.events); n > 0 {
 			final = res.events[n-1]
@@ -331,7 +331,7 @@ func TestStressDefaultBudget(t *testing.T) {
 				t.Errorf("id %d: stopped after %d of %d attempts; final event attempt %d %v, give-up %v; want a give-up with ErrBudgetExhausted",
 					id, res.attempts, want, final.Attempt, final.Verdict, final.GiveUp)
 			}
-			fate := strFateOf(seed, id, res.attempts)
+			fate := stressFateOf(seed, id, res.attempts)
 			var ue *url.Error
 			var ge *GiveUpError
 			switch {
@@ -353,10 +353,10 @@ func TestStressDefaultBudget(t *testing.T) {
 			default:
 				// A body-read error, returned as it is.
 				refusedBody++
-				if fate != fateTruncated || !strTornDown(res.err) || errors.Is(res.err, ErrGaveUp) {
+				if fate != fateTruncated || !stressTornDown(res.err) || errors.Is(res.err, ErrGaveUp) {
 					t.Errorf("id %d: refused after a fate-%d attempt with err %v (%T), want the body-read error as it is", id, fate, res.err, res.err)
 				}
-				if !strTornDown(final.Err) || !errors.Is(final.GiveUp, final.Err) {
+				if !stressTornDown(final.Err) || !errors.Is(final.GiveUp, final.Err) {
 					t.Errorf("id %d: final event err %v, give-up %v; want the body-read error in both", id, final.Err, final.GiveUp)
 				}
 			}
@@ -370,7 +370,7 @@ func TestStressDefaultBudget(t *testing.T) {
 			}
 		default:
 			full++
-			if last == fateTruncated && !strTornDown(res.err) || last != fateTruncated && res.err != nil {
+			if last == fateTruncated && !stressTornDown(res.err) || last != fateTruncated && res.err != nil {
 				t.Errorf("id %d: all %d attempts failed (last fate %d) but err = %v", id, want, last, res.err)
 			}
 		}
@@ -382,14 +382,14 @@ func TestStressDefaultBudget(t *testing.T) {
 			}
 		}
 	}
-	retries := strCheckCommon(t, s, results)
+	retries := stressCheckCommon(t, s, results)
 	// The run is far shorter than the budget's window: every retry that
 	// failed was paid for by the reserve or by a deposit of Ratio per
 	// success; every retry that succeeded was refunded.
 	limit := p.Budget.Reserve + int(p.Budget.Ratio*float64(ok)+0.5) + okRetried
 	refused := refusedResp + refusedTransport + refusedBody
 	t.Logf("%d logical requests in %v: %d ok, %d failed after all retries, %d refused by the budget (%d after a response, %d after a transport error, %d after a body-read error); %d retries (limit %d)",
-		strLogical, elapsed, ok, full, refused, refusedResp, refusedTransport, refusedBody, retries, limit)
+		stressLogical, elapsed, ok, full, refused, refusedResp, refusedTransport, refusedBody, retries, limit)
 	if retries > limit {
 		t.Errorf("%d retries exceed Reserve + Ratio·successes + retries that succeeded = %d", retries, limit)
 	}

@@ -35,9 +35,9 @@ import (
 // ---------------------------------------------------------------------------
 // helpers
 
-// useRetriesLeft is what the client's retry budget allows for rawURL's host
+// retriesLeft is what the client's retry budget allows for rawURL's host
 // now, in thousandths of a retry, read through its installation.
-func useRetriesLeft(t *testing.T, c *resty.Client, rawURL string) int64 {
+func retriesLeft(t *testing.T, c *resty.Client, rawURL string) int64 {
 	t.Helper()
 	own, _ := find(c)
 	if own == nil {
@@ -329,9 +329,9 @@ func TestUsageCloneTestModeIndependent(t *testing.T) {
 	}
 }
 
-// useMultipartServer records the length of the "file" part of every
+// multipartServer records the length of the "file" part of every
 // attempt per X-Who and answers 503 to each key's first attempt.
-func useMultipartServer(t *testing.T) (*httptest.Server, *sync.Mutex, map[string][]int, map[string][]string) {
+func multipartServer(t *testing.T) (*httptest.Server, *sync.Mutex, map[string][]int, map[string][]string) {
 	var mu sync.Mutex
 	parts := map[string][]int{}
 	hooks := map[string][]string{}
@@ -369,7 +369,7 @@ func useMultipartServer(t *testing.T) (*httptest.Server, *sync.Mutex, map[string
 // multipart retry is either refused or sent with the full bytes, never
 // with an empty part. The original keeps its guard and its hook slot.
 func TestUsageClonePreRequestHookNoEmptyPart(t *testing.T) {
-	srv, mu, parts, hooks := useMultipartServer(t)
+	srv, mu, parts, hooks := multipartServer(t)
 	payload := bytes.Repeat([]byte("0123456789"), 300)
 	orig := newClient(t, fastPolicy(3))
 	clone := orig.Clone()
@@ -427,7 +427,7 @@ func TestUsageClonePreRequestHookNoEmptyPart(t *testing.T) {
 // The same with a clone that also got its own policy (Apply after
 // SetPreRequestHook, and SetPreRequestHook after Apply).
 func TestUsageClonePreRequestHookApplied(t *testing.T) {
-	srv, mu, parts, _ := useMultipartServer(t)
+	srv, mu, parts, _ := multipartServer(t)
 	payload := bytes.Repeat([]byte("abcdefghij"), 300)
 	orig := newClient(t, fastPolicy(3))
 	hook := func(_ *resty.Client, r *http.Request) error { return nil }
@@ -576,7 +576,7 @@ func TestUsageReusedRequestResendCount(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	rt := &useResendTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
+	rt := &resendTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(rt.base.CloseIdleConnections)
 	c := resty.New().SetLogger(nopLogger{}).SetTransport(rt)
 	fastPolicy(3).Apply(c)
@@ -592,14 +592,14 @@ func TestUsageReusedRequestResendCount(t *testing.T) {
 	}
 }
 
-type useResendTransport struct {
+type resendTransport struct {
 	base   *http.Transport
 	mu     sync.Mutex
 	counts []int
 	paths  []string
 }
 
-func (rt *useResendTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (rt *resendTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	rt.mu.Lock()
 	rt.counts = append(rt.counts, ResendCount(r.Context()))
 	rt.paths = append(rt.paths, r.URL.Path)
@@ -607,7 +607,7 @@ func (rt *useResendTransport) RoundTrip(r *http.Request) (*http.Response, error)
 	return rt.base.RoundTrip(r)
 }
 
-func (rt *useResendTransport) take() []int {
+func (rt *resendTransport) take() []int {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	out := rt.counts
@@ -616,7 +616,7 @@ func (rt *useResendTransport) take() []int {
 }
 
 // countsFor returns the resend counts seen for path.
-func (rt *useResendTransport) countsFor(path string) []int {
+func (rt *resendTransport) countsFor(path string) []int {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	var out []int
@@ -631,22 +631,22 @@ func (rt *useResendTransport) countsFor(path string) []int {
 // ---------------------------------------------------------------------------
 // 4. Streaming responses: every retried body is drained and closed.
 
-// useBodyTracker wraps every response body to see whether it was read to
+// bodyTracker wraps every response body to see whether it was read to
 // the end and closed.
-type useBodyTracker struct {
+type bodyTracker struct {
 	base   *http.Transport
 	mu     sync.Mutex
-	bodies []*useTrackedBody
+	bodies []*trackedBody
 }
 
-type useTrackedBody struct {
+type trackedBody struct {
 	rc     io.ReadCloser
 	status int
 	eof    atomic.Bool
 	closed atomic.Bool
 }
 
-func (b *useTrackedBody) Read(p []byte) (int, error) {
+func (b *trackedBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
 		b.eof.Store(true)
@@ -654,17 +654,17 @@ func (b *useTrackedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *useTrackedBody) Close() error {
+func (b *trackedBody) Close() error {
 	b.closed.Store(true)
 	return b.rc.Close()
 }
 
-func (tr *useBodyTracker) RoundTrip(r *http.Request) (*http.Response, error) {
+func (tr *bodyTracker) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := tr.base.RoundTrip(r)
 	if err != nil {
 		return resp, err
 	}
-	tb := &useTrackedBody{rc: resp.Body, status: resp.StatusCode}
+	tb := &trackedBody{rc: resp.Body, status: resp.StatusCode}
 	resp.Body = tb
 	tr.mu.Lock()
 	tr.bodies = append(tr.bodies, tb)
@@ -672,11 +672,11 @@ func (tr *useBodyTracker) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (tr *useBodyTracker) CloseIdleConnections() { tr.base.CloseIdleConnections() }
+func (tr *bodyTracker) CloseIdleConnections() { tr.base.CloseIdleConnections() }
 
 // closeAll closes whatever the code under test left open, so that a
 // failure here does not leak goroutines into the rest of the package.
-func (tr *useBodyTracker) closeAll() {
+func (tr *bodyTracker) closeAll() {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	for _, b := range tr.bodies {
@@ -708,7 +708,7 @@ func TestUsageDoNotParseResponseDrained(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	tr := &useBodyTracker{base: http.DefaultTransport.(*http.Transport).Clone()}
+	tr := &bodyTracker{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(tr.closeAll)
 	c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
 	fastPolicy(3).Apply(c)
@@ -776,9 +776,9 @@ func TestUsageDoNotParseResponseDrained(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 5. An OnAfterResponse error does not hide a retryable status.
 
-type useStatusError struct{ status int }
+type statusError struct{ status int }
 
-func (e *useStatusError) Error() string { return "api error " + strconv.Itoa(e.status) }
+func (e *statusError) Error() string { return "api error " + strconv.Itoa(e.status) }
 
 func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
 	log := newRequestLog()
@@ -799,7 +799,7 @@ func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
 	})
 	middleware := func(_ *resty.Client, resp *resty.Response) error {
 		if resp.StatusCode() >= 400 {
-			return &useStatusError{resp.StatusCode()}
+			return &statusError{resp.StatusCode()}
 		}
 		return nil
 	}
@@ -835,7 +835,7 @@ func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
 				if resp == nil || resp.StatusCode() != tc.status {
 					t.Errorf("%s: status %d, want %d", key, statusOf(resp), tc.status)
 				}
-				var se *useStatusError
+				var se *statusError
 				if tc.wantErr != errors.As(err, &se) {
 					t.Errorf("%s: err = %v, want the middleware's error: %v", key, err, tc.wantErr)
 				}
@@ -863,7 +863,7 @@ func TestUsageAfterResponseErrorNotReportedAsTransport(t *testing.T) {
 	c := newClient(t, p)
 	c.OnAfterResponse(func(_ *resty.Client, resp *resty.Response) error {
 		if resp.StatusCode() >= 400 {
-			return &useStatusError{resp.StatusCode()}
+			return &statusError{resp.StatusCode()}
 		}
 		return nil
 	})
@@ -875,7 +875,7 @@ func TestUsageAfterResponseErrorNotReportedAsTransport(t *testing.T) {
 		t.Fatalf("events %+v, want a Retry of the 503, then the 200", evs)
 	}
 	// The doc of Event.Err: "the attempt's transport or body-read error".
-	var se *useStatusError
+	var se *statusError
 	if errors.As(evs[0].Err, &se) {
 		t.Logf("note: Event.Err carries the middleware's error %v", evs[0].Err)
 	}
@@ -1221,7 +1221,7 @@ func TestUsageBudgetRefundAfterPaidGiveUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	const afterSpend = 4000
-	if got := useRetriesLeft(t, c, srv.URL); got != afterSpend {
+	if got := retriesLeft(t, c, srv.URL); got != afterSpend {
 		t.Fatalf("retries left after one failed retry = %d, want %d", got, afterSpend)
 	}
 
@@ -1239,7 +1239,7 @@ func TestUsageBudgetRefundAfterPaidGiveUp(t *testing.T) {
 		if took := time.Since(start); took > time.Second {
 			t.Errorf("took %v: the cancel did not end the wait", took)
 		}
-		if got := useRetriesLeft(t, c, srv.URL); got != afterSpend {
+		if got := retriesLeft(t, c, srv.URL); got != afterSpend {
 			t.Errorf("retries left = %d, want %d: the unsent retry was not given back", got, afterSpend)
 		}
 	})
@@ -1254,7 +1254,7 @@ func TestUsageBudgetRefundAfterPaidGiveUp(t *testing.T) {
 		if _, err := cb.R().SetContext(WithPolicy(context.Background(), fast)).SetHeader("X-ID", "spend-b").Get(srv.URL); err != nil {
 			t.Fatal(err)
 		}
-		before := useRetriesLeft(t, cb, srv.URL)
+		before := retriesLeft(t, cb, srv.URL)
 		_, err := cb.R().SetHeader("X-ID", "changing").Put(srv.URL)
 		if !errors.Is(err, ErrBodyNotReplayable) {
 			t.Errorf("err = %v, want ErrBodyNotReplayable", err)
@@ -1262,7 +1262,7 @@ func TestUsageBudgetRefundAfterPaidGiveUp(t *testing.T) {
 		if got := log.count("changing"); got != 1 {
 			t.Errorf("%d attempts reached the server, want 1", got)
 		}
-		if got := useRetriesLeft(t, cb, srv.URL); got != before {
+		if got := retriesLeft(t, cb, srv.URL); got != before {
 			t.Errorf("retries left = %d, want %d: the refused retry was not given back", got, before)
 		}
 	})
@@ -1350,7 +1350,7 @@ func TestUsageNestedRequestInHook(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	rt := &useResendTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
+	rt := &resendTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(rt.base.CloseIdleConnections)
 	var events eventLog
 	p := fastPolicy(3)
@@ -1402,7 +1402,7 @@ func TestUsageNestedRequestInHook(t *testing.T) {
 // ---------------------------------------------------------------------------
 // HTTP/2.
 
-func useHTTP2(t *testing.T, h http.HandlerFunc) (*httptest.Server, *resty.Client) {
+func http2Server(t *testing.T, h http.HandlerFunc) (*httptest.Server, *resty.Client) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.EnableHTTP2 = true
@@ -1416,7 +1416,7 @@ func useHTTP2(t *testing.T, h http.HandlerFunc) (*httptest.Server, *resty.Client
 func TestUsageHTTP2Retries(t *testing.T) {
 	log := newRequestLog()
 	var protos sync.Map
-	srv, c := useHTTP2(t, func(w http.ResponseWriter, r *http.Request) {
+	srv, c := http2Server(t, func(w http.ResponseWriter, r *http.Request) {
 		protos.Store(r.Proto, true)
 		id := r.Header.Get("X-ID")
 		var n int
@@ -1492,7 +1492,7 @@ func TestUsageHTTP2AbortedStreamRetried(t *testing.T) {
 			var srv *httptest.Server
 			var c *resty.Client
 			if proto == "HTTP/2" {
-				srv, c = useHTTP2(t, h)
+				srv, c = http2Server(t, h)
 			} else {
 				srv = serve(t, h)
 				c = resty.New().SetLogger(nopLogger{})
