@@ -1292,3 +1292,35 @@ func TestBodyReplayMultipartDrainedReader(t *testing.T) {
 		})
 	}
 }
+
+// The fingerprint of a body is computed from the bytes resty sent: a
+// sha256 of what the server received matches on every attempt of a large
+// reader body.
+func TestUsageLargeReaderBodyReplayed(t *testing.T) {
+	var mu sync.Mutex
+	var sums [][32]byte
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		sums = append(sums, sha256.Sum256(b))
+		n := len(sums)
+		mu.Unlock()
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	c := newClient(t, fastPolicy(3))
+	resp, err := c.R().SetBody(bytes.NewReader(payload)).Put(srv.URL)
+	if err != nil || resp.StatusCode() != http.StatusOK {
+		t.Fatalf("status %d, err %v", statusOf(resp), err)
+	}
+	want := sha256.Sum256(payload)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sums) != 2 || sums[0] != want || sums[1] != want {
+		t.Errorf("%d attempts; bodies match the payload: %v", len(sums), len(sums) == 2 && sums[0] == want && sums[1] == want)
+	}
+}
