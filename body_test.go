@@ -127,13 +127,6 @@ func (s *btServer) reset() {
 	s.mu.Unlock()
 }
 
-// btNopLogger keeps resty's per-attempt warnings out of the test output.
-type btNopLogger struct{}
-
-func (btNopLogger) Errorf(string, ...any) {}
-func (btNopLogger) Warnf(string, ...any)  {}
-func (btNopLogger) Debugf(string, ...any) {}
-
 // btCLMode is where SetContentLength(true) is set, if anywhere.
 type btCLMode int
 
@@ -166,15 +159,11 @@ var btMethods = []btMethod{
 // btPolicy retries fast and without a budget, so that every outcome is
 // decided by the body rules alone.
 func btPolicy() Policy {
-	p := Default()
-	p.MaxRetries = 3
+	p := fastPolicy(3)
 	p.BaseDelay = time.Millisecond
 	p.Multiplier = 1
 	p.MaxDelay = 0
-	p.Jitter = NoJitter
 	p.MaxRetryAfter = time.Second
-	p.MaxElapsed = 0
-	p.Budget = Budget{}
 	return p
 }
 
@@ -185,7 +174,7 @@ func btPolicy() Policy {
 // to.
 func btNewClient(t *testing.T, mode btCLMode, before func(c *resty.Client)) *resty.Client {
 	t.Helper()
-	c := resty.New().SetLogger(btNopLogger{})
+	c := resty.New().SetLogger(nopLogger{})
 	if before != nil {
 		before(c)
 	}
@@ -733,8 +722,45 @@ func btFramings(as []btAttempt) string {
 	return strings.Join(f, ",")
 }
 
-// btRun runs one case with one method and mode and checks it.
-func btRun(t *testing.T, bc btCase, m btMethod, mode btCLMode, before func(c *resty.Client)) {
+// btMatrix collects one row per subtest of a matrix test (the case, the
+// Content-Length mode, the method, the outcome and each attempt's framing)
+// and compares the rows with a golden file under testdata/. Subtests run
+// one after another, so no lock is needed.
+type btMatrix struct {
+	planned, started int
+	rows             []string
+}
+
+// run runs f as the subtest name; f returns the subtest's row.
+func (m *btMatrix) run(t *testing.T, name string, f func(t *testing.T) string) {
+	t.Helper()
+	m.planned++
+	t.Run(name, func(t *testing.T) {
+		m.started++
+		m.rows = append(m.rows, f(t))
+	})
+}
+
+// check compares the rows with testdata/golden (go test -update rewrites
+// it). A row missing because its subtest stopped early is a difference; a
+// matrix that -run selected only part of is not compared.
+func (m *btMatrix) check(t *testing.T, golden string) {
+	t.Helper()
+	if m.started < m.planned {
+		t.Logf("-run selected %d of %d subtests: %s not compared", m.started, m.planned, golden)
+		return
+	}
+	checkGolden(t, golden, []byte(strings.Join(m.rows, "\n")+"\n"))
+}
+
+// btRow is one line of a body matrix golden file.
+func btRow(bc btCase, mode btCLMode, method string, got btOutcome, seen []btAttempt) string {
+	return fmt.Sprintf("%s | %s | %s | %s | %s", bc.name, mode, method, got, btFramings(seen))
+}
+
+// btRun runs one case with one method and mode, checks it and returns its
+// matrix row.
+func btRun(t *testing.T, bc btCase, m btMethod, mode btCLMode, before func(c *resty.Client)) string {
 	t.Helper()
 	srv := newBTServer(t, btFailures, m.status)
 	c := btNewClient(t, mode, before)
@@ -750,33 +776,38 @@ func btRun(t *testing.T, bc btCase, m btMethod, mode btCLMode, before func(c *re
 	seen := srv.seen()
 	btCheckWire(t, seen, exp, mode)
 	got := btCheckOutcome(t, resp, err, len(seen), m.status, bc.want)
-	t.Logf("BODYTABLE | %s | %s | %s | %s | %s", bc.name, mode, m.name, got, btFramings(seen))
+	return btRow(bc, mode, m.name, got, seen)
 }
 
 // TestBodyReplayMatrix sends every body kind with every Content-Length mode
 // and every retryable method, with the guard installed: each is replayed
 // exactly (multipart included) and no attempt with other bytes reaches the
-// server.
+// server. The outcome and framing of every combination is compared with
+// testdata/body_matrix.golden.
 func TestBodyReplayMatrix(t *testing.T) {
+	var matrix btMatrix
 	for _, bc := range btBodyCases() {
 		for _, mode := range btModes {
 			for i, m := range btMethods {
 				if bc.heavy && i > 0 {
 					continue
 				}
-				t.Run(bc.name+"/"+mode.String()+"/"+m.name, func(t *testing.T) {
-					btRun(t, bc, m, mode, nil)
+				matrix.run(t, bc.name+"/"+mode.String()+"/"+m.name, func(t *testing.T) string {
+					return btRun(t, bc, m, mode, nil)
 				})
 			}
 		}
 	}
+	matrix.check(t, "body_matrix.golden")
 }
 
 // TestBodyReplayGETWithoutBody: a GET carries no body on any attempt, with
-// or without SetContentLength.
+// or without SetContentLength. The rows are compared with
+// testdata/body_matrix_get.golden.
 func TestBodyReplayGETWithoutBody(t *testing.T) {
+	var matrix btMatrix
 	for _, mode := range btModes {
-		t.Run(mode.String(), func(t *testing.T) {
+		matrix.run(t, mode.String(), func(t *testing.T) string {
 			bc := btCase{name: "GET no body", want: btReplayed, setup: func(*testing.T, *resty.Client, *resty.Request) btExpect {
 				return btExpect{body: []byte{}}
 			}}
@@ -798,9 +829,10 @@ func TestBodyReplayGETWithoutBody(t *testing.T) {
 				}
 			}
 			got := btCheckOutcome(t, resp, err, len(seen), http.StatusInternalServerError, btReplayed)
-			t.Logf("BODYTABLE | %s | %s | GET-500 | %s | %s", bc.name, mode, got, btFramings(seen))
+			return btRow(bc, mode, "GET-500", got, seen)
 		})
 	}
+	matrix.check(t, "body_matrix_get.golden")
 }
 
 // btUserHook is a pre-request hook of the user's; with it set before Apply
@@ -841,8 +873,10 @@ func btNewClientWithoutGuard(t *testing.T, mode btCLMode, placement string, h *b
 // (one attempt, ErrBodyNotReplayable, last response kept); every other kind
 // has the same outcome as with the guard; the user's hook runs on every
 // attempt. The hook placements after Apply run in one Content-Length mode:
-// they change where the hook comes from, not how bodies are built.
+// they change where the hook comes from, not how bodies are built. The
+// rows are compared with testdata/body_matrix_without_guard.golden.
 func TestBodyReplayMatrixWithoutGuard(t *testing.T) {
+	var matrix btMatrix
 	m := btMethods[0]
 	for _, bc := range btBodyCases() {
 		for _, mode := range btModes {
@@ -850,7 +884,7 @@ func TestBodyReplayMatrixWithoutGuard(t *testing.T) {
 				if i > 0 && mode != btCLOff {
 					continue
 				}
-				t.Run(bc.name+"/"+mode.String()+"/"+placement, func(t *testing.T) {
+				matrix.run(t, bc.name+"/"+mode.String()+"/"+placement, func(t *testing.T) string {
 					var h btUserHook
 					srv := newBTServer(t, btFailures, m.status)
 					c := btNewClientWithoutGuard(t, mode, placement, &h)
@@ -866,11 +900,12 @@ func TestBodyReplayMatrixWithoutGuard(t *testing.T) {
 					if int(h.calls.Load()) != len(seen) {
 						t.Errorf("user pre-request hook ran %d times for %d attempts: Apply replaced it", h.calls.Load(), len(seen))
 					}
-					t.Logf("BODYTABLE | %s | %s | %s, no guard (%s) | %s | %s", bc.name, mode, m.name, placement, got, btFramings(seen))
+					return btRow(bc, mode, m.name+", no guard ("+placement+")", got, seen)
 				})
 			}
 		}
 	}
+	matrix.check(t, "body_matrix_without_guard.golden")
 }
 
 // btCounterJSON marshals to a different JSON document on every call, yet
@@ -1301,5 +1336,37 @@ func TestBodyReplayMultipartDrainedReader(t *testing.T) {
 			}
 			btCheckOutcome(t, resp, err, len(seen), http.StatusInternalServerError, want)
 		})
+	}
+}
+
+// The fingerprint of a body is computed from the bytes resty sent: a
+// sha256 of what the server received matches on every attempt of a large
+// reader body.
+func TestUsageLargeReaderBodyReplayed(t *testing.T) {
+	var mu sync.Mutex
+	var sums [][32]byte
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		sums = append(sums, sha256.Sum256(b))
+		n := len(sums)
+		mu.Unlock()
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	c := newClient(t, fastPolicy(3))
+	resp, err := c.R().SetBody(bytes.NewReader(payload)).Put(srv.URL)
+	if err != nil || resp.StatusCode() != http.StatusOK {
+		t.Fatalf("status %d, err %v", statusOf(resp), err)
+	}
+	want := sha256.Sum256(payload)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sums) != 2 || sums[0] != want || sums[1] != want {
+		t.Errorf("%d attempts; bodies match the payload: %v", len(sums), len(sums) == 2 && sums[0] == want && sums[1] == want)
 	}
 }

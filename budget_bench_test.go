@@ -49,7 +49,7 @@ func benchOutage(b *testing.B, setup func(*resty.Client)) {
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 256}
 	defer tr.CloseIdleConnections()
-	c := resty.New().SetTransport(tr).SetLogger(prfQuiet{})
+	c := resty.New().SetTransport(tr).SetLogger(nopLogger{})
 	setup(c)
 
 	b.SetParallelism(16) // 16 × GOMAXPROCS goroutines share c

@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/go-resty/resty/v2"
 	"github.com/jarcoal/httpmock"
@@ -29,34 +28,15 @@ import (
 
 const condURL = "http://restyretry.test/resource"
 
-// condPolicy is the Default policy with millisecond waits, no jitter and no
-// budget, so that the only thing deciding the number of calls is the rules.
-func condPolicy() Policy {
-	p := Default()
-	p.BaseDelay = time.Millisecond
-	p.MaxDelay = 2 * time.Millisecond
-	p.Jitter = NoJitter
-	p.Budget = Budget{}
-	return p
-}
-
-// condNopLogger silences resty's warnings about failed attempts, which the
-// error tables provoke on purpose.
-type condNopLogger struct{}
-
-func (condNopLogger) Errorf(string, ...any) {}
-func (condNopLogger) Warnf(string, ...any)  {}
-func (condNopLogger) Debugf(string, ...any) {}
-
-// condClient returns a resty client with p applied and a private mock
+// mockClient returns a resty client with p applied and a private mock
 // transport answering every method on condURL with r.
-func condClient(p Policy, r httpmock.Responder) (*resty.Client, *httpmock.MockTransport) {
+func mockClient(p Policy, r httpmock.Responder) (*resty.Client, *httpmock.MockTransport) {
 	mt := httpmock.NewMockTransport()
 	mt.DontCheckMethod = true
 	for _, m := range condMethods {
 		mt.RegisterResponder(m, condURL, r)
 	}
-	c := resty.New().SetLogger(condNopLogger{}).SetTransport(mt)
+	c := resty.New().SetLogger(nopLogger{}).SetTransport(mt)
 	p.Apply(c)
 	return c, mt
 }
@@ -138,7 +118,7 @@ func TestConditionsStatusMethodMatrix(t *testing.T) {
 	t.Parallel()
 	statuses := []int{200, 201, 301, 400, 401, 403, 404, 408, 409, 422, 429,
 		500, 501, 502, 503, 504, 505, 507, 511, 599}
-	p := condPolicy()
+	p := fastPolicy(3)
 	for _, method := range condMethods {
 		for _, status := range statuses {
 			want := 1
@@ -147,7 +127,7 @@ func TestConditionsStatusMethodMatrix(t *testing.T) {
 			}
 			t.Run(method+"/"+strconv.Itoa(status), func(t *testing.T) {
 				t.Parallel()
-				c, mt := condClient(p, condStatus(status, nil))
+				c, mt := mockClient(p, condStatus(status, nil))
 				resp, err := c.R().Execute(method, condURL)
 				if err != nil {
 					t.Fatalf("err = %v, want nil (the last response is returned as is)", err)
@@ -168,7 +148,7 @@ func TestConditionsStatusMethodMatrix(t *testing.T) {
 
 func TestConditionsStatusSpecialCases(t *testing.T) {
 	t.Parallel()
-	p := condPolicy()
+	p := fastPolicy(3)
 	all := p.MaxRetries + 1
 	allMethods := p
 	allMethods.RetryAllMethods = true
@@ -210,7 +190,7 @@ func TestConditionsStatusSpecialCases(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := condClient(tc.policy, condStatus(tc.status, tc.resp))
+			c, mt := mockClient(tc.policy, condStatus(tc.status, tc.resp))
 			r := c.R()
 			for k, v := range tc.reqHead {
 				r.Header[k] = v
@@ -275,7 +255,7 @@ var condErrors = []struct {
 
 func TestConditionsTransportErrors(t *testing.T) {
 	t.Parallel()
-	p := condPolicy()
+	p := fastPolicy(3)
 	for _, tc := range condErrors {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
 			retried := tc.get
@@ -288,7 +268,7 @@ func TestConditionsTransportErrors(t *testing.T) {
 			}
 			t.Run(tc.name+"/"+method, func(t *testing.T) {
 				t.Parallel()
-				c, mt := condClient(p, httpmock.NewErrorResponder(tc.err))
+				c, mt := mockClient(p, httpmock.NewErrorResponder(tc.err))
 				_, err := c.R().Execute(method, condURL)
 				if err == nil {
 					t.Fatal("err = nil, want the transport error")
@@ -309,7 +289,7 @@ func TestConditionsTransportErrors(t *testing.T) {
 // have acted; nothing makes a permanent error retried.
 func TestConditionsTransportErrorMethodOverrides(t *testing.T) {
 	t.Parallel()
-	allMethods := condPolicy()
+	allMethods := fastPolicy(3)
 	allMethods.RetryAllMethods = true
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 	cases := []struct {
@@ -320,18 +300,18 @@ func TestConditionsTransportErrorMethodOverrides(t *testing.T) {
 		err    error
 		want   int
 	}{
-		{"POST reset key", condPolicy(), "POST", true, reset, 4},
-		{"PATCH EOF key", condPolicy(), "PATCH", true, io.ErrUnexpectedEOF, 4},
+		{"POST reset key", fastPolicy(3), "POST", true, reset, 4},
+		{"PATCH EOF key", fastPolicy(3), "PATCH", true, io.ErrUnexpectedEOF, 4},
 		{"POST timeout all", allMethods, "POST", false, condTimeout{}, 4},
 		{"PATCH reset all", allMethods, "PATCH", false, reset, 4},
 		{"POST x509 all", allMethods, "POST", false, x509.UnknownAuthorityError{}, 1},
-		{"POST canceled key", condPolicy(), "POST", true, context.Canceled, 1},
+		{"POST canceled key", fastPolicy(3), "POST", true, context.Canceled, 1},
 		{"POST DNS not found all", allMethods, "POST", false, &net.DNSError{IsNotFound: true}, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := condClient(tc.p, httpmock.NewErrorResponder(tc.err))
+			c, mt := mockClient(tc.p, httpmock.NewErrorResponder(tc.err))
 			r := c.R()
 			if tc.key {
 				r.SetHeader("Idempotency-Key", "k-1")
@@ -370,7 +350,7 @@ func TestConditionsBodyReadErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := condClient(condPolicy(), condBrokenBody(tc.status, tc.err))
+			c, mt := mockClient(fastPolicy(3), condBrokenBody(tc.status, tc.err))
 			resp, err := c.R().Execute(tc.method, condURL)
 			if !errors.Is(err, tc.err) {
 				t.Errorf("err = %v, want %v", err, tc.err)
@@ -392,7 +372,7 @@ func TestConditionsRedirectLoop(t *testing.T) {
 	t.Parallel()
 	loop := condStatus(http.StatusFound, http.Header{"Location": {condURL}})
 
-	plain := resty.New().SetLogger(condNopLogger{})
+	plain := resty.New().SetLogger(nopLogger{})
 	mtPlain := httpmock.NewMockTransport()
 	mtPlain.RegisterResponder("GET", condURL, loop)
 	plain.SetTransport(mtPlain)
@@ -401,7 +381,7 @@ func TestConditionsRedirectLoop(t *testing.T) {
 	}
 	baseline := mtPlain.GetTotalCallCount()
 
-	c, mt := condClient(condPolicy(), loop)
+	c, mt := mockClient(fastPolicy(3), loop)
 	_, err := c.R().Get(condURL)
 	if err == nil {
 		t.Fatal("no error from a redirect loop")
@@ -519,8 +499,8 @@ func TestConditionsOrderFirstDecisionWins(t *testing.T) {
 	t.Run("stop before retry", func(t *testing.T) {
 		t.Parallel()
 		var rec condRecorder
-		p := condPolicy().With(rec.cond("a", Abstain), rec.cond("stop", Stop), rec.cond("retry", Retry))
-		c, mt := condClient(p, condStatus(500, nil))
+		p := fastPolicy(3).With(rec.cond("a", Abstain), rec.cond("stop", Stop), rec.cond("retry", Retry))
+		c, mt := mockClient(p, condStatus(500, nil))
 		if _, err := c.R().Get(condURL); err != nil {
 			t.Fatal(err)
 		}
@@ -534,8 +514,8 @@ func TestConditionsOrderFirstDecisionWins(t *testing.T) {
 	t.Run("retry before stop", func(t *testing.T) {
 		t.Parallel()
 		var rec condRecorder
-		p := condPolicy().With(rec.cond("a", Abstain), rec.cond("retry", Retry), rec.cond("stop", Stop))
-		c, mt := condClient(p, condStatus(400, nil))
+		p := fastPolicy(3).With(rec.cond("a", Abstain), rec.cond("retry", Retry), rec.cond("stop", Stop))
+		c, mt := mockClient(p, condStatus(400, nil))
 		if _, err := c.R().Get(condURL); err != nil {
 			t.Fatal(err)
 		}
@@ -578,7 +558,7 @@ func TestConditionsOverrideBuiltins(t *testing.T) {
 		abstained.Add(1)
 		return Abstain
 	}
-	all := condPolicy().MaxRetries + 1
+	all := fastPolicy(3).MaxRetries + 1
 	cases := []struct {
 		name   string
 		p      Policy
@@ -586,22 +566,22 @@ func TestConditionsOverrideBuiltins(t *testing.T) {
 		r      httpmock.Responder
 		want   int
 	}{
-		{"StopOnStatus(503) GET 503", condPolicy().With(StopOnStatus(503)), "GET", condStatus(503, nil), 1},
-		{"StopOnStatus(503) GET 500", condPolicy().With(StopOnStatus(503)), "GET", condStatus(500, nil), all},
-		{"StopOnStatus(503) POST 503", condPolicy().With(StopOnStatus(503)), "POST", condStatus(503, nil), 1},
-		{"RetryOnStatus(409) GET 409", condPolicy().With(RetryOnStatus(409)), "GET", condStatus(409, nil), all},
-		{"RetryOnStatus(409) POST 409", condPolicy().With(RetryOnStatus(409)), "POST", condStatus(409, nil), all},
-		{"RetryOnStatus(409) GET 404", condPolicy().With(RetryOnStatus(409)), "GET", condStatus(404, nil), 1},
-		{"RetryOnStatus(409) GET 502", condPolicy().With(RetryOnStatus(409)), "GET", condStatus(502, nil), all},
-		{"custom retry POST 500", condPolicy().With(retryPOST), "POST", condStatus(500, nil), all},
-		{"custom retry x509", condPolicy().With(retryX509), "GET", httpmock.NewErrorResponder(x509.UnknownAuthorityError{}), all},
-		{"abstain GET 500", condPolicy().With(abstain), "GET", condStatus(500, nil), all},
-		{"abstain POST 500", condPolicy().With(abstain), "POST", condStatus(500, nil), 1},
-		{"nil condition ignored", condPolicy().With(nil), "GET", condStatus(500, nil), all},
+		{"StopOnStatus(503) GET 503", fastPolicy(3).With(StopOnStatus(503)), "GET", condStatus(503, nil), 1},
+		{"StopOnStatus(503) GET 500", fastPolicy(3).With(StopOnStatus(503)), "GET", condStatus(500, nil), all},
+		{"StopOnStatus(503) POST 503", fastPolicy(3).With(StopOnStatus(503)), "POST", condStatus(503, nil), 1},
+		{"RetryOnStatus(409) GET 409", fastPolicy(3).With(RetryOnStatus(409)), "GET", condStatus(409, nil), all},
+		{"RetryOnStatus(409) POST 409", fastPolicy(3).With(RetryOnStatus(409)), "POST", condStatus(409, nil), all},
+		{"RetryOnStatus(409) GET 404", fastPolicy(3).With(RetryOnStatus(409)), "GET", condStatus(404, nil), 1},
+		{"RetryOnStatus(409) GET 502", fastPolicy(3).With(RetryOnStatus(409)), "GET", condStatus(502, nil), all},
+		{"custom retry POST 500", fastPolicy(3).With(retryPOST), "POST", condStatus(500, nil), all},
+		{"custom retry x509", fastPolicy(3).With(retryX509), "GET", httpmock.NewErrorResponder(x509.UnknownAuthorityError{}), all},
+		{"abstain GET 500", fastPolicy(3).With(abstain), "GET", condStatus(500, nil), all},
+		{"abstain POST 500", fastPolicy(3).With(abstain), "POST", condStatus(500, nil), 1},
+		{"nil condition ignored", fastPolicy(3).With(nil), "GET", condStatus(500, nil), all},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, mt := condClient(tc.p, tc.r)
+			c, mt := mockClient(tc.p, tc.r)
 			_, _ = c.R().Execute(tc.method, condURL)
 			if got := mt.GetTotalCallCount(); got != tc.want {
 				t.Errorf("calls = %d, want %d", got, tc.want)
@@ -628,7 +608,7 @@ func TestConditionsSeeTransportErrors(t *testing.T) {
 		}
 		return Stop
 	}
-	c, mt := condClient(condPolicy().With(cond), httpmock.NewErrorResponder(refused))
+	c, mt := mockClient(fastPolicy(3).With(cond), httpmock.NewErrorResponder(refused))
 	_, err := c.R().Post(condURL)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("err = %v, want ECONNREFUSED", err)
@@ -643,8 +623,8 @@ func TestConditionsSeeTransportErrors(t *testing.T) {
 
 func TestConditionsWithKeepsReceiver(t *testing.T) {
 	t.Parallel()
-	all := condPolicy().MaxRetries + 1
-	base := condPolicy().With(RetryOnStatus(418))
+	all := fastPolicy(3).MaxRetries + 1
+	base := fastPolicy(3).With(RetryOnStatus(418))
 	stop500 := base.With(StopOnStatus(500))
 	retry409 := base.With(RetryOnStatus(409))
 	stacked := base.With(StopOnStatus(409)).With(RetryOnStatus(409)) // first wins
@@ -656,7 +636,7 @@ func TestConditionsWithKeepsReceiver(t *testing.T) {
 		status int
 		want   int
 	}{
-		{"plain 409", condPolicy(), 409, 1},
+		{"plain 409", fastPolicy(3), 409, 1},
 		{"base 418", base, 418, all},
 		{"base 409", base, 409, 1},
 		{"base 500", base, 500, all},
@@ -673,7 +653,7 @@ func TestConditionsWithKeepsReceiver(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := condClient(tc.p, condStatus(tc.status, nil))
+			c, mt := mockClient(tc.p, condStatus(tc.status, nil))
 			if _, err := c.R().Get(condURL); err != nil {
 				t.Fatal(err)
 			}
@@ -685,8 +665,8 @@ func TestConditionsWithKeepsReceiver(t *testing.T) {
 
 	// A policy already applied is a copy: deriving from it afterwards does
 	// not change the client.
-	p := condPolicy()
-	c, mt := condClient(p, condStatus(409, nil))
+	p := fastPolicy(3)
+	c, mt := mockClient(p, condStatus(409, nil))
 	_ = p.With(RetryOnStatus(409))
 	if _, err := c.R().Get(condURL); err != nil {
 		t.Fatal(err)
@@ -717,10 +697,10 @@ func TestConditionsErrorsBeforeSending(t *testing.T) {
 		}
 		return Retry
 	}
-	p := condPolicy().With(always)
+	p := fastPolicy(3).With(always)
 
 	t.Run("OnBeforeRequest", func(t *testing.T) {
-		c, mt := condClient(p, condStatus(200, nil))
+		c, mt := mockClient(p, condStatus(200, nil))
 		var mwCalls atomic.Int32
 		c.OnBeforeRequest(func(*resty.Client, *resty.Request) error {
 			if mwCalls.Add(1) == 1 {
@@ -743,7 +723,7 @@ func TestConditionsErrorsBeforeSending(t *testing.T) {
 		}
 	})
 	t.Run("rate limiter", func(t *testing.T) {
-		c, mt := condClient(p, condStatus(200, nil))
+		c, mt := mockClient(p, condStatus(200, nil))
 		var rl condRateLimiter
 		c.SetRateLimiter(&rl)
 		_, err := c.R().Get(condURL)
@@ -758,7 +738,7 @@ func TestConditionsErrorsBeforeSending(t *testing.T) {
 		}
 	})
 	t.Run("bad URL", func(t *testing.T) {
-		c, mt := condClient(p, condStatus(200, nil))
+		c, mt := mockClient(p, condStatus(200, nil))
 		if _, err := c.R().Get("http://[::1"); err == nil {
 			t.Error("no error for an unparsable URL")
 		}
@@ -778,11 +758,11 @@ func TestConditionsCanceledByCaller(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var condCalls atomic.Int32
-	p := condPolicy().With(func(*resty.Response, error) Verdict {
+	p := fastPolicy(3).With(func(*resty.Response, error) Verdict {
 		condCalls.Add(1)
 		return Retry
 	})
-	c, mt := condClient(p, func(req *http.Request) (*http.Response, error) {
+	c, mt := mockClient(p, func(req *http.Request) (*http.Response, error) {
 		cancel()
 		return condStatus(500, nil)(req)
 	})
@@ -800,11 +780,11 @@ func TestConditionsStopAfterMaxRetries(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	for _, n := range []int{-1, 0, 1, 3, 5} {
 		want := max(n, 0) + 1
-		p := condPolicy()
+		p := fastPolicy(3)
 		p.MaxRetries = n
 		t.Run("status/"+strconv.Itoa(n), func(t *testing.T) {
 			t.Parallel()
-			c, mt := condClient(p, condStatus(503, nil))
+			c, mt := mockClient(p, condStatus(503, nil))
 			resp, err := c.R().Get(condURL)
 			if err != nil {
 				t.Errorf("err = %v, want nil: the last response is the result", err)
@@ -821,7 +801,7 @@ func TestConditionsStopAfterMaxRetries(t *testing.T) {
 		})
 		t.Run("refused/"+strconv.Itoa(n), func(t *testing.T) {
 			t.Parallel()
-			c, mt := condClient(p, httpmock.NewErrorResponder(refused))
+			c, mt := mockClient(p, httpmock.NewErrorResponder(refused))
 			resp, err := c.R().Post(condURL)
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				t.Errorf("err = %v, want ECONNREFUSED", err)
@@ -841,27 +821,27 @@ func TestConditionsStopAfterMaxRetries(t *testing.T) {
 
 func TestConditionsApplyTwice(t *testing.T) {
 	t.Parallel()
-	short := condPolicy()
+	short := fastPolicy(3)
 	short.MaxRetries = 1
-	long := condPolicy()
+	long := fastPolicy(3)
 	long.MaxRetries = 4
-	stop500 := condPolicy().With(StopOnStatus(500))
+	stop500 := fastPolicy(3).With(StopOnStatus(500))
 
 	cases := []struct {
 		name        string
 		first, then Policy
 		want        int
 	}{
-		{"same policy", condPolicy(), condPolicy(), 4},
+		{"same policy", fastPolicy(3), fastPolicy(3), 4},
 		{"short then long", short, long, 5},
 		{"long then short", long, short, 2},
-		{"stop500 then plain", stop500, condPolicy(), 4},
-		{"plain then stop500", condPolicy(), stop500, 1},
+		{"stop500 then plain", stop500, fastPolicy(3), 4},
+		{"plain then stop500", fastPolicy(3), stop500, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := condClient(tc.first, condStatus(500, nil))
+			c, mt := mockClient(tc.first, condStatus(500, nil))
 			tc.then.Apply(c)
 			if n := len(c.RetryConditions); n != 1 {
 				t.Errorf("len(RetryConditions) = %d after applying twice, want 1", n)
@@ -878,7 +858,7 @@ func TestConditionsApplyTwice(t *testing.T) {
 	// The package-level Apply is the same installation.
 	c := resty.New()
 	Apply(c)
-	condPolicy().Apply(c)
+	fastPolicy(3).Apply(c)
 	Apply(c)
 	if n := len(c.RetryConditions); n != 1 {
 		t.Errorf("len(RetryConditions) = %d after Apply, Policy.Apply, Apply; want 1", n)

@@ -16,6 +16,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -178,9 +179,7 @@ func TestClassifyAllocationFree(t *testing.T) {
 // ecPolicy is Default with millisecond backoff; the budget and jitter are
 // Default's. Every scenario uses a fresh client, so a fresh budget.
 func ecPolicy(rec *ecRecorder) Policy {
-	p := Default()
-	p.BaseDelay = time.Millisecond
-	p.MaxDelay = 4 * time.Millisecond
+	p := scaledDefault(time.Millisecond, 4*time.Millisecond)
 	p.OnDecision = rec.record
 	return p
 }
@@ -212,7 +211,7 @@ func (r *ecRecorder) seen() ([]errClass, []error) {
 // connections are closed when the test ends.
 func ecClient(t *testing.T, tr *http.Transport, rec *ecRecorder) *resty.Client {
 	t.Helper()
-	c := resty.New().SetLogger(condNopLogger{}).SetTransport(tr)
+	c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
 	ecPolicy(rec).Apply(c)
 	t.Cleanup(tr.CloseIdleConnections)
 	return c
@@ -742,7 +741,7 @@ func TestErrClassUnsupportedScheme(t *testing.T) {
 			t.Parallel()
 			tr := &ecCountingTransport{}
 			var rec ecRecorder
-			c := resty.New().SetLogger(condNopLogger{}).SetTransport(tr)
+			c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
 			ecPolicy(&rec).Apply(c)
 			t.Cleanup(tr.CloseIdleConnections)
 			_, err := c.R().Get(target)
@@ -758,3 +757,431 @@ func TestErrClassUnsupportedScheme(t *testing.T) {
 		})
 	}
 }
+
+// Fault tests: real TCP faults on loopback, from small listeners of our own,
+// and what the policy makes of each for an idempotent GET and a POST. The
+// rule under test: a POST is repeated only when it certainly never reached
+// the server (refused connection, or a 429/503 answer); any failure after
+// the request bytes may have been written may have applied it.
+
+// faultServer is a raw TCP server whose every connection is handed to serve.
+// It counts connections accepted and requests read in full, and on Close
+// closes every connection still open and waits for all its goroutines.
+type faultServer struct {
+	ln    net.Listener
+	conns atomic.Int32
+	reqs  atomic.Int32
+
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	open map[net.Conn]struct{}
+}
+
+func faultListen(t testing.TB, serve func(s *faultServer, c net.Conn, n int)) *faultServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &faultServer{ln: ln, open: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := int(s.conns.Add(1))
+			s.mu.Lock()
+			s.open[c] = struct{}{}
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer func() {
+					s.mu.Lock()
+					delete(s.open, c)
+					s.mu.Unlock()
+					c.Close()
+				}()
+				serve(s, c, n)
+			}()
+		}
+	}()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *faultServer) URL() string { return "http://" + s.ln.Addr().String() + "/fault" }
+
+// Close stops the server; it is safe to call more than once.
+func (s *faultServer) Close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.open {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// readRequest reads one request in full (so that closing the connection
+// afterwards sends FIN, not RST for unread bytes) and counts it.
+func (s *faultServer) readRequest(c net.Conn) (*bufio.Reader, bool) {
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return br, false
+	}
+	_, err = io.Copy(io.Discard, req.Body)
+	req.Body.Close()
+	if err != nil {
+		return br, false
+	}
+	s.reqs.Add(1)
+	return br, true
+}
+
+// reset closes c with an RST instead of a FIN.
+func faultReset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+// faultOutcome is what one method must see under one fault.
+type faultOutcome struct {
+	hits    int     // connections the server accepted (dials, for refused)
+	reqs    int     // requests the server read in full (-1: not checked)
+	ok      bool    // the request succeeds with 200
+	errAny  []error // err must match one of these (errors.Is)
+	timeout bool    // err must be a net.Error with Timeout()
+	rule    Rule    // Event.Rule of the last decision
+}
+
+// faultTorn are the errors a connection torn down under a request may surface
+// as, depending on who sees the teardown first.
+var faultTorn = []error{io.EOF, io.ErrUnexpectedEOF, syscall.ECONNRESET, syscall.EPIPE}
+
+// faultIdleCloseMsg is the message of net/http's unexported
+// errServerClosedIdle. The library classifies errors by type only and so
+// does not recognise it (errUnknown); the test compares the text only to
+// tell which of net/http's two outcomes occurred.
+const faultIdleCloseMsg = "http: server closed idle connection"
+
+func faultIdleClosed(err error) bool {
+	return err != nil && strings.Contains(err.Error(), faultIdleCloseMsg)
+}
+
+func TestFaultsTCP(t *testing.T) {
+	cases := []struct {
+		name    string
+		serve   func(s *faultServer, c net.Conn, n int)
+		refused bool          // no server: the port is closed
+		timeout time.Duration // client timeout per attempt
+		delay   time.Duration // dialer holds new connections this long
+		// closeRace: the server closes every connection at once, and the
+		// outcome is one of two that net/http chooses by a race; see
+		// faultCheckCloseRace. get and post are then unused.
+		closeRace bool
+		get       faultOutcome
+		post      faultOutcome
+	}{
+		{
+			name:      "close-on-accept",
+			serve:     func(s *faultServer, c net.Conn, n int) {},
+			closeRace: true,
+		},
+		{
+			// The same, with the close already on the connection when the
+			// transport gets it: the idle-close outcome becomes likelier,
+			// but it is still a race.
+			name:      "close-on-accept-seen-first",
+			serve:     func(s *faultServer, c net.Conn, n int) {},
+			delay:     30 * time.Millisecond,
+			closeRace: true,
+		},
+		{
+			name: "close-after-request",
+			serve: func(s *faultServer, c net.Conn, n int) {
+				s.readRequest(c)
+			},
+			get:  faultOutcome{hits: 4, reqs: 4, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: RuleMaxRetries},
+			post: faultOutcome{hits: 1, reqs: 1, errAny: []error{io.EOF, io.ErrUnexpectedEOF}, rule: RuleMethod},
+		},
+		{
+			name: "truncated-body",
+			serve: func(s *faultServer, c net.Conn, n int) {
+				if _, ok := s.readRequest(c); ok {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+				}
+			},
+			get:  faultOutcome{hits: 4, reqs: 4, errAny: []error{io.ErrUnexpectedEOF}, rule: RuleMaxRetries},
+			post: faultOutcome{hits: 1, reqs: 1, errAny: []error{io.ErrUnexpectedEOF}, rule: RuleMethod},
+		},
+		{
+			name: "rst-after-request",
+			serve: func(s *faultServer, c net.Conn, n int) {
+				s.readRequest(c)
+				faultReset(c)
+			},
+			get:  faultOutcome{hits: 4, reqs: 4, errAny: []error{syscall.ECONNRESET}, rule: RuleMaxRetries},
+			post: faultOutcome{hits: 1, reqs: 1, errAny: []error{syscall.ECONNRESET}, rule: RuleMethod},
+		},
+		{
+			name: "never-answers",
+			serve: func(s *faultServer, c net.Conn, n int) {
+				if br, ok := s.readRequest(c); ok {
+					io.Copy(io.Discard, br) // until the client gives up
+				}
+			},
+			timeout: 100 * time.Millisecond,
+			get:     faultOutcome{hits: 4, reqs: 4, timeout: true, rule: RuleMaxRetries},
+			post:    faultOutcome{hits: 1, reqs: 1, timeout: true, rule: RuleMethod},
+		},
+		{
+			name: "slow-then-fast",
+			serve: func(s *faultServer, c net.Conn, n int) {
+				br, ok := s.readRequest(c)
+				if !ok {
+					return
+				}
+				if n == 1 {
+					io.Copy(io.Discard, br)
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+			},
+			timeout: 100 * time.Millisecond,
+			get:     faultOutcome{hits: 2, reqs: 2, ok: true, rule: RuleSuccess},
+			post:    faultOutcome{hits: 1, reqs: 1, timeout: true, rule: RuleMethod},
+		},
+		{
+			name:    "refused",
+			refused: true,
+			// Never connected: safe to repeat for every method.
+			get:  faultOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: RuleMaxRetries},
+			post: faultOutcome{hits: 4, reqs: -1, errAny: []error{syscall.ECONNREFUSED}, rule: RuleMaxRetries},
+		},
+	}
+	for _, tc := range cases {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			want := tc.get
+			if method == http.MethodPost {
+				want = tc.post
+			}
+			t.Run(tc.name+"/"+method, func(t *testing.T) {
+				t.Parallel()
+				var (
+					dials atomic.Int32
+					url   string
+					srv   *faultServer
+					rec   eventLog
+				)
+				if tc.refused {
+					ln, err := net.Listen("tcp", "127.0.0.1:0")
+					if err != nil {
+						t.Fatal(err)
+					}
+					url = "http://" + ln.Addr().String() + "/fault"
+					ln.Close()
+				} else {
+					srv = faultListen(t, tc.serve)
+					url = srv.URL()
+				}
+				p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
+				p.OnDecision = rec.record
+				c := dialClient(t, p, &dials, tc.delay)
+				if tc.timeout > 0 {
+					c.SetTimeout(tc.timeout)
+				}
+				req := c.R()
+				if method == http.MethodPost {
+					req.SetBody(`{"order":1}`)
+				}
+				resp, err := req.Execute(method, url)
+				if srv != nil {
+					srv.Close() // settles the counters
+				}
+				hits, reqs := int(dials.Load()), -1
+				if srv != nil {
+					hits, reqs = int(srv.conns.Load()), int(srv.reqs.Load())
+				}
+				events := rec.all()
+				t.Logf("hits=%d reqs=%d err=%v", hits, reqs, err)
+
+				if resp == nil || resp.Request == nil {
+					t.Fatalf("no response (err %v)", err)
+				}
+				attempts := resp.Request.Attempt
+				faultCheckEvents(t, events, attempts)
+				// Exhausted retries and method stops end with the attempt's
+				// own error, not a give-up.
+				if errors.Is(err, ErrGaveUp) {
+					t.Errorf("err %v wraps ErrGaveUp; these are not early stops", err)
+				}
+				if tc.closeRace {
+					faultCheckCloseRace(t, method, attempts, hits, reqs, err, events)
+					return
+				}
+
+				if hits != want.hits {
+					t.Errorf("server saw %d connections, want %d", hits, want.hits)
+				}
+				if want.reqs >= 0 && reqs != want.reqs {
+					t.Errorf("server read %d requests, want %d", reqs, want.reqs)
+				}
+				if attempts != want.hits {
+					t.Errorf("client made %d attempts, want %d", attempts, want.hits)
+				}
+				if n := len(events); n > 0 && events[n-1].Rule != want.rule {
+					t.Errorf("last decision by rule %q, want %q", events[n-1].Rule, want.rule)
+				}
+				if want.ok {
+					if err != nil || resp.StatusCode() != http.StatusOK || resp.String() != "ok" {
+						t.Fatalf("got (%d %q, %v), want 200 ok", resp.StatusCode(), resp.String(), err)
+					}
+					return
+				}
+				if err == nil {
+					t.Fatalf("got status %d and no error", resp.StatusCode())
+				}
+				if len(want.errAny) > 0 && !isAny(err, want.errAny) {
+					t.Errorf("err %v (%T) matches none of %v", err, err, want.errAny)
+				}
+				if want.timeout {
+					var ne net.Error
+					if !errors.As(err, &ne) || !ne.Timeout() {
+						t.Errorf("err %v is not a timeout", err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// faultCheckEvents checks that a request that made attempts attempts and was
+// never given up reported one decision per attempt: Retry for each but the
+// last, Stop for the last, and no GiveUp.
+func faultCheckEvents(t *testing.T, events []Event, attempts int) {
+	t.Helper()
+	if len(events) != attempts {
+		t.Errorf("%d events for %d attempts: %+v", len(events), attempts, events)
+		return
+	}
+	for i, ev := range events {
+		want := Retry
+		if i == len(events)-1 {
+			want = Stop
+		}
+		if ev.Attempt != i+1 || ev.Verdict != want || ev.GiveUp != nil {
+			t.Errorf("event %d: attempt %d, verdict %v, give-up %v; want attempt %d, verdict %v, no give-up",
+				i, ev.Attempt, ev.Verdict, ev.GiveUp, i+1, want)
+		}
+	}
+}
+
+// faultCheckCloseRace checks a request to a server that closes every
+// connection as soon as it accepts it, before any request is read. Inside
+// net/http this is a race on each fresh connection: if the transport's read
+// loop sees the close before the request is registered, the attempt fails
+// with net/http's unexported errServerClosedIdle, which the library does not
+// recognise (errUnknown: it classifies by type only) and so retries for
+// idempotent requests only, as a transport error with no response;
+// otherwise it fails with an EOF-class error (errMaybeSent), which is
+// retried the same way. So:
+//
+//   - POST: exactly one connection and one attempt, whichever error,
+//     stopped by the method rule (the request may have been applied).
+//   - GET: all MaxRetries+1 attempts, each failing with an EOF-class or the
+//     idle-close error, ended by the max-retries rule.
+//
+// Fresh connections are never retried inside net/http, so the server sees
+// exactly one connection per attempt.
+func faultCheckCloseRace(t *testing.T, method string, attempts, hits, reqs int, err error, events []Event) {
+	t.Helper()
+	const maxAttempts = 4 // Default's MaxRetries + 1
+	if reqs != 0 {
+		t.Errorf("server read %d requests, want 0 (it closes before reading)", reqs)
+	}
+	if hits != attempts {
+		t.Errorf("server saw %d connections for %d attempts, want one each", hits, attempts)
+	}
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		t.Errorf("err %v (%T) is not the transport's *url.Error", err, err)
+	}
+	idle := faultIdleClosed(err)
+	if !idle && !isAny(err, faultTorn) {
+		t.Errorf("err %v (%T) is neither net/http's idle-close error nor EOF-class %v", err, err, faultTorn)
+	}
+	if len(events) != attempts || attempts == 0 {
+		return // reported by faultCheckEvents
+	}
+	idleSeen := 0
+	for _, ev := range events {
+		if faultIdleClosed(ev.Err) {
+			idleSeen++
+		} else if !isAny(ev.Err, faultTorn) {
+			t.Errorf("attempt %d failed with %v, neither idle-close nor EOF-class", ev.Attempt, ev.Err)
+		}
+	}
+	last := events[attempts-1]
+	if (last.Err == nil) || faultIdleClosed(last.Err) != idle {
+		t.Errorf("last event's error %v differs from the returned %v", last.Err, err)
+	}
+	t.Logf("%d attempt(s), %d idle-close, last error %v", attempts, idleSeen, last.Err)
+	if method == http.MethodPost {
+		if attempts != 1 || hits != 1 {
+			t.Errorf("POST: %d attempts on %d connections, want exactly 1", attempts, hits)
+		}
+		if last.Rule != RuleMethod {
+			t.Errorf("POST stopped by rule %q, want %q", last.Rule, RuleMethod)
+		}
+		return
+	}
+	if attempts != maxAttempts || last.Rule != RuleMaxRetries {
+		t.Errorf("GET failed after %d attempts, rule %q; want all %d, rule %q",
+			attempts, last.Rule, maxAttempts, RuleMaxRetries)
+	}
+}
+
+func isAny(err error, targets []error) bool {
+	for _, target := range targets {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFaultsPostWithIdempotencyKey: the same faults that stop a plain POST
+// are retried when the POST carries an Idempotency-Key.
+func TestFaultsPostWithIdempotencyKey(t *testing.T) {
+	srv := faultListen(t, func(s *faultServer, c net.Conn, n int) {
+		s.readRequest(c)
+		faultReset(c)
+	})
+	c := dialClient(t, scaledDefault(5*time.Millisecond, 50*time.Millisecond), nil, 0)
+	resp, err := c.R().SetHeader("Idempotency-Key", "k-1").SetBody("x").Post(srv.URL())
+	srv.Close()
+	if got := srv.reqs.Load(); got != 4 {
+		t.Errorf("server read %d requests, want 4", got)
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("err = %v, want ECONNRESET", err)
+	}
+	if resp == nil || resp.Request.Attempt != 4 {
+		t.Errorf("resp %v, want 4 attempts", resp)
+	}
+}
+
+const (
+	hintTooLong  hostileHintKind = iota // a valid wait far beyond any limit
+	hintFallback                        // malformed or no wait: ms backoff, all retries used
+)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/go-resty/resty/v2"
@@ -28,7 +27,7 @@ func TestRestyFields(t *testing.T) {
 	}
 
 	c := resty.New()
-	logger := &fieldsLogger{}
+	logger := &recLogger{}
 	c.SetLogger(logger)
 	r := c.R()
 	if got := requestClient(r); got != c {
@@ -62,7 +61,7 @@ func TestRestyFields(t *testing.T) {
 // TestRestyRetryLogFormats fails when resty's retry loop logs failed
 // attempts with other format strings than those quietLogger drops.
 func TestRestyRetryLogFormats(t *testing.T) {
-	logger := &fieldsLogger{}
+	logger := &recLogger{}
 	c := resty.New().SetLogger(logger).SetRetryCount(1).SetRetryWaitTime(1).SetRetryMaxWaitTime(1)
 	t.Cleanup(c.GetClient().CloseIdleConnections)
 	if _, err := c.R().Get(refusedURL(t) + "/?api_key=k"); err == nil {
@@ -74,7 +73,7 @@ func TestRestyRetryLogFormats(t *testing.T) {
 	}
 
 	// And the quiet logger drops exactly those, passing the rest.
-	inner := &fieldsLogger{}
+	inner := &recLogger{}
 	q := &quietLogger{inner: inner}
 	q.Warnf(restyAttemptFormat, "err", 1)
 	q.Errorf(restyFinalFormat, errFieldsTest)
@@ -87,26 +86,3 @@ func TestRestyRetryLogFormats(t *testing.T) {
 }
 
 var errFieldsTest = &reasonError{msg: "fields test"}
-
-// fieldsLogger records the format strings it is given.
-type fieldsLogger struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (l *fieldsLogger) add(level, format string) {
-	l.mu.Lock()
-	l.seen = append(l.seen, level+" "+format)
-	l.mu.Unlock()
-}
-
-func (l *fieldsLogger) Errorf(format string, _ ...any) { l.add("ERROR", format) }
-func (l *fieldsLogger) Warnf(format string, _ ...any)  { l.add("WARN", format) }
-func (l *fieldsLogger) Debugf(format string, _ ...any) { l.add("DEBUG", format) }
-
-func (l *fieldsLogger) formats() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.seen)
-}
-

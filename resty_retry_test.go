@@ -8,13 +8,17 @@ package restyretry
 // because the machines running the suite are shared and noisy.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,157 +31,6 @@ import (
 	"github.com/go-resty/resty/v2"
 )
 
-// quietLogger drops resty's per-attempt log lines: the tests assert on
-// outcomes, and the expected failures would flood the output.
-type nopLogger struct{}
-
-func (nopLogger) Errorf(string, ...any) {}
-func (nopLogger) Warnf(string, ...any)  {}
-func (nopLogger) Debugf(string, ...any) {}
-
-// testServer is a loopback HTTP server that records when each call arrived.
-type testServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	arrivals []time.Time
-}
-
-// newTestServer starts a server whose handler h is given the 1-based number
-// of the call. The server is closed when the test ends.
-func newTestServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int)) *testServer {
-	t.Helper()
-	ts := &testServer{}
-	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		ts.mu.Lock()
-		ts.arrivals = append(ts.arrivals, now)
-		n := len(ts.arrivals)
-		ts.mu.Unlock()
-		h(w, r, n)
-	}))
-	t.Cleanup(ts.Close)
-	return ts
-}
-
-func (ts *testServer) calls() int {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return len(ts.arrivals)
-}
-
-func (ts *testServer) times() []time.Time {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return slices.Clone(ts.arrivals)
-}
-
-// gaps returns the time between consecutive arrivals.
-func (ts *testServer) gaps() []time.Duration {
-	at := ts.times()
-	var g []time.Duration
-	for i := 1; i < len(at); i++ {
-		g = append(g, at[i].Sub(at[i-1]))
-	}
-	return g
-}
-
-// statuses answers call n with codes[n-1] (the last code for later calls)
-// and the body "attempt n", so a test can tell which attempt it got.
-func statuses(codes ...int) func(http.ResponseWriter, *http.Request, int) {
-	return func(w http.ResponseWriter, _ *http.Request, n int) {
-		w.WriteHeader(codes[min(n, len(codes))-1])
-		fmt.Fprintf(w, "attempt %d", n)
-	}
-}
-
-// fastPolicy is Default with millisecond waits, no jitter and no budget, so
-// that tests run fast and counts are exact.
-func fastPolicy() Policy {
-	p := Default()
-	p.BaseDelay = 5 * time.Millisecond
-	p.Jitter = NoJitter
-	p.Budget = Budget{}
-	return p
-}
-
-// newClient returns a resty client with p applied whose connections are
-// closed when the test ends, so that goleak sees no transport goroutines.
-func newClient(t *testing.T, p Policy) *resty.Client {
-	t.Helper()
-	c := resty.New().SetLogger(nopLogger{})
-	p.Apply(c)
-	t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
-	return c
-}
-
-// countingTransport returns a transport without keep-alives (so every
-// attempt dials, and Go's transport never retries on its own: it only
-// replays requests on reused connections) and a counter of its dials.
-func countingTransport() (*http.Transport, *atomic.Int64) {
-	var dials atomic.Int64
-	var d net.Dialer
-	tr := &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	return tr, &dials
-}
-
-// refusedURL returns a URL on 127.0.0.1 where nothing listens: the port of a
-// listener opened and closed again.
-func refusedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr + "/"
-}
-
-// safetyNet returns a context that ends a request after 10s, so that a
-// regression that honours an hour-long Retry-After fails the test instead
-// of hanging it.
-func safetyNet(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// giveUpOf returns the *GiveUpError inside err, failing the test if there is
-// none.
-func giveUpOf(t *testing.T, err error) *GiveUpError {
-	t.Helper()
-	var ge *GiveUpError
-	if !errors.As(err, &ge) {
-		t.Fatalf("error %v (%T) holds no *GiveUpError", err, err)
-	}
-	return ge
-}
-
-func checkGaps(t *testing.T, gaps, lower, upper []time.Duration) {
-	t.Helper()
-	if len(gaps) != len(lower) {
-		t.Fatalf("got %d gaps %v, want %d", len(gaps), gaps, len(lower))
-	}
-	for i, g := range gaps {
-		// The server sees attempt i+1 at least wait after it answered
-		// attempt i; 1ms covers clock granularity.
-		if g < lower[i]-time.Millisecond {
-			t.Errorf("gap before retry %d = %v, want >= %v (all gaps %v)", i+1, g, lower[i], gaps)
-		}
-		if g >= upper[i] {
-			t.Errorf("gap before retry %d = %v, want < %v (all gaps %v)", i+1, g, upper[i], gaps)
-		}
-	}
-}
-
 func TestScheduleTiming(t *testing.T) {
 	policy := func() Policy {
 		p := Default()
@@ -189,7 +42,7 @@ func TestScheduleTiming(t *testing.T) {
 		return p
 	}
 	run := func(t *testing.T, p Policy) []time.Duration {
-		ts := newTestServer(t, statuses(503, 503, 503, 200))
+		ts := newTestServer(t, nil, statuses(503, 503, 503, 200))
 		resp, err := newClient(t, p).R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
@@ -223,11 +76,11 @@ func TestScheduleTiming(t *testing.T) {
 
 func TestNoSleepAfterLastAttempt(t *testing.T) {
 	t.Parallel()
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 2
 	p.BaseDelay = 300 * time.Millisecond // waits 300ms, 600ms; a third would be 1.2s
 	p.Multiplier = 2
-	ts := newTestServer(t, statuses(503))
+	ts := newTestServer(t, nil, statuses(503))
 	c := newClient(t, p)
 
 	start := time.Now()
@@ -259,14 +112,14 @@ func TestRestyClampNeutralised(t *testing.T) {
 	t.Run("settings", func(t *testing.T) {
 		c := resty.New().SetRetryWaitTime(time.Second).SetRetryMaxWaitTime(time.Millisecond)
 		defer c.GetClient().CloseIdleConnections()
-		fastPolicy().Apply(c)
+		fastPolicy(3).Apply(c)
 		if c.RetryWaitTime != 0 {
 			t.Errorf("RetryWaitTime = %v, want 0 so that resty never raises a wait", c.RetryWaitTime)
 		}
 		if c.RetryMaxWaitTime != maxDuration {
 			t.Errorf("RetryMaxWaitTime = %v, want %v so that resty never shortens a wait", c.RetryMaxWaitTime, maxDuration)
 		}
-		if c.RetryCount <= fastPolicy().MaxRetries {
+		if c.RetryCount <= fastPolicy(3).MaxRetries {
 			t.Errorf("RetryCount = %d, want above MaxRetries so that the policy, not resty, stops", c.RetryCount)
 		}
 	})
@@ -274,11 +127,11 @@ func TestRestyClampNeutralised(t *testing.T) {
 	t.Run("waits below resty's default minimum", func(t *testing.T) {
 		// resty's default RetryWaitTime (100ms) would raise every 5ms wait
 		// to at least 100ms, and the ten waits to at least 1s.
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.MaxRetries = 10
 		p.Multiplier = 1
 		codes := append(slices.Repeat([]int{503}, 10), 200)
-		ts := newTestServer(t, statuses(codes...))
+		ts := newTestServer(t, nil, statuses(codes...))
 		resp, err := newClient(t, p).R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
@@ -314,11 +167,11 @@ func TestRestyClampNeutralised(t *testing.T) {
 			{"min", 400 * time.Millisecond, 10 * time.Second},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				p := fastPolicy()
+				p := fastPolicy(3)
 				p.MaxRetries = 2
 				p.BaseDelay = 60 * time.Millisecond
 				p.Multiplier = 1
-				ts := newTestServer(t, statuses(503, 503, 200))
+				ts := newTestServer(t, nil, statuses(503, 503, 200))
 				c := resty.New().SetLogger(nopLogger{}).SetRetryWaitTime(tc.min).SetRetryMaxWaitTime(tc.max)
 				t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
 				p.Apply(c)
@@ -336,9 +189,9 @@ func TestRestyClampNeutralised(t *testing.T) {
 
 func TestRetryAfterSeconds(t *testing.T) {
 	t.Parallel()
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetryAfter = 2 * time.Second
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -356,13 +209,13 @@ func TestRetryAfterSeconds(t *testing.T) {
 
 func TestRetryAfterHTTPDate(t *testing.T) {
 	t.Parallel()
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetryAfter = 5 * time.Second
 	var (
 		mu   sync.Mutex
 		date time.Time // written by call 1, read after the request
 	)
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			// The header has whole seconds: pick the second that is
 			// between 1s and 2s ahead.
@@ -396,9 +249,9 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 }
 
 func TestRetryAfterPastDate(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.BaseDelay = time.Second // falling back to the backoff would be seen
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -417,10 +270,10 @@ func TestRetryAfterPastDate(t *testing.T) {
 func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
 	for _, v := range []string{"soon", "-1", "1.5", "1 s"} {
 		t.Run(v, func(t *testing.T) {
-			p := fastPolicy()
+			p := fastPolicy(3)
 			p.MaxRetries = 1
 			p.BaseDelay = 30 * time.Millisecond
-			ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+			ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After", v)
 					w.WriteHeader(http.StatusServiceUnavailable)
@@ -440,9 +293,9 @@ func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
 }
 
 func TestRetryAfterTooLong(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetryAfter = time.Second
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		w.Header().Set("Retry-After", "3600")
 		w.WriteHeader(http.StatusTooManyRequests)
 		fmt.Fprintf(w, "attempt %d", n)
@@ -468,12 +321,12 @@ func TestRetryAfterTooLong(t *testing.T) {
 }
 
 func TestUnauthorizedNeverRetried(t *testing.T) {
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusUnauthorized)
 	})
 	start := time.Now()
-	resp, err := newClient(t, fastPolicy()).R().Get(ts.URL)
+	resp, err := newClient(t, fastPolicy(3)).R().Get(ts.URL)
 	if d := time.Since(start); d >= 500*time.Millisecond {
 		t.Errorf("took %v, want no wait", d)
 	}
@@ -493,9 +346,9 @@ func TestDeadlineTooClose(t *testing.T) {
 	const prompt = 450 * time.Millisecond // well below the deadline, with room for a busy machine
 
 	t.Run("backoff", func(t *testing.T) {
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.BaseDelay = time.Second
-		ts := newTestServer(t, statuses(503))
+		ts := newTestServer(t, nil, statuses(503))
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		start := time.Now()
@@ -515,14 +368,14 @@ func TestDeadlineTooClose(t *testing.T) {
 	})
 
 	t.Run("hint", func(t *testing.T) {
-		ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusServiceUnavailable)
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
 		start := time.Now()
-		resp, err := newClient(t, fastPolicy()).R().SetContext(ctx).Get(ts.URL)
+		resp, err := newClient(t, fastPolicy(3)).R().SetContext(ctx).Get(ts.URL)
 		if d := time.Since(start); d >= prompt {
 			t.Errorf("took %v, want a prompt give-up", d)
 		}
@@ -541,7 +394,7 @@ func TestDeadlineTooClose(t *testing.T) {
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.BaseDelay = time.Second
 		tr, dials := countingTransport()
 		c := newClient(t, p).SetTransport(tr)
@@ -564,9 +417,9 @@ func TestDeadlineTooClose(t *testing.T) {
 		// The response arrived but its body was cut short. resty returns
 		// the read error itself (not a *url.Error), so there is no place
 		// for the give-up reason; the request must still end at once.
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.BaseDelay = time.Second
-		ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 			if conn, buf := hijack(t, w); conn != nil {
 				io.WriteString(buf, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
 				buf.(interface{ Flush() error }).Flush()
@@ -592,9 +445,9 @@ func TestDeadlineTooClose(t *testing.T) {
 }
 
 func TestCancelDuringWait(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.BaseDelay = 2 * time.Second
-	ts := newTestServer(t, statuses(503))
+	ts := newTestServer(t, nil, statuses(503))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop := time.AfterFunc(150*time.Millisecond, cancel)
@@ -618,7 +471,7 @@ func TestRefusedConnectionsRetried(t *testing.T) {
 	// The connection was never established, so even POST is safe to retry.
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
-			p := fastPolicy()
+			p := fastPolicy(3)
 			tr, dials := countingTransport()
 			c := newClient(t, p).SetTransport(tr)
 			resp, err := c.R().SetBody("payload").Execute(method, refusedURL(t))
@@ -681,7 +534,7 @@ func TestDroppedConnections(t *testing.T) {
 			}
 		},
 	}
-	p := fastPolicy()
+	p := fastPolicy(3)
 	all := p.MaxRetries + 1
 	for name, drop := range drops {
 		for _, tc := range []struct {
@@ -695,7 +548,7 @@ func TestDroppedConnections(t *testing.T) {
 			{http.MethodPatch, 1}, // may have been applied
 		} {
 			t.Run(name+"/"+tc.method, func(t *testing.T) {
-				ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+				ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
 					io.Copy(io.Discard, r.Body) // so closing sends FIN, not RST
 					drop(t, w)
 				})
@@ -728,7 +581,7 @@ func TestClientTimeout(t *testing.T) {
 		{http.MethodPost, 1, false},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
-			ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
 				// The server notices the client hanging up only once the
 				// body is read; the hung handler must end promptly.
 				io.Copy(io.Discard, r.Body)
@@ -741,7 +594,7 @@ func TestClientTimeout(t *testing.T) {
 				}
 				io.WriteString(w, "ok")
 			})
-			c := newClient(t, fastPolicy()).SetTimeout(100 * time.Millisecond)
+			c := newClient(t, fastPolicy(3)).SetTimeout(100 * time.Millisecond)
 			resp, err := c.R().SetBody("payload").Execute(tc.method, ts.URL)
 			if tc.ok {
 				if err != nil || resp.StatusCode() != 200 {
@@ -763,7 +616,7 @@ func TestClientTimeout(t *testing.T) {
 }
 
 func TestMethodRulesOnStatus(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	all := p.MaxRetries + 1
 	for _, tc := range []struct {
 		name, method string
@@ -786,7 +639,7 @@ func TestMethodRulesOnStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var keys, bodies []string
-			ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
 				b, _ := io.ReadAll(r.Body)
 				mu.Lock()
 				keys = append(keys, r.Header.Get("Idempotency-Key"))
@@ -826,8 +679,8 @@ func TestMethodRulesOnStatus(t *testing.T) {
 
 func TestCustomConditionsOnRealServer(t *testing.T) {
 	t.Run("RetryOnStatus", func(t *testing.T) {
-		ts := newTestServer(t, statuses(409, 409, 200))
-		resp, err := newClient(t, fastPolicy().With(RetryOnStatus(409))).R().Get(ts.URL)
+		ts := newTestServer(t, nil, statuses(409, 409, 200))
+		resp, err := newClient(t, fastPolicy(3).With(RetryOnStatus(409))).R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("got (%v, %v), want 200", resp.StatusCode(), err)
 		}
@@ -836,8 +689,8 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 		}
 	})
 	t.Run("StopOnStatus", func(t *testing.T) {
-		ts := newTestServer(t, statuses(503, 200))
-		resp, err := newClient(t, fastPolicy().With(StopOnStatus(503))).R().Get(ts.URL)
+		ts := newTestServer(t, nil, statuses(503, 200))
+		resp, err := newClient(t, fastPolicy(3).With(StopOnStatus(503))).R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 503 {
 			t.Fatalf("got (%v, %v), want (503, nil)", resp.StatusCode(), err)
 		}
@@ -847,7 +700,7 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 	})
 	t.Run("body", func(t *testing.T) {
 		// 200 with a "pending" body is not done yet.
-		ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 			if n < 3 {
 				io.WriteString(w, `{"status":"pending"}`)
 				return
@@ -860,7 +713,7 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 			}
 			return Abstain
 		}
-		resp, err := newClient(t, fastPolicy().With(pending)).R().Get(ts.URL)
+		resp, err := newClient(t, fastPolicy(3).With(pending)).R().Get(ts.URL)
 		if err != nil || resp.String() != `{"status":"done"}` {
 			t.Fatalf("got (%q, %v), want the done body", resp.String(), err)
 		}
@@ -872,11 +725,11 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 
 func TestLastResponseKept(t *testing.T) {
 	t.Run("give-up", func(t *testing.T) {
-		p := fastPolicy()
+		p := fastPolicy(3)
 		p.MaxRetryAfter = time.Second
 		// Attempt 1 → 502, attempt 2 → 503 with a Retry-After far above
 		// MaxRetryAfter: the give-up must return attempt 2's response.
-		ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 			if n == 1 {
 				w.WriteHeader(502)
 			} else {
@@ -897,8 +750,8 @@ func TestLastResponseKept(t *testing.T) {
 		}
 	})
 	t.Run("exhausted", func(t *testing.T) {
-		ts := newTestServer(t, statuses(500, 502, 503, 504))
-		resp, err := newClient(t, fastPolicy()).R().Get(ts.URL)
+		ts := newTestServer(t, nil, statuses(500, 502, 503, 504))
+		resp, err := newClient(t, fastPolicy(3)).R().Get(ts.URL)
 		if errors.Is(err, ErrGaveUp) {
 			t.Errorf("err = %v: running out of retries is not a give-up", err)
 		}
@@ -910,14 +763,14 @@ func TestLastResponseKept(t *testing.T) {
 
 func TestConcurrentSharedClient(t *testing.T) {
 	const requests = 100
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.BaseDelay = 2 * time.Millisecond
 	p.Jitter = Proportional(0.5) // exercise the shared random source
 	var (
 		mu       sync.Mutex
 		attempts = map[string]int{}
 	)
-	ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
 		mu.Lock()
 		attempts[r.Header.Get("X-Request-Id")]++
 		mu.Unlock()
@@ -977,12 +830,12 @@ func TestConcurrentSharedClient(t *testing.T) {
 }
 
 func TestMaxElapsed(t *testing.T) {
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxRetries = 5
 	p.BaseDelay = 200 * time.Millisecond
 	p.Multiplier = 1
 	p.MaxElapsed = 300 * time.Millisecond // attempt 2 at ~200ms; another wait would end at ~400ms
-	ts := newTestServer(t, statuses(503))
+	ts := newTestServer(t, nil, statuses(503))
 	start := time.Now()
 	resp, err := newClient(t, p).R().Get(ts.URL)
 	done := time.Now()
@@ -1015,14 +868,14 @@ func TestMaxElapsed(t *testing.T) {
 // keeps its meaning: DeadlineExceeded, not ErrTimeLimit.
 func TestMaxElapsedBoundsAttemptInFlight(t *testing.T) {
 	release := make(chan struct{})
-	ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
 		select { // accept, read the request, never answer
 		case <-r.Context().Done():
 		case <-release:
 		}
 	})
 	t.Cleanup(func() { close(release) })
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.MaxElapsed = 300 * time.Millisecond
 	c := newClient(t, p)
 
@@ -1052,10 +905,10 @@ func TestMaxElapsedBoundsAttemptInFlight(t *testing.T) {
 
 func TestBudget(t *testing.T) {
 	const requests = 50
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.BaseDelay = time.Millisecond
 	p.Budget = Budget{Ratio: 0.1, Reserve: 2}
-	ts := newTestServer(t, statuses(503))
+	ts := newTestServer(t, nil, statuses(503))
 	c := newClient(t, p)
 	refused := 0
 	for i := range requests {
@@ -1089,7 +942,7 @@ func TestBudget(t *testing.T) {
 func TestPaceHoldsNewRequests(t *testing.T) {
 	const hint = 250 * time.Millisecond
 	var refusedAt atomic.Int64
-	limited := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	limited := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			refusedAt.Store(time.Now().UnixNano())
 			w.Header().Set("Retry-After-Ms", strconv.Itoa(int(hint/time.Millisecond)))
@@ -1098,10 +951,10 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	other := newTestServer(t, statuses(200))
+	other := newTestServer(t, nil, statuses(200))
 	var mu sync.Mutex
 	var holds []Event
-	p := fastPolicy()
+	p := fastPolicy(3)
 	p.Pace = true
 	p.OnDecision = func(ev Event) {
 		if ev.Rule == RulePace {
@@ -1165,7 +1018,7 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 // the context's deadline, fails at once without sending; cancelling ends a
 // hold.
 func TestPaceRefusals(t *testing.T) {
-	ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "5")
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -1173,8 +1026,8 @@ func TestPaceRefusals(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	var events ctlEvents
-	p := fastPolicy()
+	var events eventLog
+	p := fastPolicy(3)
 	p.Pace = true
 	p.MaxRetries = 0 // the first request takes the 503 and stops
 	p.OnDecision = events.record
@@ -1214,3 +1067,1114 @@ func TestPaceRefusals(t *testing.T) {
 		t.Errorf("server saw %d calls, want 1: no refused hold sends anything", n)
 	}
 }
+
+// --- AddIdempotencyKey ---------------------------------------------------
+
+// keyServer answers attempts 1 and 2 of every request ID with 500 and
+// then 200, and records the Idempotency-Key of every attempt ("-" when the
+// header is absent).
+type keyServer struct {
+	*testServer
+	mu   sync.Mutex
+	keys map[string][]string
+}
+
+func newKeyServer(t *testing.T) *keyServer {
+	ks := &keyServer{keys: map[string][]string{}}
+	ks.testServer = newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
+		k := "-"
+		if v, ok := r.Header[http.CanonicalHeaderKey("Idempotency-Key")]; ok {
+			k = strings.Join(v, ",")
+		}
+		ks.mu.Lock()
+		ks.keys[byTestID(r)] = append(ks.keys[byTestID(r)], k)
+		ks.mu.Unlock()
+		if n < 3 {
+			w.WriteHeader(500)
+			return
+		}
+		w.WriteHeader(200)
+	})
+	return ks
+}
+
+func (ks *keyServer) seen(id string) []string {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return append([]string(nil), ks.keys[id]...)
+}
+
+func TestControlIdempotencyKeyAdded(t *testing.T) {
+	ks := newKeyServer(t)
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	c := newClient(t, p)
+
+	var first []string
+	for _, id := range []string{"post-1", "post-2"} {
+		resp, err := c.R().SetHeader("X-Test-ID", id).SetBody(`{"n":1}`).Post(ks.URL)
+		if err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("%s: (%v, %v), want 200 after retries", id, resp, err)
+		}
+		keys := ks.seen(id)
+		if len(keys) != 3 {
+			t.Fatalf("%s: %d attempts, want 3 (a keyed POST is retried on 500)", id, len(keys))
+		}
+		if keys[0] == "-" || keys[0] == "" || strings.Contains(keys[0], ",") {
+			t.Errorf("%s: key %q, want one non-empty key", id, keys[0])
+		}
+		for i, k := range keys {
+			if k != keys[0] {
+				t.Errorf("%s: attempt %d sent key %q, attempt 1 sent %q", id, i+1, k, keys[0])
+			}
+		}
+		if first == nil {
+			first = keys
+		} else if keys[0] == first[0] {
+			t.Errorf("two logical requests share the key %q", keys[0])
+		}
+	}
+
+	resp, err := c.R().SetHeader("X-Test-ID", "patch").SetBody("x").Patch(ks.URL)
+	if err != nil || resp.StatusCode() != 200 {
+		t.Errorf("PATCH: (%v, %v), want 200 after retries", resp, err)
+	}
+	if keys := ks.seen("patch"); len(keys) != 3 || keys[0] == "-" || keys[2] != keys[0] {
+		t.Errorf("PATCH: keys %q, want 3 identical keys", keys)
+	}
+}
+
+func TestControlIdempotencyKeyKeepsUserKey(t *testing.T) {
+	ks := newKeyServer(t)
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	c := newClient(t, p)
+	resp, err := c.R().SetHeader("X-Test-ID", "mine").SetHeader("Idempotency-Key", "my-key-1").SetBody("x").Post(ks.URL)
+	if err != nil || resp.StatusCode() != 200 {
+		t.Fatalf("(%v, %v), want 200", resp, err)
+	}
+	if keys := ks.seen("mine"); strings.Join(keys, " ") != "my-key-1 my-key-1 my-key-1" {
+		t.Errorf("keys %q, want the caller's my-key-1 on all 3 attempts", keys)
+	}
+}
+
+// TestControlIdempotencyKeyKeepsClientKey: a key set on the client
+// (resty.Client.SetHeader) is the caller's key as much as one set on the
+// request; it is sent on the wire and already makes the POST retryable, so
+// AddIdempotencyKey must not replace it with a random one.
+func TestControlIdempotencyKeyKeepsClientKey(t *testing.T) {
+	ks := newKeyServer(t)
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	c := newClient(t, p)
+	c.SetHeader("Idempotency-Key", "client-key-1")
+	resp, err := c.R().SetHeader("X-Test-ID", "client").SetBody("x").Post(ks.URL)
+	if err != nil || resp.StatusCode() != 200 {
+		t.Fatalf("(%v, %v), want 200", resp, err)
+	}
+	if keys := ks.seen("client"); strings.Join(keys, " ") != "client-key-1 client-key-1 client-key-1" {
+		t.Errorf("keys %q, want the client's client-key-1 on all 3 attempts", keys)
+	}
+}
+
+func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
+	ks := newKeyServer(t)
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	c := newClient(t, p)
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		if _, err := c.R().SetHeader("X-Test-ID", m).Execute(m, ks.URL); err != nil {
+			t.Fatal(err)
+		}
+		if keys := ks.seen(m); strings.Join(keys, " ") != "- - -" {
+			t.Errorf("%s: keys %q, want no Idempotency-Key on any of 3 attempts", m, keys)
+		}
+	}
+}
+
+func TestControlIdempotencyKeyOff(t *testing.T) {
+	ks := newKeyServer(t)
+	c := newClient(t, fastPolicy(3))
+	resp, err := c.R().SetHeader("X-Test-ID", "off").SetBody("x").Post(ks.URL)
+	if err != nil || resp.StatusCode() != 500 {
+		t.Errorf("(%v, %v), want the first 500: a POST without key is not retried", resp, err)
+	}
+	if keys := ks.seen("off"); strings.Join(keys, " ") != "-" {
+		t.Errorf("keys %q, want one attempt without Idempotency-Key", keys)
+	}
+
+	// A per-request policy can switch it on for one request.
+	kp := fastPolicy(3)
+	kp.AddIdempotencyKey = true
+	resp, err = c.R().SetHeader("X-Test-ID", "on").SetBody("x").
+		SetContext(WithPolicy(context.Background(), kp)).Post(ks.URL)
+	if err != nil || resp.StatusCode() != 200 {
+		t.Errorf("per-request AddIdempotencyKey: (%v, %v), want 200", resp, err)
+	}
+	if keys := ks.seen("on"); len(keys) != 3 || keys[0] == "-" || keys[1] != keys[0] || keys[2] != keys[0] {
+		t.Errorf("per-request AddIdempotencyKey: keys %q, want 3 identical keys", keys)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Issue 8, item 1: A POST already applied is never re-sent after a redirect.
+
+func TestUsageRedirectedPostNotResent(t *testing.T) {
+	refused := refusedURL(t)
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther} {
+		for _, final := range []string{"503", "429", "refused"} {
+			for _, mode := range []string{"plain", "idempotency-key", "retry-all-methods"} {
+				t.Run(fmt.Sprintf("%d/%s/%s", code, final, mode), func(t *testing.T) {
+					log := newRequestLog()
+					var srv *httptest.Server
+					srv = serve(t, func(w http.ResponseWriter, r *http.Request) {
+						switch r.URL.Path {
+						case "/orders":
+							log.record("POST "+r.Method, r)
+							target := srv.URL + "/result"
+							if final == "refused" {
+								target = refused + "/result"
+							}
+							w.Header().Set("Location", target)
+							w.WriteHeader(code)
+						case "/result":
+							log.record("GET "+r.Method, r)
+							status, _ := strconv.Atoi(final)
+							w.WriteHeader(status)
+						}
+					})
+					p := fastPolicy(3)
+					p.RetryAllMethods = mode == "retry-all-methods"
+					c := newClient(t, p)
+					req := c.R().SetBody(`{"item":1}`)
+					if mode == "idempotency-key" {
+						req.SetHeader("Idempotency-Key", "order-1")
+					}
+					resp, err := req.Post(srv.URL + "/orders")
+
+					want := 1 // the order is created once
+					if mode != "plain" {
+						want = 1 + p.MaxRetries // the whole chain, retried
+					}
+					if got := log.count("POST POST"); got != want {
+						t.Errorf("POST sent %d times, want %d", got, want)
+					}
+					wantGets := want
+					if final == "refused" {
+						wantGets = 0
+					}
+					if got := log.count("GET GET"); got != wantGets {
+						t.Errorf("redirected GET sent %d times, want %d", got, wantGets)
+					}
+					if final == "refused" {
+						if err == nil {
+							t.Errorf("refused redirect target: nil error")
+						}
+					} else {
+						if err != nil {
+							t.Errorf("err = %v", err)
+						}
+						if status, _ := strconv.Atoi(final); resp == nil || resp.StatusCode() != status {
+							t.Errorf("final status = %v, want %d", statusOf(resp), status)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// After 307 and 308 net/http re-sends the same method and body: the final
+// response judges that re-sent POST as usual (a POST on 503 is retried),
+// and every attempt carries the same bytes.
+func TestUsageRedirect307ResendsSameBody(t *testing.T) {
+	const payload = `{"order":"same bytes every time"}`
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, kind := range []string{"string", "bytes", "reader"} {
+			t.Run(fmt.Sprintf("%d/%s", code, kind), func(t *testing.T) {
+				log := newRequestLog()
+				srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+					switch r.URL.Path {
+					case "/orders":
+						log.record("orders "+r.Method, r)
+						w.Header().Set("Location", "/again")
+						w.WriteHeader(code)
+					case "/again":
+						if log.record("again "+r.Method, r) == 1 {
+							w.WriteHeader(http.StatusServiceUnavailable)
+							return
+						}
+						w.WriteHeader(http.StatusCreated)
+					}
+				})
+				c := newClient(t, fastPolicy(3))
+				req := c.R()
+				switch kind {
+				case "string":
+					req.SetBody(payload)
+				case "bytes":
+					req.SetBody([]byte(payload))
+				case "reader":
+					req.SetBody(strings.NewReader(payload))
+				}
+				resp, err := req.Post(srv.URL + "/orders")
+				if err != nil {
+					t.Fatalf("err = %v", err)
+				}
+				if resp.StatusCode() != http.StatusCreated {
+					t.Errorf("status = %d, want 201", resp.StatusCode())
+				}
+				want := []string{payload, payload}
+				if got := log.bodiesOf("orders POST"); !slices.Equal(got, want) {
+					t.Errorf("bodies at /orders = %q, want %q", got, want)
+				}
+				if got := log.bodiesOf("again POST"); !slices.Equal(got, want) {
+					t.Errorf("bodies at /again = %q, want %q", got, want)
+				}
+			})
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Issue 8, item 2: Clone() of an applied client is independent.
+
+// A clone given its own policy retries by it; the original keeps its own.
+func TestUsageCloneApplyIndependent(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		log.record(r.Header.Get("X-Who"), r)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	var origEvents, cloneEvents eventLog
+	po := fastPolicy(3)
+	po.MaxRetries = 3
+	po.OnDecision = origEvents.record
+	orig := newClient(t, po)
+
+	clone := orig.Clone()
+	pc := fastPolicy(3)
+	pc.MaxRetries = 1
+	pc.OnDecision = cloneEvents.record
+	pc.Apply(clone)
+
+	for round := range 2 {
+		if _, err := clone.R().SetHeader("X-Who", "clone").Get(srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := orig.R().SetHeader("X-Who", "orig").Get(srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := log.count("orig"), 4*(round+1); got != want {
+			t.Errorf("round %d: original sent %d attempts in all, want %d (its own MaxRetries 3)", round, got, want)
+		}
+		if got, want := log.count("clone"), 2*(round+1); got != want {
+			t.Errorf("round %d: clone sent %d attempts in all, want %d (its own MaxRetries 1)", round, got, want)
+		}
+	}
+	if got, want := attemptsOf(origEvents.take()), []int{1, 2, 3, 4, 1, 2, 3, 4}; !slices.Equal(got, want) {
+		t.Errorf("original's events: attempts %v, want %v", got, want)
+	}
+	if got, want := attemptsOf(cloneEvents.take()), []int{1, 2, 1, 2}; !slices.Equal(got, want) {
+		t.Errorf("clone's events: attempts %v, want %v", got, want)
+	}
+}
+
+// A clone that was never given its own policy shares its original's policy
+// and budget: it follows an Apply on the original, and draws from the same
+// bucket. Once the clone is applied it has its own (and a fresh budget).
+func TestUsageCloneSharesUntilAdopted(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		log.record(r.Header.Get("X-Who"), r)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	p := fastPolicy(3)
+	orig := newClient(t, p)
+	clone := orig.Clone() // not applied: served by the original's installation
+
+	get := func(c *resty.Client, who string) (int, error) {
+		t.Helper()
+		before := log.count(who)
+		_, err := c.R().SetHeader("X-Who", who).Get(srv.URL)
+		return log.count(who) - before, err
+	}
+	if n, err := get(clone, "clone"); n != 4 || err != nil {
+		t.Errorf("clone before any change: %d attempts, err %v; want 4, nil (the original's policy)", n, err)
+	}
+
+	// The original's new policy serves the clone too.
+	p.MaxRetries = 1
+	p.Budget = Budget{Reserve: 2}
+	p.Apply(orig)
+	if n, err := get(clone, "clone"); n != 2 || err != nil {
+		t.Errorf("clone after Apply on the original: %d attempts, err %v; want 2, nil", n, err)
+	}
+	// It drew one token of the shared reserve of 2; the original's request
+	// takes the other, and the clone's next retry is refused.
+	if n, err := get(orig, "orig"); n != 2 || err != nil {
+		t.Errorf("original: %d attempts, err %v; want 2, nil", n, err)
+	}
+	n, err := get(clone, "clone")
+	if n != 1 || !errors.Is(err, ErrBudgetExhausted) {
+		t.Errorf("clone on the drained shared budget: %d attempts, err %v; want 1, ErrBudgetExhausted", n, err)
+	}
+
+	// Applied, the clone has its own budget; the original's stays empty.
+	p.Apply(clone)
+	if n, err := get(clone, "clone"); n != 2 || err != nil {
+		t.Errorf("applied clone: %d attempts, err %v; want 2, nil (a fresh budget)", n, err)
+	}
+	if n, err := get(orig, "orig"); n != 1 || !errors.Is(err, ErrBudgetExhausted) {
+		t.Errorf("original after the clone's Apply: %d attempts, err %v; want 1, ErrBudgetExhausted", n, err)
+	}
+}
+
+// TestMode on a clone skips the clone's waits and caps the clone's
+// retries, not the original's.
+func TestUsageCloneTestModeIndependent(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		log.record(r.Header.Get("X-Who"), r)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	p := fastPolicy(3)
+	p.MaxRetries = 2
+	p.BaseDelay, p.MaxDelay, p.Jitter = 250*time.Millisecond, 250*time.Millisecond, NoJitter
+	orig := newClient(t, p)
+	const prodMin = 500 * time.Millisecond // two waits of 250ms
+
+	clone := orig.Clone()
+	TestMode(clone, -1)
+	start := time.Now()
+	if _, err := clone.R().SetHeader("X-Who", "clone").Get(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= prodMin {
+		t.Errorf("clone in test mode took %v, want well under %v (no waits)", took, prodMin)
+	}
+	if got := log.count("clone"); got != 3 {
+		t.Errorf("clone sent %d attempts, want 3", got)
+	}
+
+	start = time.Now()
+	if _, err := orig.R().SetHeader("X-Who", "orig").Get(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < prodMin {
+		t.Errorf("original took %v, want at least %v: the clone's test mode skipped its waits", took, prodMin)
+	}
+	if got := log.count("orig"); got != 3 {
+		t.Errorf("original sent %d attempts, want 3", got)
+	}
+
+	clone2 := orig.Clone()
+	TestMode(clone2, 0)
+	if _, err := clone2.R().SetHeader("X-Who", "clone2").Get(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.count("clone2"); got != 1 {
+		t.Errorf("clone capped at 0 retries sent %d attempts, want 1", got)
+	}
+	start = time.Now()
+	if _, err := orig.R().SetHeader("X-Who", "orig2").Get(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.count("orig2"); got != 3 {
+		t.Errorf("original after the clone's cap sent %d attempts, want 3", got)
+	}
+	if took := time.Since(start); took < prodMin {
+		t.Errorf("original took %v after the clone's TestMode, want at least %v", took, prodMin)
+	}
+}
+
+// multipartServer records the length of the "file" part of every
+// attempt per X-Who and answers 503 to each key's first attempt.
+func multipartServer(t *testing.T) (*httptest.Server, *sync.Mutex, map[string][]int, map[string][]string) {
+	var mu sync.Mutex
+	parts := map[string][]int{}
+	hooks := map[string][]string{}
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		who := r.Header.Get("X-Who")
+		n := -1 // no file part at all
+		if _, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
+			mr := multipart.NewReader(r.Body, params["boundary"])
+			for {
+				part, err := mr.NextPart()
+				if err != nil {
+					break
+				}
+				if part.FormName() == "file" {
+					b, _ := io.ReadAll(part)
+					n = len(b)
+				}
+			}
+		}
+		mu.Lock()
+		parts[who] = append(parts[who], n)
+		hooks[who] = append(hooks[who], r.Header.Get("X-Hook"))
+		first := len(parts[who]) == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	})
+	return srv, &mu, parts, hooks
+}
+
+// A clone with its own pre-request hook loses the body guard: its
+// multipart retry is either refused or sent with the full bytes, never
+// with an empty part. The original keeps its guard and its hook slot.
+func TestUsageClonePreRequestHookNoEmptyPart(t *testing.T) {
+	srv, mu, parts, hooks := multipartServer(t)
+	payload := bytes.Repeat([]byte("0123456789"), 300)
+	orig := newClient(t, fastPolicy(3))
+	clone := orig.Clone()
+	clone.SetPreRequestHook(func(_ *resty.Client, r *http.Request) error {
+		r.Header.Set("X-Hook", "clone")
+		return nil
+	})
+
+	send := func(c *resty.Client, who string) (*resty.Response, error) {
+		return c.R().SetHeader("X-Who", who).
+			SetFileReader("file", "data.bin", bytes.NewReader(payload)).
+			Post(srv.URL)
+	}
+	cresp, cerr := send(clone, "clone")
+	oresp, oerr := send(orig, "orig")
+
+	mu.Lock()
+	defer mu.Unlock()
+	for i, n := range parts["clone"] {
+		if n != len(payload) {
+			t.Errorf("clone attempt %d sent a file part of %d bytes, want %d", i+1, n, len(payload))
+		}
+	}
+	switch len(parts["clone"]) {
+	case 1:
+		if !errors.Is(cerr, ErrBodyNotReplayable) {
+			t.Errorf("clone not retried: err = %v, want ErrBodyNotReplayable", cerr)
+		}
+	case 2:
+		if cerr != nil || cresp.StatusCode() != http.StatusCreated {
+			t.Errorf("clone retried: status %d, err %v; want 201, nil", statusOf(cresp), cerr)
+		}
+	default:
+		t.Errorf("clone sent %d attempts, want 1 or 2", len(parts["clone"]))
+	}
+	if got := hooks["clone"]; len(got) == 0 || got[0] != "clone" {
+		t.Errorf("clone's hook did not run: X-Hook %q", got)
+	}
+
+	// The original's guard is intact: the multipart retry carries the
+	// first attempt's bytes, and the clone's hook never runs for it.
+	if got, want := parts["orig"], []int{len(payload), len(payload)}; !slices.Equal(got, want) {
+		t.Errorf("original's file parts = %v, want %v", got, want)
+	}
+	if oerr != nil || oresp.StatusCode() != http.StatusCreated {
+		t.Errorf("original: status %d, err %v; want 201, nil", statusOf(oresp), oerr)
+	}
+	for _, h := range hooks["orig"] {
+		if h != "" {
+			t.Errorf("the clone's pre-request hook ran for the original")
+		}
+	}
+}
+
+// The same with a clone that also got its own policy (Apply after
+// SetPreRequestHook, and SetPreRequestHook after Apply).
+func TestUsageClonePreRequestHookApplied(t *testing.T) {
+	srv, mu, parts, _ := multipartServer(t)
+	payload := bytes.Repeat([]byte("abcdefghij"), 300)
+	orig := newClient(t, fastPolicy(3))
+	hook := func(_ *resty.Client, r *http.Request) error { return nil }
+
+	before := orig.Clone()
+	before.SetPreRequestHook(hook)
+	fastPolicy(3).Apply(before)
+	after := orig.Clone()
+	fastPolicy(3).Apply(after)
+	after.SetPreRequestHook(hook)
+
+	for who, c := range map[string]*resty.Client{"before": before, "after": after, "orig": orig} {
+		resp, err := c.R().SetHeader("X-Who", who).
+			SetFileReader("file", "data.bin", bytes.NewReader(payload)).Post(srv.URL)
+		mu.Lock()
+		got := append([]int(nil), parts[who]...)
+		mu.Unlock()
+		for i, n := range got {
+			if n != len(payload) {
+				t.Errorf("%s: attempt %d sent a file part of %d bytes, want %d", who, i+1, n, len(payload))
+			}
+		}
+		switch {
+		case len(got) == 1 && errors.Is(err, ErrBodyNotReplayable) && who != "orig":
+		case len(got) == 2 && err == nil && resp.StatusCode() == http.StatusCreated:
+		default:
+			t.Errorf("%s: %d attempts, status %d, err %v", who, len(got), statusOf(resp), err)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Issue 8, item 4: Streaming responses: every retried body is drained and closed.
+
+// bodyTracker wraps every response body to see whether it was read to
+// the end and closed.
+type bodyTracker struct {
+	base   *http.Transport
+	mu     sync.Mutex
+	bodies []*trackedBody
+}
+
+type trackedBody struct {
+	rc     io.ReadCloser
+	status int
+	eof    atomic.Bool
+	closed atomic.Bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+func (b *trackedBody) Close() error {
+	b.closed.Store(true)
+	return b.rc.Close()
+}
+
+func (tr *bodyTracker) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := tr.base.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	tb := &trackedBody{rc: resp.Body, status: resp.StatusCode}
+	resp.Body = tb
+	tr.mu.Lock()
+	tr.bodies = append(tr.bodies, tb)
+	tr.mu.Unlock()
+	return resp, nil
+}
+
+func (tr *bodyTracker) CloseIdleConnections() { tr.base.CloseIdleConnections() }
+
+// closeAll closes whatever the code under test left open, so that a
+// failure here does not leak goroutines into the rest of the package.
+func (tr *bodyTracker) closeAll() {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for _, b := range tr.bodies {
+		if !b.closed.Load() {
+			b.rc.Close()
+		}
+	}
+	tr.base.CloseIdleConnections()
+}
+
+func TestUsageDoNotParseResponseDrained(t *testing.T) {
+	const requests = 20
+	big := strings.Repeat("x", 8<<10) // too big to be read ahead with the header
+	var conns atomic.Int64
+	log := newRequestLog()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := log.record(r.Header.Get("X-Req"), r)
+		if strings.HasPrefix(r.Header.Get("X-Req"), "down") || n < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, big)
+			return
+		}
+		io.WriteString(w, "final body")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tr := &bodyTracker{base: http.DefaultTransport.(*http.Transport).Clone()}
+	t.Cleanup(tr.closeAll)
+	c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
+	fastPolicy(3).Apply(c)
+
+	runtime.GC()
+	goroutines := runtime.NumGoroutine()
+	for i := range requests {
+		resp, err := c.R().SetDoNotParseResponse(true).SetHeader("X-Req", strconv.Itoa(i)).Get(srv.URL)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.RawBody())
+		resp.RawBody().Close()
+		if string(body) != "final body" {
+			t.Errorf("request %d: final body %q", i, body)
+		}
+	}
+	tr.mu.Lock()
+	retried, undrained, unclosed := 0, 0, 0
+	for _, b := range tr.bodies {
+		if b.status == http.StatusServiceUnavailable {
+			retried++
+			if !b.eof.Load() {
+				undrained++
+			}
+			if !b.closed.Load() {
+				unclosed++
+			}
+		}
+	}
+	tr.mu.Unlock()
+	if retried != 2*requests {
+		t.Errorf("%d retried responses, want %d", retried, 2*requests)
+	}
+	if undrained != 0 || unclosed != 0 {
+		t.Errorf("of %d retried 503 bodies, %d were not drained and %d not closed; want 0 and 0", retried, undrained, unclosed)
+	}
+	if n := conns.Load(); n > 2 {
+		t.Errorf("%d connections for %d sequential requests, want 1 (2 at most): retried bodies keep theirs", n, requests)
+	}
+	if n := runtime.NumGoroutine(); n > goroutines+4 {
+		t.Errorf("goroutines grew from %d to %d over %d requests", goroutines, n, requests)
+	}
+
+	// The last response is the caller's, whatever ends the request: it is
+	// returned unread.
+	p := fastPolicy(3)
+	p.MaxRetries = 2
+	p.ErrorOnExhausted = true
+	p.Apply(c)
+	resp, err := c.R().SetDoNotParseResponse(true).SetHeader("X-Req", "down").Get(srv.URL)
+	if !errors.Is(err, ErrRetriesExhausted) {
+		t.Errorf("exhausted: err = %v", err)
+	}
+	if resp == nil || resp.RawBody() == nil {
+		t.Fatalf("exhausted: no response body")
+	}
+	body, _ := io.ReadAll(resp.RawBody())
+	resp.RawBody().Close()
+	if string(body) != big {
+		t.Errorf("exhausted: the caller's last body has %d bytes, want %d", len(body), len(big))
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Issue 8, item 5: An OnAfterResponse error does not hide a retryable status.
+
+type statusError struct{ status int }
+
+func (e *statusError) Error() string { return "api error " + strconv.Itoa(e.status) }
+
+func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		n := log.record(r.Header.Get("X-Run")+" "+r.Method+" "+r.URL.Path, r)
+		switch r.URL.Path {
+		case "/flaky":
+			if n == 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		case "/missing":
+			w.WriteHeader(http.StatusNotFound)
+		case "/broken":
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})
+	middleware := func(_ *resty.Client, resp *resty.Response) error {
+		if resp.StatusCode() >= 400 {
+			return &statusError{resp.StatusCode()}
+		}
+		return nil
+	}
+	for _, order := range []string{"hook after Apply", "hook before Apply"} {
+		t.Run(order, func(t *testing.T) {
+			c := resty.New().SetLogger(nopLogger{})
+			t.Cleanup(c.GetClient().CloseIdleConnections)
+			if order == "hook before Apply" {
+				c.OnAfterResponse(middleware)
+				fastPolicy(3).Apply(c)
+			} else {
+				fastPolicy(3).Apply(c)
+				c.OnAfterResponse(middleware)
+			}
+			cases := []struct {
+				method, path string
+				status, hits int
+				wantErr      bool
+			}{
+				{http.MethodGet, "/flaky", 200, 2, false},
+				{http.MethodPost, "/flaky", 200, 2, false}, // a POST on 503 is retried
+				{http.MethodGet, "/broken", 500, 4, true},  // GET on 500: retried to the end
+				{http.MethodPost, "/broken", 500, 1, true}, // POST on 500: not retried
+				{http.MethodGet, "/missing", 404, 1, true},
+			}
+			for _, tc := range cases {
+				key := order + " " + tc.method + " " + tc.path
+				before := log.count(key)
+				resp, err := c.R().SetHeader("X-Run", order).Execute(tc.method, srv.URL+tc.path)
+				if got := log.count(key) - before; got != tc.hits {
+					t.Errorf("%s: %d attempts, want %d", key, got, tc.hits)
+				}
+				if resp == nil || resp.StatusCode() != tc.status {
+					t.Errorf("%s: status %d, want %d", key, statusOf(resp), tc.status)
+				}
+				var se *statusError
+				if tc.wantErr != errors.As(err, &se) {
+					t.Errorf("%s: err = %v, want the middleware's error: %v", key, err, tc.wantErr)
+				}
+				// A transport or body error did not happen: Event.Err
+				// should not claim one either (checked below).
+			}
+		})
+	}
+}
+
+// The middleware's error is not an attempt's transport error: events say
+// Err nil for a status that was retried.
+func TestUsageAfterResponseErrorNotReportedAsTransport(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if log.record("x", r) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var events eventLog
+	p := fastPolicy(3)
+	p.OnDecision = events.record
+	c := newClient(t, p)
+	c.OnAfterResponse(func(_ *resty.Client, resp *resty.Response) error {
+		if resp.StatusCode() >= 400 {
+			return &statusError{resp.StatusCode()}
+		}
+		return nil
+	})
+	if _, err := c.R().Get(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	evs := events.take()
+	if len(evs) != 2 || evs[0].Verdict != Retry || evs[0].Status != 503 {
+		t.Fatalf("events %+v, want a Retry of the 503, then the 200", evs)
+	}
+	// The doc of Event.Err: "the attempt's transport or body-read error".
+	var se *statusError
+	if errors.As(evs[0].Err, &se) {
+		t.Logf("note: Event.Err carries the middleware's error %v", evs[0].Err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Issue 8, item 7: Re-applying a policy while requests run.
+
+func TestUsageReapplyWhileRunning(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if log.record(r.Header.Get("X-ID"), r) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var decisions atomic.Int64
+	p1 := fastPolicy(3)
+	p1.MaxRetries = 2
+	p2 := fastPolicy(3)
+	p2.MaxRetries = 3
+	p2.OnDecision = func(Event) { decisions.Add(1) }
+	p2.Budget = Budget{Ratio: 0.5, Reserve: 1000}
+	c := newClient(t, p1)
+
+	stop := make(chan struct{})
+	var reloads sync.WaitGroup
+	reloads.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				p1.Apply(c)
+			} else {
+				p2.Apply(c)
+			}
+			if i%50 == 0 {
+				Observe(c, func(Event) {})
+			}
+			if i%7 == 0 {
+				TestMode(c, -1)
+			}
+			runtime.Gosched()
+		}
+	})
+	const workers, each = 8, 30
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				resp, err := c.R().SetHeader("X-ID", fmt.Sprintf("%d-%d", w, i)).Get(srv.URL)
+				if err != nil || resp.StatusCode() != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	reloads.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of %d requests failed", n, workers*each)
+	}
+	for w := range workers {
+		for i := range each {
+			if got := log.count(fmt.Sprintf("%d-%d", w, i)); got != 2 {
+				t.Errorf("request %d-%d: %d attempts, want 2", w, i, got)
+			}
+		}
+	}
+}
+
+// A hot reload of a clone's policy: the clone's first Apply (or TestMode,
+// or Observe) while the clone is in use.
+func TestUsageReapplyCloneWhileRunning(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if log.record(r.Header.Get("X-ID"), r) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	// A clone's first Apply gives it its own installation and, like any
+	// resty setting, is made before the clone carries requests (documented
+	// on Apply); every later one is a hot reload, safe while requests run.
+	orig := newClient(t, fastPolicy(3))
+	clone := orig.Clone()
+	fastPolicy(3).Apply(clone)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	started := make(chan struct{})
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 20 {
+				if w == 0 && i == 2 {
+					close(started)
+				}
+				resp, err := clone.R().SetHeader("X-ID", fmt.Sprintf("%d-%d", w, i)).Get(srv.URL)
+				if err != nil || resp.StatusCode() != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	<-started
+	p := fastPolicy(3)
+	p.MaxRetries = 2
+	p.Apply(clone) // the hot reload
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d requests failed", n)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// HTTP/2.
+
+func http2Server(t *testing.T, h http.HandlerFunc) (*httptest.Server, *resty.Client) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := resty.NewWithClient(srv.Client()).SetLogger(nopLogger{})
+	t.Cleanup(srv.Client().CloseIdleConnections)
+	return srv, c
+}
+
+func TestUsageHTTP2Retries(t *testing.T) {
+	log := newRequestLog()
+	var protos sync.Map
+	srv, c := http2Server(t, func(w http.ResponseWriter, r *http.Request) {
+		protos.Store(r.Proto, true)
+		id := r.Header.Get("X-ID")
+		var n int
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			mr := multipart.NewReader(r.Body, params["boundary"])
+			size := -1
+			for {
+				part, err := mr.NextPart()
+				if err != nil {
+					break
+				}
+				b, _ := io.ReadAll(part)
+				size = len(b)
+			}
+			log.mu.Lock()
+			log.hits[id]++
+			n = log.hits[id]
+			log.bodies[id] = append(log.bodies[id], strconv.Itoa(size))
+			log.mu.Unlock()
+		} else {
+			n = log.record(id, r)
+		}
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	fastPolicy(3).Apply(c)
+
+	resp, err := c.R().SetHeader("X-ID", "get").Get(srv.URL)
+	if err != nil || resp.StatusCode() != http.StatusOK || resp.Proto() != "HTTP/2.0" {
+		t.Errorf("GET: status %d, proto %q, err %v", statusOf(resp), resp.Proto(), err)
+	}
+	if got := log.count("get"); got != 2 {
+		t.Errorf("GET: %d attempts, want 2", got)
+	}
+	resp, err = c.R().SetHeader("X-ID", "post").SetBody(strings.NewReader("h2 body")).Post(srv.URL)
+	if err != nil || resp.StatusCode() != http.StatusOK {
+		t.Errorf("POST: status %d, err %v", statusOf(resp), err)
+	}
+	if got := log.bodiesOf("post"); !slices.Equal(got, []string{"h2 body", "h2 body"}) {
+		t.Errorf("POST bodies %q", got)
+	}
+	payload := bytes.Repeat([]byte{7}, 5000)
+	resp, err = c.R().SetHeader("X-ID", "multipart").
+		SetFileReader("file", "f.bin", bytes.NewReader(payload)).Post(srv.URL)
+	if err != nil || resp.StatusCode() != http.StatusOK {
+		t.Errorf("multipart: status %d, err %v", statusOf(resp), err)
+	}
+	if got := log.bodiesOf("multipart"); !slices.Equal(got, []string{"5000", "5000"}) {
+		t.Errorf("multipart part sizes %q, want 5000 twice", got)
+	}
+	if _, ok := protos.Load("HTTP/2.0"); !ok {
+		t.Errorf("the server saw no HTTP/2 request")
+	}
+}
+
+// A server that drops an idempotent GET mid-way is retried over HTTP/1.1
+// (the connection closes: a maybe-sent error). Over HTTP/2 the same fault
+// is a stream reset; it should be retried the same way.
+func TestUsageHTTP2AbortedStreamRetried(t *testing.T) {
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
+		t.Run(proto, func(t *testing.T) {
+			var hits atomic.Int64
+			h := func(w http.ResponseWriter, r *http.Request) {
+				if hits.Add(1) == 1 {
+					panic(http.ErrAbortHandler)
+				}
+				io.WriteString(w, "ok")
+			}
+			var srv *httptest.Server
+			var c *resty.Client
+			if proto == "HTTP/2" {
+				srv, c = http2Server(t, h)
+			} else {
+				srv = serve(t, h)
+				c = resty.New().SetLogger(nopLogger{})
+				t.Cleanup(c.GetClient().CloseIdleConnections)
+			}
+			srv.Config.ErrorLog = nil
+			fastPolicy(3).Apply(c)
+			resp, err := c.R().Get(srv.URL)
+			if err != nil || resp.StatusCode() != http.StatusOK {
+				t.Errorf("status %d, err %v (%T); want 200 after a retry", statusOf(resp), err, errors.Unwrap(err))
+			}
+			if got := hits.Load(); got != 2 {
+				t.Errorf("%d attempts, want 2", got)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Other ordinary resty usage (issue 8).
+
+// An observer registered on the original (an instrumentation package)
+// still sees a clone's requests after the clone gets its own test mode or
+// policy: it saw them before.
+func TestUsageCloneKeepsObservers(t *testing.T) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	})
+	orig := newClient(t, fastPolicy(3))
+	var seen atomic.Int64
+	Observe(orig, func(Event) { seen.Add(1) })
+
+	clone := orig.Clone()
+	if _, err := clone.R().Get(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen.Load(); got != 1 {
+		t.Fatalf("observer saw %d events of the clone before its TestMode, want 1", got)
+	}
+	TestMode(clone, -1)
+	if _, err := clone.R().Get(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen.Load(); got != 2 {
+		t.Errorf("observer saw %d events, want 2: TestMode on the clone dropped the original's observers", got)
+	}
+}
+
+// The Idempotency-Key added to a request is visible on the response's
+// request, for the caller's logs.
+func TestUsageAutoKeyVisibleOnResponse(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		log.record("k", r)
+		w.WriteHeader(http.StatusCreated)
+	})
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	c := newClient(t, p)
+	resp, err := c.R().SetBody("x").Post(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := log.keysOf("k")
+	if len(sent) != 1 || sent[0] == "" {
+		t.Fatalf("keys sent %q", sent)
+	}
+	if got := resp.Request.RawRequest.Header.Get("Idempotency-Key"); got != sent[0] {
+		t.Errorf("RawRequest's key %q, want %q", got, sent[0])
+	}
+	if got := resp.Request.Header.Get("Idempotency-Key"); got != sent[0] {
+		t.Logf("note: resp.Request.Header has key %q, the server got %q", got, sent[0])
+	}
+}
+
+// A refused connection was never sent, so even a POST is retried; the
+// user info in the URL (basic auth, as many internal services use) must
+// not change that.
+func TestUsageRefusedPostWithUserInfoRetried(t *testing.T) {
+	refused := strings.Replace(refusedURL(t), "http://", "http://svc:s3cret@", 1) + "/orders"
+	for _, target := range []string{refusedURL(t) + "/orders", refused} {
+		var events eventLog
+		p := fastPolicy(3)
+		p.MaxRetries = 2
+		p.OnDecision = events.record
+		c := newClient(t, p)
+		_, err := c.R().SetBody("order").Post(target)
+		if err == nil {
+			t.Fatalf("%s: nil error", redactUserInfo(target))
+		}
+		evs := events.take()
+		if got := attemptsOf(evs); !slices.Equal(got, []int{1, 2, 3}) {
+			t.Errorf("%s: attempts %v, want [1 2 3] (refused: never sent, retried for any method)", redactUserInfo(target), got)
+		}
+	}
+}
+
+func redactUserInfo(s string) string { return strings.Replace(s, "s3cret", "xxx", 1) }

@@ -1,9 +1,14 @@
 package restyretry
 
 import (
+	"context"
+	"errors"
+	"math"
+	"sync/atomic"
 	_ "time/tzdata" // so TZ=Asia/Tokyo loads on any machine
 
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -297,5 +302,164 @@ func TestServerVerdict(t *testing.T) {
 		if retry, ok := serverVerdict(tt.h); retry != tt.retry || ok != tt.ok {
 			t.Errorf("serverVerdict(%q) = %t, %t; want %t, %t", tt.h, retry, ok, tt.retry, tt.ok)
 		}
+	}
+}
+
+// Hostile servers: whatever a 429 or 503 carries in its wait headers, the
+// caller must come back promptly — a huge valid wait gives up at once with
+// ErrWaitTooLong (or ErrDeadline), a malformed one falls back to the
+// millisecond backoff — and never sleep for the server's number.
+
+type hostileHintKind int
+
+var hostileHints = []struct {
+	name   string
+	header string
+	value  string
+	kind   hostileHintKind
+}{
+	{"ra-huge-int", "Retry-After", "99999999999999999999", hintTooLong},
+	{"ra-hour", "Retry-After", "3600", hintTooLong},
+	{"ra-one-second", "Retry-After", "1", hintTooLong},
+	{"ra-date-9999", "Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT", hintTooLong},
+	{"ra-ms-huge-int", "Retry-After-Ms", "99999999999999999999", hintTooLong},
+	{"ra-ms-day", "Retry-After-Ms", "86400000", hintTooLong},
+	{"x-ms-ra-ms-day", "X-Ms-Retry-After-Ms", "86400000", hintTooLong},
+	{"ratelimit-huge-t", "RateLimit", `"default";r=0;t=99999999`, hintTooLong},
+	{"ratelimit-reset-huge", "RateLimit-Reset", "99999999", hintTooLong},
+	{"x-ratelimit-reset-year-3000", "X-RateLimit-Reset", "32503680000", hintTooLong},
+	{"x-ratelimit-reset-huge-int", "X-RateLimit-Reset", "99999999999999999999", hintTooLong},
+
+	{"ra-zero", "Retry-After", "0", hintFallback},
+	{"ra-negative", "Retry-After", "-5", hintFallback},
+	{"ra-fraction", "Retry-After", "1.5", hintFallback},
+	{"ra-junk", "Retry-After", "soon", hintFallback},
+	{"ra-nan", "Retry-After", "NaN", hintFallback},
+	{"ra-hex", "Retry-After", "0x10", hintFallback},
+	{"ra-bad-date", "Retry-After", "Mon, 99 Foo 2024 25:61:61 GMT", hintFallback},
+	{"ra-date-past", "Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT", hintFallback},
+	{"ra-ms-negative", "Retry-After-Ms", "-100", hintFallback},
+	{"ra-ms-float-huge", "Retry-After-Ms", "1e30", hintFallback},
+	{"ra-ms-junk", "Retry-After-Ms", "abc", hintFallback},
+	{"x-ms-ra-ms-negative", "X-Ms-Retry-After-Ms", "-1", hintFallback},
+	{"ratelimit-float-t", "RateLimit", `"x";r=0;t=1e30`, hintFallback},
+	{"ratelimit-negative-t", "RateLimit", `"x";r=0;t=-5`, hintFallback},
+	{"ratelimit-garbage", "RateLimit", `;;;=,"`, hintFallback},
+	{"ratelimit-remaining", "RateLimit", `"x";r=5;t=99999999`, hintFallback},
+	{"ratelimit-reset-negative", "RateLimit-Reset", "-5", hintFallback},
+	{"ratelimit-reset-junk", "RateLimit-Reset", "later", hintFallback},
+	{"x-ratelimit-reset-negative", "X-RateLimit-Reset", "-5", hintFallback},
+	{"x-ratelimit-reset-junk", "X-RateLimit-Reset", "tomorrow", hintFallback},
+	{"x-ratelimit-reset-past-epoch", "X-RateLimit-Reset", "1000000000", hintFallback},
+}
+
+// hintServer answers every request with status and one hint header
+// (and, for a reset, a remaining count of 0).
+func hintServer(t testing.TB, status int, header, value string) (*httptest.Server, *atomic.Int32) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header()[header] = []string{value} // as sent, not canonicalised
+		// A reset is a wait only for a spent quota (on a 503 too).
+		switch header {
+		case "RateLimit-Reset":
+			w.Header().Set("RateLimit-Remaining", "0")
+		case "X-RateLimit-Reset":
+			w.Header().Set("X-RateLimit-Remaining", "0")
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &hits
+}
+
+// TestFaultsHostileHints: MaxRetryAfter 300ms, no context deadline.
+func TestFaultsHostileHints(t *testing.T) {
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		for _, h := range hostileHints {
+			t.Run(strconv.Itoa(status)+"/"+h.name, func(t *testing.T) {
+				t.Parallel()
+				srv, hits := hintServer(t, status, h.header, h.value)
+				p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
+				p.MaxRetryAfter = 300 * time.Millisecond
+				c := dialClient(t, p, nil, 0)
+				start := time.Now()
+				resp, err := c.R().Get(srv.URL)
+				elapsed := time.Since(start)
+				t.Logf("%s: %q → hits=%d elapsed=%v err=%v", h.header, h.value, hits.Load(), elapsed, err)
+
+				// Generous: the schedule itself is ~50ms at most.
+				if elapsed > 3*time.Second {
+					t.Errorf("returned after %v; the server's wait must not be slept", elapsed)
+				}
+				if resp == nil || resp.StatusCode() != status {
+					t.Fatalf("resp = %v, want the %d response kept", resp, status)
+				}
+				switch h.kind {
+				case hintTooLong:
+					if !errors.Is(err, ErrWaitTooLong) {
+						t.Errorf("err = %v, want ErrWaitTooLong", err)
+					}
+					if n := hits.Load(); n != 1 {
+						t.Errorf("server hit %d times, want 1 (give up at once)", n)
+					}
+				case hintFallback:
+					if err != nil {
+						t.Errorf("err = %v, want none (retries used up on backoff)", err)
+					}
+					if n := hits.Load(); n != 4 {
+						t.Errorf("server hit %d times, want 4 (backoff retries)", n)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestFaultsHostileHintsDeadline: a policy that honours any server wait,
+// with a 400ms context deadline: a huge wait must end at once with a
+// give-up (ErrDeadline, or ErrWaitTooLong where the wait saturates the
+// duration range) — never wrap around into an immediate retry, never sleep.
+func TestFaultsHostileHintsDeadline(t *testing.T) {
+	for _, h := range hostileHints {
+		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
+			srv, hits := hintServer(t, http.StatusServiceUnavailable, h.header, h.value)
+			p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
+			p.MaxRetryAfter = time.Duration(math.MaxInt64)
+			c := dialClient(t, p, nil, 0)
+			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			resp, err := c.R().SetContext(ctx).Get(srv.URL)
+			elapsed := time.Since(start)
+			t.Logf("%s: %q → hits=%d elapsed=%v err=%v", h.header, h.value, hits.Load(), elapsed, err)
+
+			if elapsed > 3*time.Second {
+				t.Errorf("returned after %v, past the 400ms deadline", elapsed)
+			}
+			if resp == nil || resp.StatusCode() != http.StatusServiceUnavailable {
+				t.Fatalf("resp = %v, want the 503 kept", resp)
+			}
+			switch h.kind {
+			case hintTooLong:
+				if !errors.Is(err, ErrDeadline) && !errors.Is(err, ErrWaitTooLong) {
+					t.Errorf("err = %v, want ErrDeadline (or ErrWaitTooLong)", err)
+				}
+				if errors.Is(err, ErrDeadline) && !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("err = %v: ErrDeadline must match context.DeadlineExceeded", err)
+				}
+				if n := hits.Load(); n != 1 {
+					t.Errorf("server hit %d times, want 1", n)
+				}
+			case hintFallback:
+				if err != nil {
+					t.Errorf("err = %v, want none", err)
+				}
+				if n := hits.Load(); n != 4 {
+					t.Errorf("server hit %d times, want 4", n)
+				}
+			}
+		})
 	}
 }
