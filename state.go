@@ -57,18 +57,18 @@ type requestState struct {
 // the deadline any more), so a context kept from a response does not carry
 // the request's deadline into later requests.
 type stateCtx struct {
-	context.Context                // the caller's
-	st              requestState   // the state, unless moved is set
-	moved           *requestState  // the state of a context that was replaced
-	finished        atomic.Bool    // the Execute has returned
-	bounded         bool           // a MaxElapsed deadline is armed
-	detached        atomic.Bool    // the deadline was disarmed by finish
-	fired           atomic.Bool    // the deadline passed while armed
-	deadline        time.Time      // start + MaxElapsed
-	done            chan struct{}  // closed at the deadline or the caller's end
-	once            sync.Once      // closes done
-	timer           *time.Timer    // fires at the deadline
-	stopParent      func() bool    // stops forwarding the caller's end
+	context.Context               // the caller's
+	st              requestState  // the state, unless moved is set
+	moved           *requestState // the state of a context that was replaced
+	finished        atomic.Bool   // the Execute has returned
+	bounded         bool          // a MaxElapsed deadline is armed
+	detached        atomic.Bool   // the deadline was disarmed by finish
+	fired           atomic.Bool   // the deadline passed while armed
+	deadline        time.Time     // start + MaxElapsed
+	done            chan struct{} // closed at the deadline or the caller's end
+	once            sync.Once     // closes done
+	timer           *time.Timer   // fires at the deadline
+	stopParent      func() bool   // stops forwarding the caller's end
 }
 
 func (c *stateCtx) state() *requestState {
