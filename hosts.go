@@ -85,6 +85,9 @@ func (t *hostTable[V]) len() int { return len(t.index) }
 // find returns k's value and marks k as the most recently used, or nil
 // when k is not held.
 func (t *hostTable[V]) find(k hostKey) *V {
+	if e := t.ring.next; e != &t.ring && e.key == k {
+		return &e.val // the most recent host again: no map lookup
+	}
 	e := t.index[k]
 	if e == nil {
 		return nil

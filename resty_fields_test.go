@@ -13,16 +13,16 @@ import (
 // unexported fields resty_fields.go reads, instead of letting the body
 // guard, the clone handling or the quiet log weaken silently.
 func TestRestyFields(t *testing.T) {
-	for name, idx := range map[string][]int{
-		"Request.isMultiPart":      multipartField,
-		"Request.client":           reqClientField,
-		"Request.log":              reqLoggerField,
-		"Request.notParseResponse": reqStreamField,
-		"Client.preReqHook":        preReqHookField,
-		"Client.notParseResponse":  cliStreamField,
+	for name, ok := range map[string]bool{
+		"Request.isMultiPart":      multipartField.ok,
+		"Request.client":           reqClientField.ok,
+		"Request.log":              reqLoggerField.ok,
+		"Request.notParseResponse": reqStreamField.ok,
+		"Client.preReqHook":        preReqHookField != nil,
+		"Client.notParseResponse":  cliStreamField.ok,
 	} {
-		if idx == nil {
-			t.Errorf("resty has no field %s of the expected kind", name)
+		if !ok {
+			t.Errorf("resty has no field %s of the expected type", name)
 		}
 	}
 
