@@ -132,48 +132,50 @@ func rateLimitReset(h http.Header, status int, now time.Time) (wait time.Duratio
 			l.offer(d, "RateLimit")
 		}
 	}
-	intReset(&l, h, "Ratelimit-Reset", "Ratelimit-Remaining", "RateLimit-Reset", is429, now)
-	intReset(&l, h, "X-Ratelimit-Reset", "X-Ratelimit-Remaining", "X-RateLimit-Reset", is429, now)
-	durationReset(&l, h, "X-Ratelimit-Reset-Requests", "X-Ratelimit-Remaining-Requests", "x-ratelimit-reset-requests", is429)
-	durationReset(&l, h, "X-Ratelimit-Reset-Tokens", "X-Ratelimit-Remaining-Tokens", "x-ratelimit-reset-tokens", is429)
-	instantReset(&l, h, "Anthropic-Ratelimit-Requests-Reset", "Anthropic-Ratelimit-Requests-Remaining", "anthropic-ratelimit-requests-reset", is429, now)
-	instantReset(&l, h, "Anthropic-Ratelimit-Tokens-Reset", "Anthropic-Ratelimit-Tokens-Remaining", "anthropic-ratelimit-tokens-reset", is429, now)
-	instantReset(&l, h, "Anthropic-Ratelimit-Input-Tokens-Reset", "Anthropic-Ratelimit-Input-Tokens-Remaining", "anthropic-ratelimit-input-tokens-reset", is429, now)
-	instantReset(&l, h, "Anthropic-Ratelimit-Output-Tokens-Reset", "Anthropic-Ratelimit-Output-Tokens-Remaining", "anthropic-ratelimit-output-tokens-reset", is429, now)
+	offerReset(&l, h, "Ratelimit-Reset", "Ratelimit-Remaining", "RateLimit-Reset", is429, now, intWait)
+	offerReset(&l, h, "X-Ratelimit-Reset", "X-Ratelimit-Remaining", "X-RateLimit-Reset", is429, now, intWait)
+	offerReset(&l, h, "X-Ratelimit-Reset-Requests", "X-Ratelimit-Remaining-Requests", "x-ratelimit-reset-requests", is429, now, durationWait)
+	offerReset(&l, h, "X-Ratelimit-Reset-Tokens", "X-Ratelimit-Remaining-Tokens", "x-ratelimit-reset-tokens", is429, now, durationWait)
+	offerReset(&l, h, "Anthropic-Ratelimit-Requests-Reset", "Anthropic-Ratelimit-Requests-Remaining", "anthropic-ratelimit-requests-reset", is429, now, instantWait)
+	offerReset(&l, h, "Anthropic-Ratelimit-Tokens-Reset", "Anthropic-Ratelimit-Tokens-Remaining", "anthropic-ratelimit-tokens-reset", is429, now, instantWait)
+	offerReset(&l, h, "Anthropic-Ratelimit-Input-Tokens-Reset", "Anthropic-Ratelimit-Input-Tokens-Remaining", "anthropic-ratelimit-input-tokens-reset", is429, now, instantWait)
+	offerReset(&l, h, "Anthropic-Ratelimit-Output-Tokens-Reset", "Anthropic-Ratelimit-Output-Tokens-Remaining", "anthropic-ratelimit-output-tokens-reset", is429, now, instantWait)
 	return l.wait, l.source, l.source != ""
 }
 
-// intReset offers an integer reset (seconds or an epoch, see resetWait).
-func intReset(l *longest, h http.Header, resetKey, remainingKey, source string, is429 bool, now time.Time) {
+// offerReset offers the reset under resetKey, read by parse, when its
+// remaining count under remainingKey says the quota is spent (or, on a 429,
+// gives no count).
+func offerReset(l *longest, h http.Header, resetKey, remainingKey, source string, is429 bool, now time.Time,
+	parse func(string, time.Time) (time.Duration, bool)) {
 	v := firstValue(h, resetKey)
 	if v == "" {
 		return
 	}
-	if n, ok := parseDigits(trimOWS(v)); ok && parseRemaining(firstValue(h, remainingKey)).waits(is429) {
-		l.offer(resetWait(n, now), source)
-	}
-}
-
-// durationReset offers an OpenAI reset, a duration from now.
-func durationReset(l *longest, h http.Header, resetKey, remainingKey, source string, is429 bool) {
-	v := firstValue(h, resetKey)
-	if v == "" {
-		return
-	}
-	if d, ok := parseGoDuration(trimOWS(v)); ok && parseRemaining(firstValue(h, remainingKey)).waits(is429) {
+	if d, ok := parse(trimOWS(v), now); ok && parseRemaining(firstValue(h, remainingKey)).waits(is429) {
 		l.offer(d, source)
 	}
 }
 
-// instantReset offers an Anthropic reset, an RFC 3339 instant.
-func instantReset(l *longest, h http.Header, resetKey, remainingKey, source string, is429 bool, now time.Time) {
-	v := firstValue(h, resetKey)
-	if v == "" {
-		return
+// intWait reads an integer reset: seconds from now or an epoch, see resetWait.
+func intWait(s string, now time.Time) (time.Duration, bool) {
+	n, ok := parseDigits(s)
+	if !ok {
+		return 0, false
 	}
-	if t, ok := parseRFC3339(trimOWS(v)); ok && parseRemaining(firstValue(h, remainingKey)).waits(is429) {
-		l.offer(untilTime(t, now), source)
+	return resetWait(n, now), true
+}
+
+// durationWait reads an OpenAI reset, a duration from now.
+func durationWait(s string, _ time.Time) (time.Duration, bool) { return parseGoDuration(s) }
+
+// instantWait reads an Anthropic reset, an RFC 3339 instant.
+func instantWait(s string, now time.Time) (time.Duration, bool) {
+	t, ok := parseRFC3339(s)
+	if !ok {
+		return 0, false
 	}
+	return untilTime(t, now), true
 }
 
 // rateLimited reports whether the response says a quota is spent: a
