@@ -22,19 +22,20 @@ import (
 // its retry loop inside it and calls back into the installation:
 //
 //	beforeRequest  before every attempt: resolve the serving installation,
-//	               quiet resty's retry log, add an Idempotency-Key
+//	               quiet resty's retry log; before the first, hold it
+//	               (Pace) and add an Idempotency-Key
 //	guardBody      just before a retry is sent: replay or refuse its body
-//	condition      after every attempt: build the outcome, decide, and on a
-//	               Retry check the body and pay the budget
+//	condition      after every attempt: build the outcome, decide (the pure
+//	               core, decide.go), and on a Retry check the body and pay
+//	               the budget
 //	retryAfter     after a true: commit the decision (the wait, or the
-//	               give-up error) and prepare the body replay
+//	               give-up error), prepare the body replay, discard the
+//	               retried response's body
 //	finish         when Execute ends (resty's success, error and panic
-//	               hooks): refund an unused payment, drop the state
+//	               hooks): refund an unused payment, end the state
 //
-// A request's state (requestState) exists only from the first moment it is
-// needed until Execute returns, in a context wrapped around the caller's;
-// finish puts the caller's context back, so nothing of the library is
-// reachable from resp.Request.Context() afterwards.
+// A request's state exists only while Execute runs (state.go), so nothing
+// of the library is reachable from resp.Request.Context() afterwards.
 
 // Apply installs the Default policy on c and returns c.
 func Apply(c *resty.Client) *resty.Client {
@@ -355,8 +356,7 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		// resty returns a transport error as it is, not retryAfter's
 		// error: carry the give-up inside it when it can.
 		gu := in.emit(p, st, resp, err, d, attempt)
-		var ue *url.Error
-		if errors.As(err, &ue) {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
 			ue.Err = gu
 		}
 		return false
