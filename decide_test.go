@@ -97,6 +97,24 @@ func TestDecide(t *testing.T) {
 			decision{verdict: Retry, rule: RuleStatus, wait: 1250 * time.Millisecond, source: SourceBackoff}},
 		{"403 quota left", def, o(resp(403, h("X-RateLimit-Remaining", "7"))), decision{verdict: Stop, rule: RuleStatus}},
 
+		// The server's explicit verdict.
+		{"503 X-Should-Retry false", def, o(resp(503, h("X-Should-Retry", "false"))), decision{verdict: Stop, rule: RuleServer}},
+		{"429 Stripe-Should-Retry FALSE", def, o(resp(429, h("Stripe-Should-Retry", "FALSE"))), decision{verdict: Stop, rule: RuleServer}},
+		{"POST 500 X-Should-Retry true", def, o(with(resp(500, h("X-Should-Retry", "true")), method("POST"))),
+			decision{verdict: Retry, rule: RuleServer, wait: 1250 * time.Millisecond, source: SourceBackoff}},
+		{"409 X-Should-Retry true", def, o(resp(409, h("X-Should-Retry", "true"))),
+			decision{verdict: Retry, rule: RuleServer, wait: 1250 * time.Millisecond, source: SourceBackoff}},
+		{"401 X-Should-Retry true", def, o(resp(401, h("X-Should-Retry", "true"))), decision{verdict: Stop, rule: RuleStatus}},
+		{"200 X-Should-Retry true", def, o(resp(200, h("X-Should-Retry", "true"))), decision{verdict: Stop, rule: RuleSuccess}},
+		{"503 X-Should-Retry maybe", def, o(resp(503, h("X-Should-Retry", "maybe"))),
+			decision{verdict: Retry, rule: RuleStatus, wait: 1250 * time.Millisecond, source: SourceBackoff}},
+		{"condition before X-Should-Retry", def, o(with(resp(503, h("X-Should-Retry", "false")), func(oc *outcome) { oc.custom, oc.cond = Retry, 1 })),
+			decision{verdict: Retry, rule: RuleCondition, cond: 1, wait: 1250 * time.Millisecond, source: SourceBackoff}},
+		{"X-Should-Retry true still capped", def, o(with(resp(500, h("X-Should-Retry", "true")), func(oc *outcome) { oc.attempt = 4 })),
+			decision{verdict: Stop, rule: RuleMaxRetries}},
+		{"POST 303 GET 500 X-Should-Retry true", def, o(with(resp(500, h("X-Should-Retry", "true")), method("POST"), func(oc *outcome) { oc.redirected = true })),
+			decision{verdict: Stop, rule: RuleMethod}},
+
 		// Server hints are floors under the backoff.
 		{"429 Retry-After 2", def, o(resp(429, h("Retry-After", "2"))),
 			decision{verdict: Retry, rule: RuleStatus, wait: 2100 * time.Millisecond, source: "Retry-After"}},

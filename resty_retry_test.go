@@ -2178,3 +2178,39 @@ func TestUsageRefusedPostWithUserInfoRetried(t *testing.T) {
 }
 
 func redactUserInfo(s string) string { return strings.Replace(s, "s3cret", "xxx", 1) }
+
+// TestServerVerdictOnRealServer: X-Should-Retry: true makes a POST that got
+// 500 retryable (the server vouches that repeating is safe), and false stops
+// a GET that got 503, which would otherwise be retried.
+func TestServerVerdictOnRealServer(t *testing.T) {
+	ts := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, _ int) {
+		switch r.URL.Path {
+		case "/vouched":
+			w.Header().Set("X-Should-Retry", "true")
+			w.WriteHeader(http.StatusInternalServerError)
+		case "/refused":
+			w.Header().Set("X-Should-Retry", "false")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	var events eventLog
+	p := fastPolicy(2)
+	p.OnDecision = events.record
+	c := newClient(t, p)
+	if _, err := c.R().SetBody("order").Post(ts.URL + "/vouched"); err != nil {
+		t.Fatal(err)
+	}
+	if n := ts.count("/vouched"); n != 3 {
+		t.Errorf("POST 500 with X-Should-Retry: true reached the server %d times, want 3", n)
+	}
+	if _, err := c.R().Get(ts.URL + "/refused"); err != nil {
+		t.Fatal(err)
+	}
+	if n := ts.count("/refused"); n != 1 {
+		t.Errorf("GET 503 with X-Should-Retry: false reached the server %d times, want 1", n)
+	}
+	evs := events.all()
+	if len(evs) != 4 || evs[0].Rule != RuleServer || evs[2].Rule != RuleMaxRetries || evs[3].Rule != RuleServer || evs[3].Verdict != Stop {
+		t.Errorf("events %+v, want server, server, max-retries, then a server stop", evs)
+	}
+}
