@@ -167,8 +167,6 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	if st == nil || st.req.RawRequest != raw {
 		return nil // not a request of ours, or another request's context
 	}
-	paid := st.paid
-	st.paid = false // from here the retry counts as sent
 	rp := &st.replay
 	if !rp.printed {
 		return nil
@@ -185,8 +183,9 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	if err == nil && known && fp == rp.fingerprint {
 		return nil
 	}
-	if paid {
+	if st.paid { // the retry is not sent
 		st.in.budget.Load().refund(keyOf(raw.URL), time.Now())
+		st.paid = false
 	}
 	resp := st.lastResp
 	if resp == nil {

@@ -118,7 +118,7 @@ func Observe(c *resty.Client, observe func(Event)) *resty.Client {
 // client it returns 0.
 //
 // A request made from inside a hook of another, with that request's
-// context, sees the other's count until it has retried itself.
+// context, counts its own attempts, not the other's.
 func ResendCount(ctx context.Context) int {
 	st, _ := ctx.Value(stateKey{}).(*requestState)
 	if st == nil {
@@ -136,8 +136,9 @@ type installation struct {
 	instant   atomic.Bool  // TestMode: skip waits
 	retryCap  atomic.Int64 // TestMode: cap on MaxRetries, −1 for none
 	quiet     atomic.Pointer[quietLogger]
-	pacer     *pacer   // Policy.Pace: per host, until when the quota is spent
-	inflight  sync.Map // *resty.Request → *requestState while Execute runs
+	pacer     *pacer       // Policy.Pace: per host, until when the quota is spent
+	inflight  sync.Map     // *resty.Request → *requestState while Execute runs
+	inflightN atomic.Int64 // entries in inflight
 }
 
 // adopt returns c's own installation, creating it when create is set or c
@@ -283,9 +284,6 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	in = in.resolve(c)
 	in.quietLog(r)
 	if st := in.stateOf(r); st != nil {
-		if st.paid && !guarded(c) {
-			st.paid = false // no guard will see the retry: it counts as sent
-		}
 		return nil
 	}
 	if r.Context().Value(stateKey{}) != nil {
@@ -323,6 +321,9 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	}
 	r := resp.Request
 	st := in.stateOf(r)
+	if st != nil {
+		st.paid = false // the retry paid for was sent: it is settled below
+	}
 	p := in.policyFor(r, st)
 	attempt := st.attempt()
 	o := in.outcomeOf(p, resp, err, st, attempt)
@@ -614,7 +615,7 @@ const discardLimit = 64 << 10
 
 func (in *installation) onSuccess(c *resty.Client, resp *resty.Response) {
 	in = in.resolve(c)
-	in.finish(resp.Request, in.stateOf(resp.Request))
+	in.finish(resp.Request, in.stateOf(resp.Request), resp)
 }
 
 // onError runs when Execute ends with an error (and, registered as resty's
@@ -630,13 +631,14 @@ func (in *installation) onError(r *resty.Request, err error) {
 	} else {
 		in = in.resolve(requestClient(r))
 	}
+	var resp *resty.Response
+	if re, ok := errors.AsType[*resty.ResponseError](err); ok {
+		resp = re.Response
+	}
 	if r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		var resp *resty.Response
-		if re, ok := errors.AsType[*resty.ResponseError](err); ok {
-			resp = re.Response
-		}
-		if resp == nil {
-			resp = &resty.Response{Request: r}
+		at := resp
+		if at == nil {
+			at = &resty.Response{Request: r}
 		}
 		d := decision{verdict: Stop, rule: RuleCanceled}
 		if st != nil && st.sc.expired() && st.parent.Err() == nil {
@@ -646,12 +648,12 @@ func (in *installation) onError(r *resty.Request, err error) {
 		if _, held := errors.AsType[heldError](err); held {
 			attempt = 0
 		}
-		gu := in.emit(in.policyFor(r, st), st, resp, err, d, attempt)
+		gu := in.emit(in.policyFor(r, st), st, at, err, d, attempt)
 		if ue, ok := errors.AsType[*url.Error](err); ok && gu != nil {
 			ue.Err = gu
 		}
 	}
-	in.finish(r, st)
+	in.finish(r, st, resp)
 }
 
 // finish ends an Execute: it returns the budget token of a retry that was
@@ -659,7 +661,7 @@ func (in *installation) onError(r *resty.Request, err error) {
 // state (see stateCtx) and puts back the caller's logger and, unless a hook
 // has wrapped it since, the caller's context. A request executed again
 // starts afresh.
-func (in *installation) finish(r *resty.Request, st *requestState) {
+func (in *installation) finish(r *resty.Request, st *requestState, resp *resty.Response) {
 	if l, ok := requestLogger(r); ok {
 		if q, ours := l.(*quietLogger); ours {
 			r.SetLogger(q.inner)
@@ -672,6 +674,7 @@ func (in *installation) finish(r *resty.Request, st *requestState) {
 		return
 	}
 	in.inflight.Delete(r)
+	in.inflightN.Add(-1)
 	if st.paid {
 		st.in.budget.Load().refund(hostOf(r), time.Now())
 		st.paid = false
@@ -679,7 +682,13 @@ func (in *installation) finish(r *resty.Request, st *requestState) {
 	if st.autoKey != "" && r.Header.Get(idempotencyKeyHeader) == st.autoKey {
 		r.Header.Del(idempotencyKeyHeader)
 	}
-	st.sc.finish(streamed(r))
+	stream := streamed(r)
+	if stream && st.sc.live() && resp != nil && resp.RawResponse != nil && resp.RawResponse.Body != nil {
+		// The caller reads this body: closing it ends the deadline.
+		resp.RawResponse.Body = &disarmOnClose{ReadCloser: resp.RawResponse.Body, sc: st.sc}
+	}
+	st.sc.finish(stream)
+	st.release()
 	switch ctx := r.Context().(type) {
 	case *stateCtx:
 		if ctx == st.sc {

@@ -2,6 +2,7 @@ package restyretry
 
 import (
 	"context"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,23 +53,28 @@ type requestState struct {
 // allocation for the state and the context.
 //
 // Once finished, it is the caller's context again: Value hides the state,
-// and Done, Err and Deadline are the caller's (the deadline channel, which
-// only the finished attempt's transport may still hold, is never closed by
-// the deadline any more), so a context kept from a response does not carry
-// the request's deadline into later requests.
+// and Done, Err and Deadline are the caller's, unless the deadline already
+// ended it (a context that was done stays done). Contexts derived from it
+// while it was armed (context.WithCancel, context.AfterFunc) follow it
+// through its AfterFunc method: their registrations move to the caller's
+// context when it is finished, so they keep following the caller's end.
 type stateCtx struct {
 	context.Context               // the caller's
 	st              requestState  // the state, unless moved is set
 	moved           *requestState // the state of a context that was replaced
 	finished        atomic.Bool   // the Execute has returned
-	bounded         bool          // a MaxElapsed deadline is armed
-	detached        atomic.Bool   // the deadline was disarmed by finish
-	fired           atomic.Bool   // the deadline passed while armed
-	deadline        time.Time     // start + MaxElapsed
-	done            chan struct{} // closed at the deadline or the caller's end
-	once            sync.Once     // closes done
-	timer           *time.Timer   // fires at the deadline
-	stopParent      func() bool   // stops forwarding the caller's end
+
+	// With MaxElapsed only.
+	bounded    bool          // a deadline is armed
+	deadline   time.Time     // start + MaxElapsed
+	done       chan struct{} // closed at the deadline or the caller's end
+	fired      atomic.Bool   // the deadline, not the caller, closed done
+	timer      *time.Timer   // fires at the deadline
+	stopParent func() bool   // stops forwarding the caller's end
+	mu         sync.Mutex    // guards what follows, and the closing of done
+	closed     bool          // done is closed
+	detached   atomic.Bool   // finish disarmed the deadline
+	regs       []*afterReg   // AfterFunc registrations while armed
 }
 
 func (c *stateCtx) state() *requestState {
@@ -122,32 +128,134 @@ func (c *stateCtx) Err() error {
 	}
 }
 
+// AfterFunc arranges for f to run when the context is done, as
+// context.AfterFunc does; the context package uses it for every context
+// derived from this one.
+func (c *stateCtx) AfterFunc(f func()) (stop func() bool) {
+	if !c.bounded {
+		return context.AfterFunc(c.Context, f)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.detached.Load() {
+		return context.AfterFunc(c.Context, f)
+	}
+	reg := &afterReg{f: f}
+	if c.closed {
+		go reg.run()
+	} else {
+		c.regs = append(c.regs, reg)
+	}
+	return reg.stop
+}
+
+// afterReg is one AfterFunc registration: it runs f once, unless stopped.
+type afterReg struct {
+	f          func()
+	mu         sync.Mutex
+	over       bool        // ran or stopped
+	stopParent func() bool // once moved to the caller's context
+}
+
+func (r *afterReg) run() {
+	r.mu.Lock()
+	if r.over {
+		r.mu.Unlock()
+		return
+	}
+	r.over = true
+	r.mu.Unlock()
+	r.f()
+}
+
+func (r *afterReg) stop() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.over {
+		return false
+	}
+	r.over = true
+	if r.stopParent != nil {
+		r.stopParent()
+	}
+	return true
+}
+
 // arm sets the MaxElapsed deadline.
 func (c *stateCtx) arm(deadline time.Time) {
 	c.bounded, c.deadline, c.done = true, deadline, make(chan struct{})
-	c.stopParent = context.AfterFunc(c.Context, c.end)
+	c.stopParent = context.AfterFunc(c.Context, func() { c.end(false) })
 	c.timer = time.AfterFunc(time.Until(deadline), func() {
-		c.fired.Store(true)
-		c.end()
+		c.end(true)
 		c.stopParent()
 	})
 }
 
-func (c *stateCtx) end() { c.once.Do(func() { close(c.done) }) }
+// end closes done, once, recording whether the deadline did it, and runs
+// the registrations.
+func (c *stateCtx) end(byDeadline bool) {
+	c.mu.Lock()
+	if c.closed || c.detached.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.fired.Store(byDeadline)
+	close(c.done)
+	regs := c.regs
+	c.regs = nil
+	c.mu.Unlock()
+	for _, r := range regs {
+		go r.run()
+	}
+}
 
 // expired reports whether the MaxElapsed deadline ended the request.
 func (c *stateCtx) expired() bool { return c.bounded && c.fired.Load() }
 
-// finish hides the state; unless keepDeadline, it also disarms the
-// deadline (a response whose body the caller streams keeps it, so the
-// stream stays bounded, and the timer releases everything at the deadline).
+// finish hides the state. Unless keepDeadline, it also disarms the deadline
+// (a response whose body the caller streams keeps it, so the stream stays
+// bounded, until the body is closed): see disarm.
 func (c *stateCtx) finish(keepDeadline bool) {
 	c.finished.Store(true)
 	if c.bounded && !keepDeadline {
-		c.timer.Stop()
-		c.stopParent()
-		c.detached.Store(true)
+		c.disarm()
 	}
+}
+
+// disarm stops the deadline and hands the context back to the caller's:
+// registrations move to it. A context the deadline or the caller already
+// ended stays as it is.
+func (c *stateCtx) disarm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.detached.Load() {
+		return
+	}
+	c.timer.Stop()
+	c.stopParent()
+	c.detached.Store(true)
+	for _, r := range c.regs {
+		r.mu.Lock()
+		if !r.over {
+			r.stopParent = context.AfterFunc(c.Context, r.run)
+		}
+		r.mu.Unlock()
+	}
+	c.regs = nil
+}
+
+// disarmOnClose is the body of a streamed response under MaxElapsed: closing
+// it disarms the deadline, which until then bounds the stream.
+type disarmOnClose struct {
+	io.ReadCloser
+	sc *stateCtx
+}
+
+func (b *disarmOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.sc.disarm()
+	return err
 }
 
 // hideState is the context of a request made with another request's
@@ -176,10 +284,10 @@ func stateOf(r *resty.Request) *requestState {
 // stateOf is the package stateOf, falling back on the installation's own
 // record when a hook replaced the request's context with one not derived
 // from it: the state is then wrapped around the new context, so that the
-// attempts go on counting and the body guard still finds it. A request's
-// first attempt is never looked up: it has no state to lose.
+// attempts go on counting, finish ends it, and the body guard still finds
+// it. The record is consulted only while the installation holds any.
 func (in *installation) stateOf(r *resty.Request) *requestState {
-	if st := stateOf(r); st != nil || r.Attempt <= 1 {
+	if st := stateOf(r); st != nil || in.inflightN.Load() == 0 {
 		return st
 	}
 	v, ok := in.inflight.Load(r)
@@ -202,12 +310,22 @@ func (in *installation) newState(r *resty.Request, p *Policy, start time.Time) *
 	st := &sc.st
 	st.in, st.req, st.sc, st.parent, st.policy = in, r, sc, parent, p
 	st.base, st.start = r.Attempt-1, start
+	if h, ok := parent.(hideState); ok {
+		st.parent = h.Context // what finish puts back, and what events carry
+	}
 	if p.MaxElapsed > 0 {
 		sc.arm(start.Add(p.MaxElapsed))
 	}
 	in.inflight.Store(r, st)
+	in.inflightN.Add(1)
 	r.SetContext(sc)
 	return st
+}
+
+// release drops what a finished state holds of the request, so that a
+// deadline kept armed for a streamed body holds almost nothing.
+func (st *requestState) release() {
+	st.req, st.lastResp, st.nextErr, st.replay = nil, nil, nil, replay{}
 }
 
 // callerContext is the context the caller gave r.

@@ -98,11 +98,11 @@ func WithErrorHandler(f func(error)) Option {
 // resend count) and no metrics, a transport set afterwards replaces the
 // one that makes the attempt spans, and a second call on one client counts
 // every decision twice. The policy may be
-// applied again afterwards. A Clone of an instrumented client shares its
-// original's metrics until the clone gets its own policy (restyretry.Apply
-// on the clone; then instrument the clone too), and always shares its
-// transport, since resty's Clone shares the *http.Client: instrumenting a
-// clone adds no second span.
+// applied again afterwards. A Clone of an instrumented client is
+// instrumented too: it shares its original's observers, and keeps them when
+// it gets its own policy, and it shares the transport, since resty's Clone
+// shares the *http.Client. Do not instrument a clone again: its decisions
+// would be counted twice.
 func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if c == nil {
 		return nil

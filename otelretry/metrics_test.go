@@ -200,14 +200,14 @@ func TestNotInstrumented(t *testing.T) {
 	}
 }
 
-// TestClone: a clone instrumented after its original shares the original's
-// transport (one span per attempt, not two) and counts its own decisions
-// once, apart from the original's.
+// TestClone: a clone of an instrumented client is instrumented too: it
+// shares the original's transport (one span per attempt, not two) and its
+// observers, and its decisions are counted once, beside the original's.
 func TestClone(t *testing.T) {
 	tel := newTelemetry(t)
 	srv := newScript(t, failFirst(1))
 	orig := otelretry.Instrument(newClient(t, fastPolicy(3)), tel.options()...)
-	clone := otelretry.Instrument(orig.Clone(), tel.options()...)
+	clone := orig.Clone()
 	if _, err := clone.R().Get(srv.URL + "/clone"); err != nil {
 		t.Fatal(err)
 	}
