@@ -1447,3 +1447,55 @@ func TestStressDefaultBudget(t *testing.T) {
 		t.Errorf("refusals after a response: %d, after a body-read error: %d; the load should produce both", refusedResp, refusedBody)
 	}
 }
+
+// A hook registered after Apply that replaces the request's context on
+// every attempt must not inflate the budget: a paid retry is settled once,
+// when its attempt's outcome arrives, never refunded a second time. With
+// Reserve 3 and Ratio 0 an always-503 path gets at most 3 failed retries
+// per Window, however many retries to a flaky path of the same host
+// succeed; the flaky path's retries draw on the same reserve, so once it is
+// spent they are refused (ErrBudgetExhausted) rather than sent.
+func TestBudgetDoubleRefund(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hook bool
+	}{
+		{"no hook", false},
+		{"hook replacing the context", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var flakyHits, deadHits atomic.Int64
+			srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/dead" {
+					deadHits.Add(1)
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				if flakyHits.Add(1)%2 == 1 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+			})
+			p := fastPolicy(1)
+			p.BaseDelay = time.Millisecond
+			p.Budget = Budget{Reserve: 3, Ratio: 0, Window: time.Hour}
+			c := newClient(t, p)
+			if tc.hook {
+				replaceContextEachAttempt(c)
+			}
+			const rounds = 20
+			for i := range rounds {
+				c.R().Get(srv.URL + "/dead")
+				resp, err := c.R().Get(srv.URL + "/flaky")
+				if err != nil && !errors.Is(err, ErrBudgetExhausted) {
+					t.Fatalf("round %d, flaky: status %d, err %v; want 200 or ErrBudgetExhausted", i, statusOf(resp), err)
+				}
+				if err == nil && resp.StatusCode() != http.StatusOK {
+					t.Fatalf("round %d, flaky: status %d without an error", i, resp.StatusCode())
+				}
+			}
+			if failed := deadHits.Load() - rounds; failed < 1 || failed > 3 {
+				t.Errorf("failed retries to the host: %d, want 1 to 3: the budget allows 3 (Reserve 3, Ratio 0, Window 1h)", failed)
+			}
+		})
+	}
+}

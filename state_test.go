@@ -1,11 +1,13 @@
 package restyretry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -556,5 +558,318 @@ func TestUsagePerAttemptTimeoutNotTimeLimit(t *testing.T) {
 		if ev.GiveUp != nil && errors.Is(ev.GiveUp, ErrTimeLimit) {
 			t.Errorf("event %+v: a give-up for MaxElapsed, which the policy does not set", ev)
 		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Regressions found by the second bug hunt (fixed in "Per-request state,
+// second round").
+
+// attemptCtxKey is the key of a context a hook builds afresh on every
+// attempt, not derived from the request's (a per-attempt trace context
+// built from a stored base).
+type attemptCtxKey struct{}
+
+// replaceContextEachAttempt registers, after Apply, an OnBeforeRequest hook
+// that gives every attempt a context not derived from the request's.
+func replaceContextEachAttempt(c *resty.Client) {
+	c.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
+		r.SetContext(context.WithValue(context.Background(), attemptCtxKey{}, r.Attempt))
+		return nil
+	})
+}
+
+// inflightOf returns how many requests c's own installation holds in its
+// in-flight record, and its count of them.
+func inflightOf(t *testing.T, c *resty.Client) (entries int, counted int64) {
+	t.Helper()
+	own, _ := find(c)
+	if own == nil {
+		t.Fatal("client has no installation of its own")
+	}
+	own.inflight.Range(func(_, _ any) bool { entries++; return true })
+	return entries, own.inflightN.Load()
+}
+
+// Under MaxElapsed, a context derived from the request's context inside a
+// hook (context.WithCancel, context.AfterFunc) follows the caller's cancel
+// after Execute returned: the request's context is then the caller's in
+// all but identity.
+func TestDerivedInHookFollowsCallerCancel(t *testing.T) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	p := fastPolicy(3)
+	p.MaxElapsed = 10 * time.Second // far away: only the caller's cancel can end the contexts
+	c := newClient(t, p)
+	var derived context.Context
+	var cancelDerived context.CancelFunc
+	var stopAfter func() bool
+	var fired chan struct{}
+	c.OnAfterResponse(func(_ *resty.Client, resp *resty.Response) error {
+		derived, cancelDerived = context.WithCancel(resp.Request.Context())
+		f := make(chan struct{})
+		fired = f
+		stopAfter = context.AfterFunc(resp.Request.Context(), func() { close(f) })
+		time.Sleep(5 * time.Millisecond) // the hook works on: the context package's watchers start
+		return nil
+	})
+	const n = 5
+	missedCancel, missedAfter := 0, 0
+	for range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		if _, err := c.R().SetContext(ctx).Get(srv.URL); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		cancel()
+		select {
+		case <-derived.Done():
+		case <-time.After(time.Second):
+			missedCancel++
+		}
+		select {
+		case <-fired:
+		case <-time.After(time.Second):
+			missedAfter++
+		}
+		cancelDerived()
+		stopAfter()
+	}
+	if missedCancel != 0 || missedAfter != 0 {
+		t.Errorf("of %d requests, the caller's cancel was not seen within 1s by: WithCancel(request's context) %d, AfterFunc(request's context) %d",
+			n, missedCancel, missedAfter)
+	}
+}
+
+// A hook registered after Apply that replaces the context on every attempt,
+// the first included, with MaxElapsed or AddIdempotencyKey (which give the
+// first attempt a state): the state is found and finished, so the
+// installation's in-flight record is empty afterwards and the requests can
+// be collected.
+func TestReplacedContextInflightLeak(t *testing.T) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	withElapsed := fastPolicy(3)
+	withElapsed.MaxElapsed = 10 * time.Second
+	withKey := fastPolicy(3)
+	withKey.AddIdempotencyKey = true
+	for _, tc := range []struct {
+		name string
+		p    Policy
+	}{
+		{"MaxElapsed", withElapsed},
+		{"AddIdempotencyKey", withKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(t, tc.p)
+			replaceContextEachAttempt(c)
+			const n = 50
+			var collected atomic.Int64
+			for range n {
+				req := c.R().SetBody("b")
+				runtime.AddCleanup(req, func(n *atomic.Int64) { n.Add(1) }, &collected)
+				if resp, err := req.Post(srv.URL); err != nil || resp.StatusCode() != http.StatusOK {
+					t.Fatalf("status %d, err %v", statusOf(resp), err)
+				}
+			}
+			if entries, counted := inflightOf(t, c); entries != 0 || counted != 0 {
+				t.Errorf("after %d finished requests the installation holds %d in flight (counted %d), want 0", n, entries, counted)
+			}
+			for range 5 {
+				runtime.GC()
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := collected.Load(); got < n/2 {
+				t.Errorf("%d of %d finished requests were collected, want at least %d", got, n, n/2)
+			}
+		})
+	}
+}
+
+// The same hook with AddIdempotencyKey: a request executed twice sends a
+// fresh key on its second Execute (the first one's state is not resumed),
+// and no key is left on the request.
+func TestReplacedContextKeyReused(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) { log.record("k", r) })
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	c := newClient(t, p)
+	replaceContextEachAttempt(c)
+	req := c.R().SetBody("x")
+	for i := range 2 {
+		if resp, err := req.Post(srv.URL); err != nil || resp.StatusCode() != http.StatusOK {
+			t.Fatalf("Execute %d: status %d, err %v", i+1, statusOf(resp), err)
+		}
+	}
+	if h := req.Header.Get("Idempotency-Key"); h != "" {
+		t.Errorf("key left on the request after Execute: %q", h)
+	}
+	if keys := log.keysOf("k"); len(keys) != 2 || keys[0] == "" || keys[1] == "" || keys[0] == keys[1] {
+		t.Errorf("keys sent by two Executes: %q, want two different ones", keys)
+	}
+}
+
+// The same hook with MaxElapsed: a request executed again measures
+// MaxElapsed from its own start, not from the first Execute's.
+func TestReusedRequestInheritsStaleState(t *testing.T) {
+	ts := newTestServer(t, nil, statuses(200, 503, 200)) // the second Execute's first attempt fails
+	p := fastPolicy(3)
+	p.MaxElapsed = 300 * time.Millisecond
+	c := newClient(t, p)
+	replaceContextEachAttempt(c)
+	req := c.R()
+	if resp, err := req.Get(ts.URL); err != nil || resp.StatusCode() != http.StatusOK {
+		t.Fatalf("first Execute: status %d, err %v", statusOf(resp), err)
+	}
+	time.Sleep(400 * time.Millisecond) // the next poll: past the first Execute's MaxElapsed
+	resp, err := req.Get(ts.URL)
+	if err != nil || resp.StatusCode() != http.StatusOK || ts.calls() != 3 {
+		t.Errorf("second Execute: status %d, err %v (ErrTimeLimit: %v), %d calls; want 200 after one retry, 3 calls",
+			statusOf(resp), err, errors.Is(err, ErrTimeLimit), ts.calls())
+	}
+}
+
+// A streamed response (SetDoNotParseResponse) under MaxElapsed keeps its
+// deadline while the caller reads the body; closing the body disarms it,
+// and the finished state holds neither the request, nor the retried
+// response, nor the body's bytes kept for the replay.
+func TestStreamedClosedRetainsState(t *testing.T) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
+		io.Copy(io.Discard, r.Body)
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	p := fastPolicy(3)
+	p.MaxElapsed = 10 * time.Second
+	c := newClient(t, p)
+	parent, cancel := context.WithCancel(context.Background()) // long-lived
+	defer cancel()
+	body := bytes.Repeat([]byte("x"), 64<<10)
+	resp, err := c.R().SetContext(parent).SetDoNotParseResponse(true).SetBody(bytes.NewReader(body)).Put(ts.URL)
+	if err != nil || resp.StatusCode() != http.StatusOK || ts.calls() != 2 {
+		t.Fatalf("status %d, err %v, %d calls; want 200 after one retry", statusOf(resp), err, ts.calls())
+	}
+	sc, ok := resp.RawResponse.Request.Context().(*stateCtx)
+	if !ok {
+		resp.RawBody().Close()
+		t.Fatalf("the streamed response's request context is %T, want the library's *stateCtx", resp.RawResponse.Request.Context())
+	}
+	if !sc.live() {
+		t.Errorf("the deadline was disarmed before the streamed body was closed")
+	}
+	got, err := io.ReadAll(resp.RawBody())
+	if err != nil || string(got) != "ok" {
+		t.Errorf("streamed body %q, err %v", got, err)
+	}
+	resp.RawBody().Close()
+	if sc.live() {
+		t.Errorf("the deadline is still armed after the streamed body was closed")
+	}
+	if _, ok := sc.Deadline(); ok {
+		t.Errorf("the request's context still has a deadline after the streamed body was closed")
+	}
+	st := sc.state()
+	if st.req != nil || st.lastResp != nil || st.replay.data != nil || st.nextErr != nil {
+		t.Errorf("the finished state still holds: request %v, last response %v, replay bytes %d, error %v",
+			st.req != nil, st.lastResp != nil, len(st.replay.data), st.nextErr)
+	}
+}
+
+// Err of a streamed response's context stays context.Canceled after the
+// caller's cancel, even once the MaxElapsed deadline passes: Err never
+// changes after it returned an error.
+func TestStreamedErrStable(t *testing.T) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	p := fastPolicy(3)
+	p.MaxElapsed = 200 * time.Millisecond
+	c := newClient(t, p)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp, err := c.R().SetContext(ctx).SetDoNotParseResponse(true).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.RawBody().Close()
+	rc := resp.RawResponse.Request.Context()
+	cancel()
+	select {
+	case <-rc.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the streamed response's context did not end within 5s of the caller's cancel")
+	}
+	first := rc.Err()
+	time.Sleep(400 * time.Millisecond) // past MaxElapsed
+	if second := rc.Err(); !errors.Is(first, context.Canceled) || second != first {
+		t.Errorf("Err() was %v after the caller's cancel, then %v after MaxElapsed; want context.Canceled both times", first, second)
+	}
+}
+
+// A context the MaxElapsed deadline ended stays ended after Execute
+// returned: Done stays closed and Err non-nil.
+func TestExpiredContextUncancels(t *testing.T) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		select { // slower than MaxElapsed
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	p := fastPolicy(3)
+	p.MaxElapsed = 100 * time.Millisecond
+	c := newClient(t, p)
+	resp, err := c.R().Get(srv.URL)
+	if !errors.Is(err, ErrTimeLimit) {
+		t.Errorf("err = %v, want ErrTimeLimit", err)
+	}
+	if resp == nil || resp.Request == nil || resp.Request.RawRequest == nil {
+		t.Fatalf("no raw request on the response %v", resp)
+	}
+	seen := resp.Request.RawRequest.Context()
+	if seen.Err() == nil {
+		d, ok := seen.Deadline()
+		t.Errorf("the raw request's context, which the deadline ended, now says Err() = nil (deadline %v, %v)", d, ok)
+	}
+	select {
+	case <-seen.Done():
+	default:
+		t.Errorf("the raw request's context, which the deadline ended, has an open Done channel")
+	}
+}
+
+// A request made inside another's OnAfterResponse hook with
+// resp.Request.Context() gets back exactly the context it was given, even
+// when it retried and the outer request carries a state of its own.
+func TestNestedRequestContextIdentity(t *testing.T) {
+	ts := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.URL.Path == "/inner" && n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	c := newClient(t, fastPolicy(3))
+	var given, got context.Context
+	c.OnAfterResponse(func(cl *resty.Client, resp *resty.Response) error {
+		if resp.Request.RawRequest.URL.Path != "/outer" {
+			return nil
+		}
+		given = resp.Request.Context()
+		inner, err := cl.R().SetContext(given).Get(ts.URL + "/inner")
+		if err != nil {
+			t.Errorf("inner: %v", err)
+			return nil
+		}
+		got = inner.Request.Context()
+		return nil
+	})
+	outer := fastPolicy(3)
+	outer.MaxElapsed = 10 * time.Second // the outer has a state (and an armed context) on its first attempt
+	if _, err := c.R().SetContext(WithPolicy(context.Background(), outer)).Get(ts.URL + "/outer"); err != nil {
+		t.Fatal(err)
+	}
+	if ts.count("/inner") != 2 {
+		t.Errorf("inner: %d calls, want 2 (a retry)", ts.count("/inner"))
+	}
+	if given == nil || got != given {
+		t.Errorf("the inner request's context after return is %T, not the context it was given (%T)", got, given)
 	}
 }
