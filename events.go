@@ -76,6 +76,8 @@ func (in *installation) emit(p *Policy, st *requestState, resp *resty.Response, 
 	}
 	if st != nil {
 		ev.Context = st.parent
+	} else if h, ok := ev.Context.(hideState); ok {
+		ev.Context = h.Context
 	}
 	if d.verdict == Retry || d.reason != nil {
 		ev.Wait, ev.WaitSource = d.wait, d.source
