@@ -97,7 +97,7 @@ func prepareReplay(r *resty.Request, st *requestState) error {
 			return errBodyUnknown
 		}
 		rp.fingerprint, rp.printed = fp, true
-		if ct := raw.Header.Get("Content-Type"); isMultipart(ct) {
+		if ct := r.Header.Get("Content-Type"); raw != nil && isMultipart(ct) {
 			rp.firstBody, rp.firstType = raw.GetBody, ct
 		}
 	}

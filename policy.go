@@ -12,7 +12,8 @@ import (
 // MaxElapsed: no limit), except MaxRetryAfter, where 0 means that no server
 // wait is honoured: any positive one gives up.
 type Policy struct {
-	// MaxRetries is how many retries may follow the first attempt.
+	// MaxRetries is how many retries may follow the first attempt, at most
+	// 999.
 	MaxRetries int
 	// BaseDelay is the backoff before retry 1; retry n waits
 	// BaseDelay·Multiplier^(n−1), capped at MaxDelay, then jittered.
@@ -153,8 +154,13 @@ func (p Policy) With(conds ...Condition) Policy {
 }
 
 // loopCeiling is the retry count resty's loop is given; the policy stops
-// it far earlier. MaxRetries is capped just below it.
-const loopCeiling = 1 << 16
+// it far earlier. MaxRetries is capped just below it. It also bounds what
+// the policy cannot stop: a retry condition added with resty's own
+// AddRetryCondition that retries an error raised before sending, for which
+// resty calls no RetryAfter and waits its own backoff (1ns, with the wait
+// bounds Apply sets). resty's backoff arithmetic breaks from attempt 1024
+// on, so the ceiling stays below it.
+const loopCeiling = 1000
 
 // normalized returns a copy of p with out-of-range values repaired.
 func (p Policy) normalized() Policy {

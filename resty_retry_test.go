@@ -2214,3 +2214,34 @@ func TestServerVerdictOnRealServer(t *testing.T) {
 		t.Errorf("events %+v, want server, server, max-retries, then a server stop", evs)
 	}
 }
+
+// TestUserConditionRetryingPreSendErrors: a condition added with resty's
+// own AddRetryCondition that says true to everything makes resty retry an
+// error raised before sending, for which it calls no RetryAfter: the
+// policy cannot stop it, but the loop ceiling Apply sets does, below the
+// attempt (1024) at which resty's own backoff arithmetic panics.
+func TestUserConditionRetryingPreSendErrors(t *testing.T) {
+	hookErr := errors.New("no token")
+	var calls atomic.Int64
+	c := newClient(t, fastPolicy(3))
+	c.AddRetryCondition(func(*resty.Response, error) bool { return true })
+	c.OnBeforeRequest(func(*resty.Client, *resty.Request) error {
+		calls.Add(1)
+		return hookErr
+	})
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("resty panicked after %d attempts: %v", calls.Load(), p)
+			}
+		}()
+		_, err = c.R().Get("http://127.0.0.1:1/")
+	}()
+	if !errors.Is(err, hookErr) {
+		t.Errorf("err = %v, want the hook's", err)
+	}
+	if n := calls.Load(); n != loopCeiling+1 {
+		t.Errorf("the hook ran %d times, want %d (the loop ceiling's attempts)", n, loopCeiling+1)
+	}
+}
