@@ -24,10 +24,10 @@ const (
 	RuleCanceled   Rule = "canceled"    // the caller's context is done
 	RuleCondition  Rule = "condition"   // a custom Condition; Event.Condition says which
 	RuleServer     Rule = "server"      // the server's explicit verdict (X-Should-Retry, Stripe-Should-Retry)
+	RuleNetwork    Rule = "network"     // the transport error rules
 	RuleSuccess    Rule = "success"     // a 1xx, 2xx or 3xx response
 	RuleStatus     Rule = "status"      // the status rules
 	RuleMethod     Rule = "method"      // the method (idempotency) rules
-	RuleNetwork    Rule = "network"     // the transport error rules
 	RuleMaxRetries Rule = "max-retries" // MaxRetries reached
 	RuleMaxElapsed Rule = "max-elapsed" // MaxElapsed ended the attempt in flight
 	RuleBody       Rule = "body"        // the retry's body would differ from the first attempt's

@@ -18,8 +18,10 @@
 // which applies, in order:
 //
 //  1. Not sent, or cancelled: errors raised before the request was sent
-//     (middleware, resty's rate limiter, an invalid URL) and the caller's
-//     own cancelled context stop; resty never even asks about them.
+//     (middleware, resty's rate limiter, an invalid URL) stop: resty asks
+//     its conditions with no response, and the library answers no (custom
+//     Conditions never see them); a request whose own context is done
+//     stops, and resty does not even ask.
 //  2. Custom conditions (Policy.With), in order: the first Retry or Stop
 //     decides (RuleCondition); Abstain passes on.
 //  3. The server's verdict (RuleServer), on a response of status 400 or

@@ -85,6 +85,8 @@ func newGiveUp(d decision, attempt int, resp *resty.Response, cause error) *Give
 		Err: cause, Response: resp}
 }
 
+// Error describes the give-up: the attempt, its status, the reason, the
+// refused wait and the transport error.
 func (e *GiveUpError) Error() string {
 	if e == nil {
 		return "restyretry: <nil GiveUpError>"

@@ -22,7 +22,9 @@ type Event struct {
 	Method  string // the request method
 	URL     string // scheme, host and path only
 	Status  int    // the response status, 0 for a transport error
-	Err     error  // the attempt's transport or body-read error, if any
+	Err     error  // the attempt's error, if any: transport, body-read or middleware
+	// Verdict is Retry when another attempt follows, Stop otherwise (a
+	// give-up is a Stop with GiveUp set).
 	Verdict Verdict
 	// Rule says which rule gave the verdict.
 	Rule Rule

@@ -113,3 +113,35 @@ func ExamplePolicy_With() {
 	// base: attempts 4
 	// strict: attempts 1
 }
+
+// A Condition sees each attempt's response and error and answers Retry,
+// Stop or Abstain. Here a job API answers 200 with "pending" until the job
+// is done: that 200 is retried, and only for GETs, so no other request is
+// repeated because of it.
+func ExampleCondition() {
+	var polls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if polls.Add(1) < 3 {
+			fmt.Fprint(w, `{"status":"pending"}`)
+			return
+		}
+		fmt.Fprint(w, `{"status":"done"}`)
+	}))
+	defer srv.Close()
+
+	pending := func(resp *resty.Response, err error) restyretry.Verdict {
+		if err == nil && resp.Request.Method == http.MethodGet && resp.String() == `{"status":"pending"}` {
+			return restyretry.Retry
+		}
+		return restyretry.Abstain
+	}
+	p := restyretry.Default().With(pending)
+	p.BaseDelay = time.Millisecond
+	client := p.Apply(resty.New())
+	defer client.GetClient().CloseIdleConnections()
+
+	resp, err := client.R().Get(srv.URL)
+	fmt.Println(resp.String(), err, "after", polls.Load(), "polls")
+	// Output:
+	// {"status":"done"} <nil> after 3 polls
+}

@@ -163,7 +163,7 @@ func ExampleTestMode() {
 // Policy.OnDecision receives an Event for every decision: what happened,
 // which rule decided, and how long the next wait is. Events never carry
 // headers, bodies or the query string.
-func Example_events() {
+func ExampleEvent() {
 	var attempts atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
