@@ -161,11 +161,13 @@ func readBody(raw *http.Request) ([]byte, error) {
 
 // guardBody is resty's pre-request hook: on a retry it compares the built
 // body with the first attempt's and keeps a different one off the network.
-// The first attempt of every request passes without any work.
-func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
+// A first attempt passes without work, unless the policy paces.
+func (in *installation) guardBody(c *resty.Client, raw *http.Request) error {
 	st, _ := raw.Context().Value(stateKey{}).(*requestState)
 	if st == nil || st.req.RawRequest != raw {
-		return nil // not a request of ours, or another request's context
+		// A first attempt (or another request's context): under Pace, look
+		// at the host's hold once more, as close to sending as resty lets.
+		return in.resolve(c).paceAtSend(raw)
 	}
 	rp := &st.replay
 	if !rp.printed {
@@ -195,4 +197,21 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	gu := st.in.emit(st.policy, st, resp, err, d, st.attempts)
 	gu.Response = st.lastResp // resty drops it: this attempt has no response
 	return gu
+}
+
+// paceAtSend holds a first attempt whose host the server blocked after
+// beforeRequest looked (see installation.pace).
+func (in *installation) paceAtSend(raw *http.Request) error {
+	ctx := raw.Context()
+	p, ok := ctx.Value(policyKey{}).(*Policy)
+	if !ok {
+		p = in.policy.Load()
+	}
+	if p == nil || !p.Pace {
+		return nil
+	}
+	return in.pace(ctx, keyOf(raw.URL), p, func() *resty.Request {
+		r := &resty.Request{Method: raw.Method, URL: raw.URL.String(), RawRequest: raw}
+		return r.SetContext(ctx)
+	})
 }

@@ -166,7 +166,9 @@ func (p *Policy) builtin(o *outcome) (Verdict, Rule) {
 	if status < 400 {
 		return Stop, RuleSuccess
 	}
-	if status == http.StatusForbidden && rateLimited(o.header) {
+	if status == http.StatusForbidden && (rateLimited(o.header) || hasRetryAfter(o.header)) {
+		// A 403 with a spent quota (GitHub's primary limit) or with a
+		// Retry-After (its secondary limits) is a rate limit.
 		status = http.StatusTooManyRequests
 	}
 	if !retryableStatus(status) {
@@ -245,4 +247,10 @@ func hintWait(hint time.Duration, u float64) time.Duration {
 		return maxDuration
 	}
 	return hint + extra
+}
+
+// hasRetryAfter reports whether h carries a valid Retry-After.
+func hasRetryAfter(h http.Header) bool {
+	_, ok := ParseRetryAfter(firstValue(h, "Retry-After"), time.Time{})
+	return ok
 }

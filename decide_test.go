@@ -96,6 +96,9 @@ func TestDecide(t *testing.T) {
 		{"403 quota spent POST", def, o(with(resp(403, h("X-RateLimit-Remaining", "0")), method("POST"))),
 			decision{verdict: Retry, rule: RuleStatus, wait: 1250 * time.Millisecond, source: SourceBackoff}},
 		{"403 quota left", def, o(resp(403, h("X-RateLimit-Remaining", "7"))), decision{verdict: Stop, rule: RuleStatus}},
+		{"403 Retry-After quota left (GitHub's secondary limit)", def, o(resp(403, h("Retry-After", "2", "X-RateLimit-Remaining", "4000"))),
+			decision{verdict: Retry, rule: RuleStatus, wait: 2100 * time.Millisecond, source: "Retry-After"}},
+		{"403 malformed Retry-After", def, o(resp(403, h("Retry-After", "soon"))), decision{verdict: Stop, rule: RuleStatus}},
 
 		// The server's explicit verdict.
 		{"503 X-Should-Retry false", def, o(resp(503, h("X-Should-Retry", "false"))), decision{verdict: Stop, rule: RuleServer}},

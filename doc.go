@@ -39,9 +39,9 @@
 //     OnAfterResponse hook that turns statuses into errors) and the status
 //     rules decide.
 //  5. Statuses (RuleStatus): 408, 429 and 5xx except 501 and 505 are
-//     retryable; a 403 whose rate-limit headers say the quota is spent
-//     counts as 429; 1xx–3xx are successes (RuleSuccess) and every other
-//     status stops.
+//     retryable; a 403 whose rate-limit headers say the quota is spent, or
+//     that carries a Retry-After, counts as 429; 1xx–3xx are successes
+//     (RuleSuccess) and every other status stops.
 //  6. Methods (RuleMethod, RFC 9110 §9.2.2): GET, HEAD, OPTIONS, TRACE, PUT
 //     and DELETE are retried on every retryable outcome. POST and PATCH only
 //     when they were certainly not applied (the connection was never made,

@@ -202,11 +202,16 @@ func (*probe) Error() string { return "restyretry: probe" }
 
 // Code pointers of the installation's methods as method values, the form
 // in which they are registered with resty.
-var (
-	conditionCode  = reflect.ValueOf((&installation{}).condition).Pointer()
-	guardCode      = reflect.ValueOf((&installation{}).guardBody).Pointer()
-	retryAfterCode = reflect.ValueOf((&installation{}).retryAfter).Pointer()
-)
+// They are set once, by init (as variable initialisers they would refer to
+// themselves through the methods), and never change.
+var conditionCode, guardCode, retryAfterCode uintptr
+
+func init() {
+	var in installation
+	conditionCode = reflect.ValueOf(in.condition).Pointer()
+	guardCode = reflect.ValueOf(in.guardBody).Pointer()
+	retryAfterCode = reflect.ValueOf(in.retryAfter).Pointer()
+}
 
 func isCondition(f resty.RetryConditionFunc) bool {
 	return f != nil && reflect.ValueOf(f).Pointer() == conditionCode
@@ -291,8 +296,13 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	}
 	p := in.policyFor(r, nil)
 	if p.Pace {
-		if err := in.pace(c, r, p); err != nil {
-			return err
+		if u, ok := targetURL(c, r); ok {
+			event := func() *resty.Request { // about the URL resty will send to
+				return (&resty.Request{Method: r.Method, URL: u.String()}).SetContext(r.Context())
+			}
+			if err := in.pace(r.Context(), keyOf(u), p, event); err != nil {
+				return err
+			}
 		}
 	}
 	needKey := p.AddIdempotencyKey && (r.Method == http.MethodPost || r.Method == http.MethodPatch) &&
@@ -331,7 +341,7 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	wall := time.Now()
 	now := st.now(wall)
 	if p.Pace && o.header != nil {
-		in.noteQuota(r, &o, now)
+		in.noteQuota(r, &o, wall) // the host's instant is the world's, not test mode's
 	}
 	d := decide(p, &o, now, p.random())
 	if d.verdict != Retry && d.reason == nil {
@@ -508,33 +518,33 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 	return max(d.wait, time.Nanosecond), nil
 }
 
-// pace holds the first attempt of a request while the server has said that
-// the client's quota at its host is spent (see Policy.Pace). When a hold
-// ends it looks again: requests released just before may have been refused
-// and pushed the instant later. A hold, all its rounds together, longer than
-// MaxRetryAfter, or one that would pass the context's deadline, fails at once
-// without sending; the caller's cancellation ends it. Every round is
-// reported as an Event with RulePace and Attempt 0.
-func (in *installation) pace(c *resty.Client, r *resty.Request, p *Policy) error {
-	k, ok := targetHost(c, r)
-	if !ok {
-		return nil
-	}
-	ctx := r.Context()
+// pace holds the first attempt of a request to host k while the server
+// has said that the client's quota there is spent (see Policy.Pace). When a
+// hold ends it looks again: requests released just before may have been
+// refused and pushed the instant later. A hold, all its rounds together,
+// longer than MaxRetryAfter, or one that would pass the context's deadline,
+// fails at once without sending; the caller's cancellation ends it. Every
+// round is reported as an Event with RulePace and Attempt 0, about the
+// request req returns. It runs in beforeRequest and, just before the
+// request is sent, once more in the body guard.
+func (in *installation) pace(ctx context.Context, k hostKey, p *Policy, req func() *resty.Request) error {
 	var held time.Duration
 	for {
 		now := time.Now()
-		wait := in.pacer.hold(k, now, p.random())
-		if wait <= 0 {
+		bare := in.pacer.hold(k, now, 0) // until the instant, without the spread
+		if bare <= 0 {
 			return nil
 		}
+		// As for a server wait before a retry: the instant must fit in
+		// MaxRetryAfter, and the spread is capped by it.
+		wait := min(in.pacer.hold(k, now, p.random()), max(p.MaxRetryAfter-held, bare))
 		d := decision{verdict: Retry, rule: RulePace, wait: wait, source: SourcePace}
-		if held+wait > p.MaxRetryAfter {
-			d.verdict, d.reason = Stop, ErrWaitTooLong
+		if held+bare > p.MaxRetryAfter {
+			d.verdict, d.wait, d.reason = Stop, bare, ErrWaitTooLong
 		} else if dl, has := ctx.Deadline(); has && !now.Add(wait).Before(dl) {
 			d.verdict, d.reason = Stop, ErrDeadline
 		}
-		if gu := in.emit(p, nil, &resty.Response{Request: r}, nil, d, 0); gu != nil {
+		if gu := in.emit(p, nil, &resty.Response{Request: req()}, nil, d, 0); gu != nil {
 			return gu
 		}
 		if in.instantFor(p) {
@@ -583,19 +593,22 @@ func (in *installation) noteQuota(r *resty.Request, o *outcome, now time.Time) {
 	}
 }
 
-// targetHost is the host a request is about to be sent to, before resty
-// has built it: its URL if absolute, else the client's base URL.
-func targetHost(c *resty.Client, r *resty.Request) (hostKey, bool) {
+// targetURL is the URL a request is about to be sent to, before resty has
+// built it: its URL if absolute, else resolved against the client's base
+// URL.
+func targetURL(c *resty.Client, r *resty.Request) (*url.URL, bool) {
 	u, err := url.Parse(r.URL)
 	if err != nil {
-		return hostKey{}, false
+		return nil, false
 	}
 	if u.Host == "" {
-		if u, err = url.Parse(c.BaseURL); err != nil || u.Host == "" {
-			return hostKey{}, false
+		base, err := url.Parse(c.BaseURL)
+		if err != nil || base.Host == "" {
+			return nil, false
 		}
+		u = base.ResolveReference(u)
 	}
-	return keyOf(u), true
+	return u, true
 }
 
 // discard drains (up to discardLimit) and closes the body of a response that

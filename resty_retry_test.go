@@ -2245,3 +2245,63 @@ func TestUserConditionRetryingPreSendErrors(t *testing.T) {
 		t.Errorf("the hook ran %d times, want %d (the loop ceiling's attempts)", n, loopCeiling+1)
 	}
 }
+
+// TestPaceHoldsLikeARetry: a hold until the instant a server named is
+// judged as a retry's wait for the same hint is: the instant must fit in
+// MaxRetryAfter, and the spread is capped by it (a Retry-After equal to
+// MaxRetryAfter is honoured by both). Its event names the URL resty sends
+// to, also when the request's URL is relative to the client's base URL.
+func TestPaceHoldsLikeARetry(t *testing.T) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	var events eventLog
+	p := fastPolicy(0)
+	p.Pace = true
+	p.MaxRetryAfter = time.Second
+	p.OnDecision = events.record
+	c := newClient(t, p).SetBaseURL(ts.URL)
+	if resp, _ := c.R().Get("/a"); resp.StatusCode() != http.StatusTooManyRequests {
+		t.Fatalf("first request: %v, want the 429", resp)
+	}
+	resp, err := c.R().Get("/a")
+	if err != nil || resp.StatusCode() != http.StatusOK {
+		t.Fatalf("held request: (%v, %v), want 200 after the hold", resp, err)
+	}
+	var holds []Event
+	for _, ev := range events.all() {
+		if ev.Rule == RulePace {
+			holds = append(holds, ev)
+		}
+	}
+	if len(holds) != 1 || holds[0].Wait > time.Second || holds[0].URL != ts.URL+"/a" {
+		t.Errorf("pacing events %+v, want one hold of at most 1s about %s/a", holds, ts.URL)
+	}
+}
+
+// TestPaceInTestModeKeepsProductionGiveUps: the host's instant is the
+// world's, not a request's virtual clock: after a request in test mode
+// skipped its waits, a new request is held (skipped too) as in production,
+// not refused for a hold that adds up the skipped waits.
+func TestPaceInTestModeKeepsProductionGiveUps(t *testing.T) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.Header().Set("Retry-After", "10")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	p := Background().TestMode(3)
+	p.MaxRetryAfter = 15 * time.Second
+	p.Budget = Budget{}
+	c := newClient(t, p)
+	if _, err := c.R().Get(ts.URL); err != nil {
+		t.Fatalf("first request: %v, want its last 429 and no error", err)
+	}
+	if _, err := c.R().Get(ts.URL); errors.Is(err, ErrWaitTooLong) {
+		t.Errorf("second request: %v; in production it would be held about 10s, within MaxRetryAfter", err)
+	}
+	if n := ts.calls(); n != 8 {
+		t.Errorf("server saw %d calls, want 8 (4 attempts of each request)", n)
+	}
+}
