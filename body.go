@@ -196,6 +196,7 @@ func (in *installation) guardBody(c *resty.Client, raw *http.Request) error {
 	d := decision{verdict: Stop, rule: RuleBody, reason: ErrBodyNotReplayable}
 	gu := st.in.emit(st.policy, st, resp, err, d, st.attempts)
 	gu.Response = st.lastResp // resty drops it: this attempt has no response
+	st.refusal = gu
 	return gu
 }
 

@@ -289,7 +289,9 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	in = in.resolve(c)
 	in.quietLog(r)
 	if st := in.stateOf(r); st != nil {
-		return nil
+		// A refusal stands for the whole Execute: resty asks again only
+		// when a retry condition of the user's says true to any error.
+		return st.refusal
 	}
 	if r.Context().Value(stateKey{}) != nil {
 		r.SetContext(hideState{r.Context()}) // another request's context
@@ -301,6 +303,9 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 				return (&resty.Request{Method: r.Method, URL: u.String()}).SetContext(r.Context())
 			}
 			if err := in.pace(r.Context(), keyOf(u), p, event); err != nil {
+				if gu, ok := err.(*GiveUpError); ok {
+					in.newState(r, p, time.Now()).refusal = gu
+				}
 				return err
 			}
 		}

@@ -2305,3 +2305,43 @@ func TestPaceInTestModeKeepsProductionGiveUps(t *testing.T) {
 		t.Errorf("server saw %d calls, want 8 (4 attempts of each request)", n)
 	}
 }
+
+// TestRefusalStandsForTheExecute: a Pace give-up raised before sending is
+// reported once, even when a retry condition of the user's says true to
+// every error and resty asks again and again.
+func TestRefusalStandsForTheExecute(t *testing.T) {
+	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	var events eventLog
+	p := fastPolicy(0)
+	p.Pace = true
+	p.MaxRetryAfter = 90 * time.Second // the 429's own request gives up: MaxRetries is 0
+	p.OnDecision = events.record
+	c := newClient(t, p)
+	c.AddRetryCondition(func(_ *resty.Response, err error) bool { return err != nil })
+	if resp, _ := c.R().Get(ts.URL); resp.StatusCode() != http.StatusTooManyRequests {
+		t.Fatalf("first request: %v, want the 429", resp)
+	}
+	short := p
+	short.MaxRetryAfter = time.Second
+	_, err := c.R().SetContext(WithPolicy(context.Background(), short)).Get(ts.URL)
+	if !errors.Is(err, ErrWaitTooLong) {
+		t.Fatalf("held request: %v, want ErrWaitTooLong", err)
+	}
+	n := 0
+	for _, ev := range events.all() {
+		if ev.Rule == RulePace {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d pacing events, want the refusal reported once", n)
+	}
+	if calls := ts.calls(); calls != 1 {
+		t.Errorf("server saw %d calls, want 1", calls)
+	}
+}

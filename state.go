@@ -45,6 +45,7 @@ type requestState struct {
 	lastResp *resty.Response // the response of the last attempt retried
 	attempts int             // attempts finished when the last retry was committed
 	autoKey  string          // the Idempotency-Key added to this request, if any
+	refusal  error           // a give-up raised before sending (Pace, the body guard)
 }
 
 // stateCtx is the caller's context with the request's state and, under
