@@ -90,12 +90,12 @@ func ExampleInstrument() {
 		case metricdata.Sum[int64]:
 			for _, p := range d.DataPoints {
 				rule, _ := p.Attributes.Value(otelretry.RuleKey)
-				fmt.Printf("metric %s: %d (rule %s)\n", m.Name, p.Value, rule.Emit())
+				fmt.Printf("metric %s: %d (rule %s)\n", m.Name, p.Value, rule.String())
 			}
 		case metricdata.Histogram[int64]:
 			for _, p := range d.DataPoints {
 				rule, _ := p.Attributes.Value(otelretry.RuleKey)
-				fmt.Printf("metric %s: %d request, %d attempts (rule %s)\n", m.Name, p.Count, p.Sum, rule.Emit())
+				fmt.Printf("metric %s: %d request, %d attempts (rule %s)\n", m.Name, p.Count, p.Sum, rule.String())
 			}
 		case metricdata.Histogram[float64]:
 			for _, p := range d.DataPoints {
@@ -119,7 +119,7 @@ func ExampleInstrument() {
 // value is the attribute k of set, "-" when it has none.
 func value(set attribute.Set, k attribute.Key) string {
 	if v, ok := set.Value(k); ok {
-		return v.Emit()
+		return v.String()
 	}
 	return "-"
 }
