@@ -165,12 +165,18 @@ func readBody(raw *http.Request) ([]byte, error) {
 func (in *installation) guardBody(c *resty.Client, raw *http.Request) error {
 	st, _ := raw.Context().Value(stateKey{}).(*requestState)
 	if st == nil || st.req.RawRequest != raw {
-		// A first attempt (or another request's context): under Pace, look
-		// at the host's hold once more, as close to sending as resty lets.
-		return in.resolve(c).paceAtSend(raw)
+		return nil // not a request of ours, or another request's context
 	}
 	rp := &st.replay
 	if !rp.printed {
+		// The first attempt: under Pace, look at the host's hold once more,
+		// as close to sending as resty lets (test mode skipped it already).
+		if st.policy.Pace && !st.in.instantFor(st.policy) {
+			st.host = keyOf(raw.URL)
+			return st.in.pace(st, func() *resty.Request {
+				return (&resty.Request{Method: raw.Method, URL: raw.URL.String(), RawRequest: raw}).SetContext(st.parent)
+			})
+		}
 		return nil
 	}
 	if isMultipart(rp.firstType) && rp.firstBody != nil {
@@ -198,21 +204,4 @@ func (in *installation) guardBody(c *resty.Client, raw *http.Request) error {
 	gu.Response = st.lastResp // resty drops it: this attempt has no response
 	st.refusal = gu
 	return gu
-}
-
-// paceAtSend holds a first attempt whose host the server blocked after
-// beforeRequest looked (see installation.pace).
-func (in *installation) paceAtSend(raw *http.Request) error {
-	ctx := raw.Context()
-	p, ok := ctx.Value(policyKey{}).(*Policy)
-	if !ok {
-		p = in.policy.Load()
-	}
-	if p == nil || !p.Pace {
-		return nil
-	}
-	return in.pace(ctx, keyOf(raw.URL), p, func() *resty.Request {
-		r := &resty.Request{Method: raw.Method, URL: raw.URL.String(), RawRequest: raw}
-		return r.SetContext(ctx)
-	})
 }

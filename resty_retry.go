@@ -297,25 +297,23 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 		r.SetContext(hideState{r.Context()}) // another request's context
 	}
 	p := in.policyFor(r, nil)
+	needKey := p.AddIdempotencyKey && (r.Method == http.MethodPost || r.Method == http.MethodPatch) &&
+		r.Header.Get(idempotencyKeyHeader) == "" && c.Header.Get(idempotencyKeyHeader) == ""
+	if !needKey && p.MaxElapsed <= 0 && !p.Pace {
+		return nil
+	}
+	st := in.newState(r, p, time.Now())
 	if p.Pace {
 		if u, ok := targetURL(c, r); ok {
+			st.host = keyOf(u)
 			event := func() *resty.Request { // about the URL resty will send to
-				return (&resty.Request{Method: r.Method, URL: u.String()}).SetContext(r.Context())
+				return (&resty.Request{Method: r.Method, URL: u.String()}).SetContext(st.parent)
 			}
-			if err := in.pace(r.Context(), keyOf(u), p, event); err != nil {
-				if gu, ok := err.(*GiveUpError); ok {
-					in.newState(r, p, time.Now()).refusal = gu
-				}
+			if err := in.pace(st, event); err != nil {
 				return err
 			}
 		}
 	}
-	needKey := p.AddIdempotencyKey && (r.Method == http.MethodPost || r.Method == http.MethodPatch) &&
-		r.Header.Get(idempotencyKeyHeader) == "" && c.Header.Get(idempotencyKeyHeader) == ""
-	if !needKey && p.MaxElapsed <= 0 {
-		return nil
-	}
-	st := in.newState(r, p, time.Now())
 	if needKey {
 		st.autoKey = rand.Text()
 		r.Header.Set(idempotencyKeyHeader, st.autoKey)
@@ -523,42 +521,47 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 	return max(d.wait, time.Nanosecond), nil
 }
 
-// pace holds the first attempt of a request to host k while the server
-// has said that the client's quota there is spent (see Policy.Pace). When a
-// hold ends it looks again: requests released just before may have been
-// refused and pushed the instant later. A hold, all its rounds together,
-// longer than MaxRetryAfter, or one that would pass the context's deadline,
-// fails at once without sending; the caller's cancellation ends it. Every
-// round is reported as an Event with RulePace and Attempt 0, about the
-// request req returns. It runs in beforeRequest and, just before the
-// request is sent, once more in the body guard.
-func (in *installation) pace(ctx context.Context, k hostKey, p *Policy, req func() *resty.Request) error {
-	var held time.Duration
+// pace holds the first attempt of st's request to its host while the
+// server has said that the client's quota there is spent (see
+// Policy.Pace). When a hold ends it looks again: requests released just
+// before may have been refused and pushed the instant later. The instant
+// must fit in MaxRetryAfter, all rounds together (st.held), and the spread
+// is capped by it, as for a server wait before a retry; a hold that would
+// pass the context's deadline or MaxElapsed fails at once, without sending;
+// the caller's cancellation ends it. Every round is reported as an Event
+// with RulePace and Attempt 0, about the request req returns, and a
+// give-up stands as the request's refusal. It runs in beforeRequest and,
+// just before the request is sent, once more in the body guard.
+func (in *installation) pace(st *requestState, req func() *resty.Request) error {
+	p, sc := st.policy, st.sc
 	for {
 		now := time.Now()
-		bare := in.pacer.hold(k, now, 0) // until the instant, without the spread
+		bare := in.pacer.hold(st.host, now, 0) // until the instant, without the spread
 		if bare <= 0 {
 			return nil
 		}
-		// As for a server wait before a retry: the instant must fit in
-		// MaxRetryAfter, and the spread is capped by it.
-		wait := min(in.pacer.hold(k, now, p.random()), max(p.MaxRetryAfter-held, bare))
+		wait := min(in.pacer.hold(st.host, now, p.random()), max(p.MaxRetryAfter-st.held, bare))
 		d := decision{verdict: Retry, rule: RulePace, wait: wait, source: SourcePace}
-		if held+bare > p.MaxRetryAfter {
+		end := now.Add(wait)
+		if dl, has := st.parent.Deadline(); st.held+bare > p.MaxRetryAfter {
 			d.verdict, d.wait, d.reason = Stop, bare, ErrWaitTooLong
-		} else if dl, has := ctx.Deadline(); has && !now.Add(wait).Before(dl) {
+		} else if has && !end.Before(dl) {
 			d.verdict, d.reason = Stop, ErrDeadline
+		} else if sc.bounded && end.After(sc.deadline) {
+			d.verdict, d.reason = Stop, ErrTimeLimit
 		}
-		if gu := in.emit(p, nil, &resty.Response{Request: req()}, nil, d, 0); gu != nil {
+		if gu := in.emit(p, st, &resty.Response{Request: req()}, nil, d, 0); gu != nil {
+			st.refusal = gu
 			return gu
 		}
 		if in.instantFor(p) {
+			st.held += wait
 			return nil // test mode: the hold is skipped, once
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := sleep(sc, wait); err != nil {
 			return heldError{err}
 		}
-		held += wait
+		st.held += wait
 	}
 }
 

@@ -2345,3 +2345,147 @@ func TestRefusalStandsForTheExecute(t *testing.T) {
 		t.Errorf("server saw %d calls, want 1", calls)
 	}
 }
+
+// paceServer answers /block?ms=N with a 429 that names an instant N
+// milliseconds ahead (Retry-After-Ms), and 200 to anything else.
+func paceServer(t *testing.T) *testServer {
+	return newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.URL.Path == "/block" {
+			w.Header().Set("Retry-After-Ms", r.URL.Query().Get("ms"))
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+}
+
+// blockHost makes c learn that its quota at ts is spent for ms
+// milliseconds: one request to /block that takes the 429 and stops.
+func blockHost(t *testing.T, c *resty.Client, ts *testServer, ms int) {
+	p := fastPolicy(0)
+	p.Pace = true
+	p.MaxRetryAfter = time.Minute
+	ctx := WithPolicy(context.Background(), p)
+	if resp, _ := c.R().SetContext(ctx).Get(ts.URL + "/block?ms=" + strconv.Itoa(ms)); resp.StatusCode() != http.StatusTooManyRequests {
+		t.Errorf("blocking request: %v, want the 429", resp)
+	}
+}
+
+// pacingEvents counts the RulePace events in evs, and the give-ups among them.
+func pacingEvents(evs []Event) (holds, giveUps int) {
+	for _, ev := range evs {
+		if ev.Rule == RulePace {
+			holds++
+			if ev.GiveUp != nil {
+				giveUps++
+			}
+		}
+	}
+	return holds, giveUps
+}
+
+// TestPaceLooksAgainBeforeSending: a host blocked after a request's first
+// look (by another request, while this one runs its other hooks) still
+// holds it, at the pre-request hook, whatever state the first attempt has.
+func TestPaceLooksAgainBeforeSending(t *testing.T) {
+	for name, mod := range map[string]func(*Policy){
+		"plain":             func(*Policy) {},
+		"MaxElapsed":        func(p *Policy) { p.MaxElapsed = 10 * time.Second },
+		"AddIdempotencyKey": func(p *Policy) { p.AddIdempotencyKey = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts := paceServer(t)
+			var events eventLog
+			p := fastPolicy(0)
+			p.Pace = true
+			p.MaxRetryAfter = 5 * time.Second
+			p.OnDecision = events.record
+			mod(&p)
+			c := newClient(t, p)
+			var once atomic.Bool
+			c.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
+				if strings.HasSuffix(r.URL, "/x") && once.CompareAndSwap(false, true) {
+					blockHost(t, c, ts, 300)
+				}
+				return nil
+			})
+			start := time.Now()
+			if _, err := c.R().SetBody("b").Post(ts.URL + "/x"); err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took < 250*time.Millisecond {
+				t.Errorf("sent after %v, inside the host's 300ms block", took)
+			}
+			if holds, _ := pacingEvents(events.all()); holds != 1 {
+				t.Errorf("%d pacing events, want 1", holds)
+			}
+		})
+	}
+}
+
+// TestPaceAtSendRefusalAndLimits: a hold found just before sending is one
+// more round of the same hold: all rounds together must fit in
+// MaxRetryAfter, a give-up there stands for the Execute (reported once, even
+// when a user condition makes resty ask again), and test mode, which skipped
+// the hold, does not report it twice.
+func TestPaceAtSendRefusalAndLimits(t *testing.T) {
+	t.Run("rounds add up", func(t *testing.T) {
+		ts := paceServer(t)
+		p := fastPolicy(0)
+		p.Pace = true
+		p.MaxRetryAfter = time.Second
+		c := newClient(t, p)
+		var once atomic.Bool
+		c.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
+			if strings.HasSuffix(r.URL, "/x") && once.CompareAndSwap(false, true) {
+				blockHost(t, c, ts, 800)
+			}
+			return nil
+		})
+		blockHost(t, c, ts, 800)
+		if _, err := c.R().Get(ts.URL + "/x"); !errors.Is(err, ErrWaitTooLong) {
+			t.Errorf("held 0.8s, then blocked 0.8s more: err = %v, want ErrWaitTooLong (1s in all)", err)
+		}
+		if n := ts.count("/x"); n != 0 {
+			t.Errorf("/x reached the server %d times, want 0", n)
+		}
+	})
+	t.Run("a give-up at send is reported once", func(t *testing.T) {
+		ts := paceServer(t)
+		var events eventLog
+		p := fastPolicy(0)
+		p.Pace = true
+		p.MaxRetryAfter = 200 * time.Millisecond
+		p.OnDecision = events.record
+		c := newClient(t, p)
+		c.AddRetryCondition(func(_ *resty.Response, err error) bool { return err != nil })
+		var once atomic.Bool
+		c.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
+			if strings.HasSuffix(r.URL, "/x") && once.CompareAndSwap(false, true) {
+				blockHost(t, c, ts, 1000)
+			}
+			return nil
+		})
+		if _, err := c.R().Get(ts.URL + "/x"); !errors.Is(err, ErrWaitTooLong) {
+			t.Errorf("err = %v, want ErrWaitTooLong", err)
+		}
+		if _, giveUps := pacingEvents(events.all()); giveUps != 1 {
+			t.Errorf("%d pacing give-ups reported, want 1", giveUps)
+		}
+	})
+	t.Run("test mode reports a hold once", func(t *testing.T) {
+		ts := paceServer(t)
+		var events eventLog
+		p := fastPolicy(0)
+		p.Pace = true
+		p.MaxRetryAfter = 5 * time.Second
+		p.OnDecision = events.record
+		c := TestMode(newClient(t, p), -1)
+		blockHost(t, c, ts, 2000)
+		events.take()
+		if _, err := c.R().Get(ts.URL + "/x"); err != nil {
+			t.Fatal(err)
+		}
+		if holds, _ := pacingEvents(events.all()); holds != 1 {
+			t.Errorf("%d pacing events for one request in test mode, want 1", holds)
+		}
+	})
+}

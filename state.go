@@ -46,6 +46,8 @@ type requestState struct {
 	attempts int             // attempts finished when the last retry was committed
 	autoKey  string          // the Idempotency-Key added to this request, if any
 	refusal  error           // a give-up raised before sending (Pace, the body guard)
+	host     hostKey         // Pace: the host the first attempt goes to
+	held     time.Duration   // Pace: how long the first attempt was held
 }
 
 // stateCtx is the caller's context with the request's state and, under
