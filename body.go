@@ -162,7 +162,7 @@ func readBody(raw *http.Request) ([]byte, error) {
 // guardBody is resty's pre-request hook: on a retry it compares the built
 // body with the first attempt's and keeps a different one off the network.
 // A first attempt passes without work, unless the policy paces.
-func (in *installation) guardBody(c *resty.Client, raw *http.Request) error {
+func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	st, _ := raw.Context().Value(stateKey{}).(*requestState)
 	if st == nil || st.req.RawRequest != raw {
 		return nil // not a request of ours, or another request's context

@@ -91,6 +91,22 @@ func (u *upstream) down() {
 	}
 }
 
+// proxiedOK starts an upstream that records every request in rec and
+// answers 200, and a toxiproxy in front of it; stop takes both down.
+func proxiedOK(rec *Recorder) (up *upstream, px *proxy, stop func(), err error) {
+	up, err = newUpstream(rec.Wrap(func(w http.ResponseWriter, r *http.Request, hit int) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if px, err = startProxy(up.addr); err != nil {
+		up.down()
+		return nil, nil, nil, err
+	}
+	return up, px, func() { px.stop(); up.down() }, nil
+}
+
 // faultScenario sends sz.Faults requests from sz.FaultWorkers goroutines
 // through a toxiproxy in front of a handler that applies each request and
 // answers 200, with one toxic added.
@@ -98,18 +114,11 @@ func faultScenario(name, about string, sz Size, s Schedule, method, typ, stream 
 	post := method == http.MethodPost
 	return Scenario{Name: name, About: about, POST: post, Run: func(ctx context.Context, lib Library) (Row, error) {
 		rec := &Recorder{Soon: s.Base / 2}
-		up, err := newUpstream(rec.Wrap(func(w http.ResponseWriter, r *http.Request, hit int) {
-			w.WriteHeader(http.StatusOK)
-		}))
+		_, px, stop, err := proxiedOK(rec)
 		if err != nil {
 			return Row{}, err
 		}
-		defer up.down()
-		px, err := startProxy(up.addr)
-		if err != nil {
-			return Row{}, err
-		}
-		defer px.stop()
+		defer stop()
 		if err := px.toxic(typ, stream, toxicity, timeoutMS); err != nil {
 			return Row{}, err
 		}
@@ -169,18 +178,11 @@ func deadUpstream(sz Size, s Schedule) Scenario {
 			sz.DeadTrials, downFor),
 		Run: func(ctx context.Context, lib Library) (Row, error) {
 			rec := &Recorder{Soon: s.Base / 2}
-			up, err := newUpstream(rec.Wrap(func(w http.ResponseWriter, r *http.Request, hit int) {
-				w.WriteHeader(http.StatusOK)
-			}))
+			up, px, stop, err := proxiedOK(rec)
 			if err != nil {
 				return Row{}, err
 			}
-			defer up.down()
-			px, err := startProxy(up.addr)
-			if err != nil {
-				return Row{}, err
-			}
-			defer px.stop()
+			defer stop()
 			c := lib.New(Config{Schedule: s, AttemptTimeout: time.Second})
 			defer c.Close()
 			outs := make([]Outcome, sz.DeadTrials)
