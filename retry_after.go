@@ -18,8 +18,8 @@ import (
 // seeing 0 and hammering the server.
 
 // shortestHTTPDate is the length of the shortest HTTP-date accepted,
-// "Sun Nov 6 08:49:37 1994"; shorter garbage is rejected at once.
-const shortestHTTPDate = 23
+// "Sun Nov 6 8:49:37 1994"; shorter garbage is rejected at once.
+const shortestHTTPDate = 22
 
 // ParseRetryAfter parses one Retry-After header value (RFC 9110 §10.2.3) and
 // returns how long to wait after now. ok is false when value is neither form.
@@ -34,7 +34,7 @@ const shortestHTTPDate = 23
 //
 // Surrounding spaces and tabs are ignored. Common deviations are tolerated: a
 // single-digit day or hour, runs of spaces, names in any case, a fraction of
-// a second, and the zone "UTC" or "+0000" instead of "GMT". Dates are
+// a second, and the zone "UTC" or "+0000" instead of "GMT", in any case. Dates are
 // UTC whatever the local zone; a two-digit RFC 850 year is read as the year
 // with those digits closest to now, at most 50 years ahead, as RFC 9110
 // requires.
@@ -210,8 +210,7 @@ func parseHTTPDate(s string, now time.Time) (time.Time, bool) {
 	}
 	form := formAsctime
 	if i := strings.LastIndexByte(s, ' '); i >= 0 {
-		switch s[i+1:] {
-		case "GMT", "UTC", "+0000":
+		if z := s[i+1:]; strings.EqualFold(z, "GMT") || strings.EqualFold(z, "UTC") || z == "+0000" {
 			s = strings.TrimRight(s[:i], " ")
 			form = formRFC850
 			if strings.IndexByte(s, ',') == 3 {

@@ -98,13 +98,12 @@ const (
 // taken off, the layout picked from the shape, and a two-digit year moved
 // into (now−50, now+50] with AddDate.
 func httpDateOracle(s string, now time.Time) (time.Time, bool) {
-	if len(s) < len("Sun Nov 6 08:49:37 1994") {
+	if len(s) < len("Sun Nov 6 8:49:37 1994") {
 		return time.Time{}, false
 	}
 	layout := time.ANSIC
 	if i := strings.LastIndexByte(s, ' '); i >= 0 {
-		switch s[i+1:] {
-		case "GMT", "UTC", "+0000":
+		if z := s[i+1:]; strings.EqualFold(z, "GMT") || strings.EqualFold(z, "UTC") || z == "+0000" {
 			s = strings.TrimRight(s[:i], " ")
 			layout = rfc850Layout
 			if strings.IndexByte(s, ',') == 3 {

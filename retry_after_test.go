@@ -77,6 +77,9 @@ var parseRetryAfterTests = []struct {
 	{"Sun Dec 6 12:00:00 2026", 8 * 24 * time.Hour, true},
 	{"Sun Nov  6 08:49:37 1994", 0, true},
 	{"sat nov 28 12:00:30.5 2026", 30500 * time.Millisecond, true},
+	{"Sun Dec 6 2:00:00 2026", 7*24*time.Hour + 14*time.Hour, true}, // one-digit day and hour: 22 bytes
+	{"Sat, 28 Nov 2026 12:00:30 gmt", 30 * time.Second, true},       // the zone in any case
+	{"Saturday, 28-Nov-26 12:00:30 utc", 30 * time.Second, true},
 
 	// rejected
 	{"", 0, false},
@@ -98,7 +101,7 @@ var parseRetryAfterTests = []struct {
 	{"Sun, 06 Nov 1994 24:49:37 GMT", 0, false},
 	{"Sunday, 06-Nov-1994 08:49:37 GMT", 0, false},
 	{"Sun Nov  6 08:49:37 1994 GMT", 0, false},
-	{"Sun, 06 Nov 1994 08:49:37 gmt", 0, false},
+	{"Sun, 06 Nov 1994 08:49:37 gmt", 0, true}, // the zone in any case
 	{"Sat, 28 Nov 2026 12:0:30 GMT", 0, false},
 	{"Sat, 28 Nov 2026 12:00:3 GMT", 0, false},
 	{"Sat, 28 Nov 26 12:00:30 GMT", 0, false},
