@@ -1105,10 +1105,7 @@ func (ks *keyServer) seen(id string) []string {
 }
 
 func TestControlIdempotencyKeyAdded(t *testing.T) {
-	ks := newKeyServer(t)
-	p := fastPolicy(3)
-	p.AddIdempotencyKey = true
-	c := newClient(t, p)
+	ks, c := keyClient(t)
 
 	var first []string
 	for _, id := range []string{"post-1", "post-2"} {
@@ -1144,44 +1141,45 @@ func TestControlIdempotencyKeyAdded(t *testing.T) {
 	}
 }
 
-func TestControlIdempotencyKeyKeepsUserKey(t *testing.T) {
-	ks := newKeyServer(t)
-	p := fastPolicy(3)
-	p.AddIdempotencyKey = true
-	c := newClient(t, p)
-	resp, err := c.R().SetHeader("X-Test-ID", "mine").SetHeader("Idempotency-Key", "my-key-1").SetBody("x").Post(ks.URL)
-	if err != nil || resp.StatusCode() != 200 {
-		t.Fatalf("(%v, %v), want 200", resp, err)
-	}
-	if keys := ks.seen("mine"); strings.Join(keys, " ") != "my-key-1 my-key-1 my-key-1" {
-		t.Errorf("keys %q, want the caller's my-key-1 on all 3 attempts", keys)
+// TestControlIdempotencyKeyKeepsCallersKey: a key the caller set, on the
+// request or on the client (resty.Client.SetHeader), is sent on the wire and
+// already makes the POST retryable, so AddIdempotencyKey must not replace it
+// with a random one.
+func TestControlIdempotencyKeyKeepsCallersKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, onRequest, onClient, want string
+	}{
+		{"request", "my-key-1", "", "my-key-1 my-key-1 my-key-1"},
+		{"client", "", "client-key-1", "client-key-1 client-key-1 client-key-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ks, c := keyClient(t)
+			if tc.onClient != "" {
+				c.SetHeader("Idempotency-Key", tc.onClient)
+			}
+			r := c.R().SetHeader("X-Test-ID", tc.name).SetBody("x")
+			if tc.onRequest != "" {
+				r.SetHeader("Idempotency-Key", tc.onRequest)
+			}
+			if resp, err := r.Post(ks.URL); err != nil || resp.StatusCode() != 200 {
+				t.Fatalf("(%v, %v), want 200", resp, err)
+			}
+			if keys := ks.seen(tc.name); strings.Join(keys, " ") != tc.want {
+				t.Errorf("keys %q, want the caller's %q", keys, tc.want)
+			}
+		})
 	}
 }
 
-// TestControlIdempotencyKeyKeepsClientKey: a key set on the client
-// (resty.Client.SetHeader) is the caller's key as much as one set on the
-// request; it is sent on the wire and already makes the POST retryable, so
-// AddIdempotencyKey must not replace it with a random one.
-func TestControlIdempotencyKeyKeepsClientKey(t *testing.T) {
-	ks := newKeyServer(t)
+// keyClient is a key server and a client with AddIdempotencyKey, 3 retries.
+func keyClient(t *testing.T) (*keyServer, *resty.Client) {
 	p := fastPolicy(3)
 	p.AddIdempotencyKey = true
-	c := newClient(t, p)
-	c.SetHeader("Idempotency-Key", "client-key-1")
-	resp, err := c.R().SetHeader("X-Test-ID", "client").SetBody("x").Post(ks.URL)
-	if err != nil || resp.StatusCode() != 200 {
-		t.Fatalf("(%v, %v), want 200", resp, err)
-	}
-	if keys := ks.seen("client"); strings.Join(keys, " ") != "client-key-1 client-key-1 client-key-1" {
-		t.Errorf("keys %q, want the client's client-key-1 on all 3 attempts", keys)
-	}
+	return newKeyServer(t), newClient(t, p)
 }
 
 func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
-	ks := newKeyServer(t)
-	p := fastPolicy(3)
-	p.AddIdempotencyKey = true
-	c := newClient(t, p)
+	ks, c := keyClient(t)
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		if _, err := c.R().SetHeader("X-Test-ID", m).Execute(m, ks.URL); err != nil {
 			t.Fatal(err)
