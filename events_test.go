@@ -156,10 +156,7 @@ func TestControlEventsGiveUp(t *testing.T) {
 
 func TestControlEventsExhausted(t *testing.T) {
 	srv := newTestServer(t, nil, statuses(503))
-	var events eventLog
-	p := fastPolicy(2)
-	p.OnDecision = events.record
-	c := newClient(t, p)
+	c, events := eventClient(t, fastPolicy(2))
 
 	if _, err := c.R().Get(srv.URL); err != nil {
 		t.Fatalf("err = %v, want nil (ErrorOnExhausted is off)", err)
@@ -218,10 +215,7 @@ func TestControlEventsCanceledAttempt(t *testing.T) {
 		}
 		w.WriteHeader(503)
 	})
-	var events eventLog
-	p := fastPolicy(3)
-	p.OnDecision = events.record
-	c := newClient(t, p)
+	c, events := eventClient(t, fastPolicy(3))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := c.R().SetContext(ctx).Get(srv.URL)

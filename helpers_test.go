@@ -345,6 +345,13 @@ func (e *eventLog) take() []Event {
 	return out
 }
 
+// eventClient is newClient with p's decisions recorded in the returned log.
+func eventClient(t testing.TB, p Policy) (*resty.Client, *eventLog) {
+	events := &eventLog{}
+	p.OnDecision = events.record
+	return newClient(t, p), events
+}
+
 // attemptsOf returns the Attempt of every event.
 func attemptsOf(evs []Event) []int {
 	out := make([]int, len(evs))

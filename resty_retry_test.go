@@ -1845,10 +1845,7 @@ func TestUsageAfterResponseErrorNotReportedAsTransport(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	var events eventLog
-	p := fastPolicy(3)
-	p.OnDecision = events.record
-	c := newClient(t, p)
+	c, events := eventClient(t, fastPolicy(3))
 	c.OnAfterResponse(func(_ *resty.Client, resp *resty.Response) error {
 		if resp.StatusCode() >= 400 {
 			return &statusError{resp.StatusCode()}
@@ -2191,10 +2188,7 @@ func TestServerVerdictOnRealServer(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	var events eventLog
-	p := fastPolicy(2)
-	p.OnDecision = events.record
-	c := newClient(t, p)
+	c, events := eventClient(t, fastPolicy(2))
 	if _, err := c.R().SetBody("order").Post(ts.URL + "/vouched"); err != nil {
 		t.Fatal(err)
 	}

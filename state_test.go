@@ -528,10 +528,7 @@ func TestUsagePerAttemptTimeoutNotTimeLimit(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	defer close(release)
-	var events eventLog
-	p := fastPolicy(3)
-	p.OnDecision = events.record
-	c := newClient(t, p)
+	c, events := eventClient(t, fastPolicy(3))
 	var cancels []context.CancelFunc
 	t.Cleanup(func() {
 		for _, cancel := range cancels {
