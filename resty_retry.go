@@ -288,12 +288,13 @@ func (in *installation) policyFor(r *resty.Request, st *requestState) *Policy {
 func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	in = in.resolve(c)
 	in.quietLog(r)
-	if st := in.stateOf(r); st != nil {
+	st, foreign := in.stateOrForeign(r)
+	if st != nil {
 		// A refusal stands for the whole Execute: resty asks again only
 		// when a retry condition of the user's says true to any error.
 		return st.refusal
 	}
-	if r.Context().Value(stateKey{}) != nil {
+	if foreign {
 		r.SetContext(hideState{r.Context()}) // another request's context
 	}
 	p := in.policyFor(r, nil)
@@ -302,7 +303,7 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	if !needKey && p.MaxElapsed <= 0 && !p.Pace {
 		return nil
 	}
-	st := in.newState(r, p, time.Now())
+	st = in.newState(r, p, time.Now())
 	if p.Pace {
 		if u, ok := targetURL(c, r); ok {
 			st.host = keyOf(u)

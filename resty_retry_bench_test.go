@@ -227,7 +227,7 @@ func BenchmarkDecision(b *testing.B) {
 				b.Fatal("503 not retried")
 			}
 		}
-		if st := stateOf(req); st == nil || st.nextAttempt != 1 || st.next.source != SourceBackoff {
+		if st, _ := stateOf(req); st == nil || st.nextAttempt != 1 || st.next.source != SourceBackoff {
 			b.Fatalf("state after the decision: %+v", st)
 		}
 	})
@@ -268,7 +268,7 @@ func BenchmarkDecision(b *testing.B) {
 
 // state returns the request's state, creating it as a first failure does.
 func (s *bnDecision) state() *requestState {
-	if st := stateOf(s.resp.Request); st != nil {
+	if st, _ := stateOf(s.resp.Request); st != nil {
 		return st
 	}
 	return s.in.newState(s.resp.Request, s.p, s.resp.Request.Time)

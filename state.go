@@ -275,13 +275,13 @@ func (h hideState) Value(key any) any {
 
 // stateOf returns r's state, nil if it has none. A context that carries
 // another request's state (a request made from inside a hook of another)
-// gives nil.
-func stateOf(r *resty.Request) *requestState {
-	st, _ := r.Context().Value(stateKey{}).(*requestState)
+// gives nil, and foreign reports it.
+func stateOf(r *resty.Request) (st *requestState, foreign bool) {
+	st, _ = r.Context().Value(stateKey{}).(*requestState)
 	if st == nil || st.req != r {
-		return nil
+		return nil, st != nil
 	}
-	return st
+	return st, false
 }
 
 // stateOf is the package stateOf, falling back on the installation's own
@@ -290,18 +290,26 @@ func stateOf(r *resty.Request) *requestState {
 // attempts go on counting, finish ends it, and the body guard still finds
 // it. The record is consulted only while the installation holds any.
 func (in *installation) stateOf(r *resty.Request) *requestState {
-	if st := stateOf(r); st != nil || in.inflightN.Load() == 0 {
-		return st
+	st, _ := in.stateOrForeign(r)
+	return st
+}
+
+// stateOrForeign is stateOf, also reporting whether r's context carries
+// another request's state, with one look at the context.
+func (in *installation) stateOrForeign(r *resty.Request) (*requestState, bool) {
+	st, foreign := stateOf(r)
+	if st != nil || in.inflightN.Load() == 0 {
+		return st, foreign
 	}
 	v, ok := in.inflight.Load(r)
 	if !ok {
-		return nil
+		return nil, foreign
 	}
-	st := v.(*requestState)
+	st = v.(*requestState)
 	sc := &stateCtx{Context: r.Context(), moved: st}
 	st.sc, st.parent = sc, sc.Context
 	r.SetContext(sc)
-	return st
+	return st, false
 }
 
 // newState gives r its state; start is when its first attempt started.
