@@ -25,6 +25,9 @@ func TestPaceOnARealLimiter(t *testing.T) {
 	// tenth of the hold apart at most, into httprate's sliding window, which
 	// frees its quota gradually). The bound leaves room for a noisy machine
 	// and still fails if Pace stops helping.
+	if plain.Refused < 2*sz.PaceRequests {
+		t.Errorf("restyretry: %d refusals for %d requests: the limiter is not biting", plain.Refused, sz.PaceRequests)
+	}
 	if 20*paced.Refused > 17*plain.Refused {
 		t.Errorf("restyretry+Pace: %d refusals, want at most 85%% of the %d without Pace", paced.Refused, plain.Refused)
 	}
