@@ -8,9 +8,9 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/go-resty/resty/v2"
+	"github.com/restyretry/restyretry/core"
 )
 
 // Request bodies and retries.
@@ -58,25 +58,6 @@ type bodyPrint struct {
 	sum uint64
 }
 
-// replayable reports whether the next attempt can carry the same body as
-// the one just sent.
-func replayable(r *resty.Request) bool {
-	if _, ok := r.Body.(io.Reader); ok {
-		raw := r.RawRequest
-		return raw != nil && (raw.GetBody != nil || raw.Body == nil || raw.Body == http.NoBody)
-	}
-	if !builtMultipart(r) {
-		return true
-	}
-	return guarded(requestClient(r))
-}
-
-// guarded reports whether c's pre-request hook is the body guard.
-func guarded(c *resty.Client) bool {
-	hook, ok := preRequestHook(c)
-	return ok && !hook.IsNil() && hook.Pointer() == guardCode
-}
-
 func isMultipart(contentType string) bool {
 	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "multipart/")
 }
@@ -84,7 +65,7 @@ func isMultipart(contentType string) bool {
 // prepareReplay readies a request for its next attempt: it fingerprints the
 // first attempt's body (once), restores a reader body and pins the multipart
 // boundary.
-func prepareReplay(r *resty.Request, st *requestState) error {
+func prepareReplay(r *resty.Request, st *reqState) error {
 	raw := r.RawRequest
 	rp := &st.replay
 	if !rp.printed {
@@ -159,25 +140,20 @@ func readBody(raw *http.Request) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// guardBody is resty's pre-request hook: on a retry it compares the built
-// body with the first attempt's and keeps a different one off the network.
-// A first attempt passes without work, unless the policy paces.
+// guardBody is resty's pre-request hook, PhaseSending: on a retry it
+// compares the built body with the first attempt's, and the execution keeps
+// a different one off the network. A first attempt passes without work,
+// unless the policy paces: the execution then looks at the host's hold once
+// more, as close to sending as resty lets.
 func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
-	st, _ := raw.Context().Value(stateKey{}).(*requestState)
-	if st == nil || st.req.RawRequest != raw {
+	st, _ := raw.Context().Value(stateKey{}).(*reqState)
+	if st == nil || st.req != nil && st.req.RawRequest != raw || st.done.Load() {
 		return nil // not a request of ours, or another request's context
 	}
+	o := core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt(), URL: raw.URL}
 	rp := &st.replay
 	if !rp.printed {
-		// The first attempt: under Pace, look at the host's hold once more,
-		// as close to sending as resty lets (test mode skipped it already).
-		if st.policy.Pace && !st.in.instantFor(st.policy) {
-			st.host = keyOf(raw.URL)
-			return st.in.pace(st, func() *resty.Request {
-				return (&resty.Request{Method: raw.Method, URL: raw.URL.String(), RawRequest: raw}).SetContext(st.parent)
-			})
-		}
-		return nil
+		return st.hold(o, nil)
 	}
 	if isMultipart(rp.firstType) && rp.firstBody != nil {
 		// resty rebuilt the parts; send the first attempt's bytes instead.
@@ -188,20 +164,6 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 		}
 	}
 	fp, known, err := fingerprint(raw, rp.seed)
-	if err == nil && known && fp == rp.fingerprint {
-		return nil
-	}
-	if st.paid { // the retry is not sent
-		st.in.budget.Load().refund(keyOf(raw.URL), time.Now())
-		st.paid = false
-	}
-	resp := st.lastResp
-	if resp == nil {
-		resp = &resty.Response{Request: st.req}
-	}
-	d := decision{verdict: Stop, rule: RuleBody, reason: ErrBodyNotReplayable}
-	gu := st.in.emit(st.policy, st, resp, err, d, st.attempts)
-	gu.Response = st.lastResp // resty drops it: this attempt has no response
-	st.refusal = gu
-	return gu
+	o.BodyChanged, o.Err = err != nil || !known || fp != rp.fingerprint, err
+	return st.exec.Next(o).Err
 }

@@ -1,6 +1,6 @@
 module github.com/restyretry/restyretry
 
-go 1.26
+go 1.24
 
 require (
 	github.com/go-resty/resty/v2 v2.17.2

@@ -1,7 +1,9 @@
 package restyretry
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"unsafe"
 
 	"github.com/go-resty/resty/v2"
@@ -9,23 +11,20 @@ import (
 
 // Reads of resty v2's unexported fields.
 //
-// resty v2 offers no getter for five things the glue must know: whether a
-// request's body is built from multipart parts, which client a request
-// belongs to, the request's logger, the client's pre-request hook, and
-// whether the caller streams the response body (SetDoNotParseResponse). They
-// are read here, and only here, at offsets that reflection finds once; nothing
-// is ever written through them. resty_fields_test.go fails when a resty release
-// renames or retypes one of them. Should that happen in production anyway,
-// every reader falls back to the safe side: multipart is then decided by the
-// Content-Type, a request's client is unknown (multipart bodies are not
-// retried), the logger is left alone (resty logs as it always does) and the
-// pre-request hook slot counts as taken (no body guard is installed).
+// resty v2 offers no getter for three things the adapter must know: the
+// request's logger (to quiet the retry loop's own logs), the client's
+// pre-request hook (to install the body guard only in an empty slot), and
+// whether the caller streams the response body (SetDoNotParseResponse).
+// They are read here, and only here, at offsets that reflection finds once;
+// nothing is ever written through them. Multipart is decided by the
+// Content-Type, and a request's client is the one its hooks receive.
+// resty_fields_test.go fails when a resty release renames or retypes a
+// field; in production, Apply reports it once (fieldsMissing) and each
+// reader falls back to the safe side.
 
 // Field offsets, ok false when resty no longer has the field, of that type,
 // directly in the struct. Reading a field is then one pointer addition.
 var (
-	multipartField  = fieldOf[resty.Request, bool]("isMultiPart")
-	reqClientField  = fieldOf[resty.Request, *resty.Client]("client")
 	reqLoggerField  = fieldOf[resty.Request, resty.Logger]("log")
 	reqStreamField  = fieldOf[resty.Request, bool]("notParseResponse")
 	cliStreamField  = fieldOf[resty.Client, bool]("notParseResponse")
@@ -58,36 +57,15 @@ func fieldIndex[T any](name string, kind reflect.Kind) []int {
 	return nil
 }
 
-// builtMultipart reports whether resty builds r's body from multipart parts
-// (SetFile, SetFileReader, SetMultipartField...), as opposed to sending a
-// body the caller encoded.
-func builtMultipart(r *resty.Request) bool {
-	if !multipartField.ok {
-		return isMultipart(firstValue(r.Header, "Content-Type"))
-	}
-	return *multipartField.in(r)
-}
-
 // streamed reports whether r's response body is left to the caller
-// (SetDoNotParseResponse on the request or its client). Unknown counts as
-// streamed, which keeps a MaxElapsed deadline armed until it passes.
-func streamed(r *resty.Request) bool {
+// (SetDoNotParseResponse on the request or on c, its client). Unknown
+// counts as streamed, which keeps a MaxElapsed deadline armed until the
+// body is closed.
+func streamed(r *resty.Request, c *resty.Client) bool {
 	if !reqStreamField.ok || !cliStreamField.ok {
 		return true
 	}
-	if *reqStreamField.in(r) {
-		return true
-	}
-	c := requestClient(r)
-	return c == nil || *cliStreamField.in(c)
-}
-
-// requestClient returns the client r was created by, nil if unknown.
-func requestClient(r *resty.Request) *resty.Client {
-	if !reqClientField.ok {
-		return nil
-	}
-	return *reqClientField.in(r)
+	return *reqStreamField.in(r) || c == nil || *cliStreamField.in(c)
 }
 
 // requestLogger returns r's logger (resty copies the client's into every
@@ -106,4 +84,30 @@ func preRequestHook(c *resty.Client) (hook reflect.Value, ok bool) {
 		return reflect.Value{}, false
 	}
 	return reflect.ValueOf(c).Elem().FieldByIndex(preReqHookField), true
+}
+
+// fieldsMissing reports the fields this resty release no longer has, nil
+// when every one is there. Apply reports it once, as a RuleDegraded event
+// and a log line: resty's retry logs are then not quieted (the logger), a
+// streamed body's deadline stays armed until it is closed (the stream
+// flags), or no body guard is installed (the pre-request hook).
+func fieldsMissing() error {
+	var missing []string
+	for _, f := range []struct {
+		name string
+		ok   bool
+	}{
+		{"Request.log", reqLoggerField.ok},
+		{"Request.notParseResponse", reqStreamField.ok},
+		{"Client.notParseResponse", cliStreamField.ok},
+		{"Client.preReqHook", preReqHookField != nil},
+	} {
+		if !f.ok {
+			missing = append(missing, f.name)
+		}
+	}
+	if missing == nil {
+		return nil
+	}
+	return fmt.Errorf("restyretry: resty %s lacks %s: running degraded", "v2", strings.Join(missing, ", "))
 }

@@ -1,10 +1,8 @@
-package restyretry
+package core
 
 import (
 	"net/http"
 	"strconv"
-
-	"github.com/go-resty/resty/v2"
 )
 
 // Verdict is a condition's answer about one failed or finished attempt.
@@ -34,16 +32,28 @@ func (v Verdict) String() string {
 	return "verdict(" + strconv.Itoa(int(v)) + ")"
 }
 
-// Condition inspects the outcome of one attempt. resp is never nil when a
-// Condition is called (errors raised before a request is sent are never
-// retried and never reach conditions); err is the transport or body-read
-// error, if any. Conditions run in the order given to Policy.With, before
+// Result is what a Condition sees of one finished attempt.
+type Result struct {
+	Attempt int         // 1 is the first attempt
+	Method  string      // the request method
+	Status  int         // the response status, 0 when no response arrived
+	Header  http.Header // the response headers, nil when none arrived
+	Err     error       // the transport, body-read or middleware error, if any
+	// Response is the adapter's own response: a *resty.Response of the
+	// resty version in use. Adapters offer typed wrappers
+	// (restyretry.ConditionFunc).
+	Response any
+}
+
+// Condition inspects the outcome of one attempt that was sent (errors
+// raised before a request is sent are never retried and never reach
+// conditions). Conditions run in the order given to Policy.With, before
 // the built-in rules; the first Retry or Stop decides.
 //
 // A Condition that answers Retry overrides the status and method rules, so
 // it may make a POST retryable: answer Retry only for outcomes you know are
 // safe to repeat.
-type Condition func(resp *resty.Response, err error) Verdict
+type Condition func(Result) Verdict
 
 // RetryOnStatus returns a Condition that answers Retry when the response
 // status is one of codes, and Abstain otherwise.
@@ -61,13 +71,12 @@ func StopOnStatus(codes ...int) Condition {
 
 func statusCondition(v Verdict, codes []int) Condition {
 	codes = append([]int(nil), codes...)
-	return func(resp *resty.Response, err error) Verdict {
-		if err != nil || resp == nil || resp.RawResponse == nil {
+	return func(r Result) Verdict {
+		if r.Err != nil || r.Status == 0 {
 			return Abstain
 		}
-		status := resp.StatusCode()
 		for _, c := range codes {
-			if c == status {
+			if c == r.Status {
 				return v
 			}
 		}
@@ -88,6 +97,6 @@ func retryableStatus(status int) bool {
 	return status >= 500 && status <= 599
 }
 
-// idempotencyKeyHeader marks a request the server can deduplicate
+// IdempotencyKeyHeader marks a request the server can deduplicate
 // (draft-ietf-httpapi-idempotency-key-header), which makes it safe to retry.
-const idempotencyKeyHeader = "Idempotency-Key"
+const IdempotencyKeyHeader = "Idempotency-Key"

@@ -1,6 +1,7 @@
-package restyretry
+package core
 
 import (
+	"net/http"
 	"sync"
 	"time"
 )
@@ -75,4 +76,21 @@ func (p *pacer) hold(k hostKey, now time.Time, u float64) time.Duration {
 		return maxDuration
 	}
 	return d + extra
+}
+
+// noteQuota records, for Policy.Pace, until when a response from k says the
+// client's quota there is spent: a 429 or 503 with a usable hint, or
+// rate-limit headers with nothing remaining, on any status.
+func (p *pacer) noteQuota(k hostKey, o *outcome, now time.Time) {
+	var wait time.Duration
+	ok := false
+	if o.status == http.StatusTooManyRequests || o.status == http.StatusServiceUnavailable {
+		wait, _, ok = serverHint(o.header, o.status, now)
+	}
+	if !ok {
+		wait, _, ok = rateLimitReset(o.header, o.status, now)
+	}
+	if ok && wait > 0 {
+		p.block(k, now.Add(wait))
+	}
 }

@@ -1,4 +1,4 @@
-package restyretry
+package core
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/go-resty/resty/v2"
 )
 
 // Event describes one decision taken after an attempt. It never carries
@@ -44,85 +43,22 @@ type Event struct {
 	GiveUp *GiveUpError
 }
 
-// emit is the one place that reports a decision: to the policy's
-// OnDecision (a per-request policy without one reports to its client's)
-// and to the client's observers (Observe). For a give-up it builds the
-// *GiveUpError, returned to the caller whether or not anyone observes.
-// Nothing else is built when there is no observer, so the success path
-// stays free.
-func (in *installation) emit(p *Policy, st *requestState, resp *resty.Response, err error, d decision, attempt int) *GiveUpError {
-	cause := innerError(err)
-	var gu *GiveUpError
-	if d.reason != nil {
-		gu = newGiveUp(d, attempt, resp, cause)
-	}
-	observe := p.OnDecision
-	if observe == nil {
-		observe = in.policy.Load().OnDecision
-	}
-	observers := in.observers.Load()
-	if observe == nil && observers == nil {
-		return gu
-	}
-	r := resp.Request
-	ev := Event{
-		Context:   r.Context(),
-		Attempt:   attempt,
-		Method:    r.Method,
-		URL:       safeURL(r),
-		Status:    statusOf(resp),
-		Err:       cause,
-		Verdict:   d.verdict,
-		Rule:      d.rule,
-		Condition: d.cond,
-	}
-	if st != nil {
-		ev.Context = st.parent
-	} else if h, ok := ev.Context.(hideState); ok {
-		ev.Context = h.Context
-	}
-	if d.verdict == Retry || d.reason != nil {
-		ev.Wait, ev.WaitSource = d.wait, d.source
-	}
-	if gu != nil {
-		quiet := *gu
-		quiet.Response = nil
-		ev.GiveUp = &quiet
-	}
-	if observe != nil {
-		observe(ev)
-	}
-	if observers != nil {
-		for _, o := range *observers {
-			o(ev)
-		}
-	}
-	return gu
-}
-
-// safeURL is the request URL without user info, query or fragment.
-func safeURL(r *resty.Request) string {
-	var u url.URL
-	if r.RawRequest != nil && r.RawRequest.URL != nil {
-		u = *r.RawRequest.URL
-	} else if parsed, err := url.Parse(r.URL); err == nil {
-		u = *parsed
-	} else {
+// redact is u without user info, query or fragment, which may hold
+// credentials.
+func redact(u *url.URL) string {
+	if u == nil {
 		return ""
 	}
-	return redact(u)
-}
-
-// redact drops user info, query and fragment from u.
-func redact(u url.URL) string {
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return u.String()
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	return c.String()
 }
 
 // innerError drops the *url.Error wrapper, whose message repeats the full
 // URL, query string included.
 func innerError(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
+	var ue *url.Error
+	if errors.As(err, &ue) {
 		return ue.Err
 	}
 	return err
@@ -138,6 +74,8 @@ func LogEvents(l *slog.Logger) func(Event) {
 		switch {
 		case ev.Verdict == Retry:
 			level, msg = slog.LevelInfo, "retrying request"
+		case ev.Rule == RuleRetriesOff && ev.GiveUp == nil:
+			// nobody asked for a retry: Debug, as a success
 		case ev.Rule == RuleMaxRetries:
 			level, msg = slog.LevelWarn, "retries exhausted"
 		case ev.GiveUp != nil:

@@ -1,4 +1,4 @@
-package restyretry
+package core
 
 import (
 	"container/heap"

@@ -1,13 +1,13 @@
-package restyretry
+package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-resty/resty/v2"
 )
 
 // ErrGaveUp is wrapped by every error that ends a request early: the policy
@@ -35,8 +35,10 @@ var (
 
 // ErrRetriesExhausted is the reason of a GiveUpError returned when every
 // attempt allowed by MaxRetries was used and the last one still asked for a
-// retry. It does not wrap ErrGaveUp: the policy ran its full course.
-var ErrRetriesExhausted error = &reasonError{msg: "retries exhausted"}
+// retry (Policy.ErrorOnExhausted). It wraps ErrGaveUp like every other
+// reason, so errors.Is(err, ErrGaveUp) holds for every error the policy
+// adds.
+var ErrRetriesExhausted = giveUpReason("retries exhausted")
 
 // reasonError is a sentinel that wraps other sentinels.
 type reasonError struct {
@@ -70,19 +72,12 @@ type GiveUpError struct {
 	Status  int           // its HTTP status, 0 for a transport error
 	Wait    time.Duration // the wait that was refused, if any
 	Err     error         // the attempt's transport error, if any
-	// Response is the last response received, the one resty also returns,
-	// except when the pre-request hook kept a changed body off the network:
-	// resty then returns no response, and this is the only way to reach it.
-	// It is nil in Event.GiveUp.
-	Response *resty.Response
-}
-
-// newGiveUp is the one constructor of GiveUpError: the give-up d of the
-// given attempt, whose response (possibly without a status) was resp and
-// whose error, *url.Error wrapper removed, was cause.
-func newGiveUp(d decision, attempt int, resp *resty.Response, cause error) *GiveUpError {
-	return &GiveUpError{Reason: d.reason, Attempt: attempt, Status: statusOf(resp), Wait: d.wait,
-		Err: cause, Response: resp}
+	// Response is the last response received, as the adapter's own type
+	// (a *resty.Response of the resty version in use): the one resty also
+	// returns, except when a changed body was kept off the network, when
+	// resty returns no response and this is the only way to reach it. It
+	// is nil in Event.GiveUp.
+	Response any
 }
 
 // Error describes the give-up: the attempt, its status, the reason, the
@@ -115,4 +110,12 @@ func (e *GiveUpError) Unwrap() []error {
 		return []error{e.Reason}
 	}
 	return []error{e.Reason, e.Err}
+}
+
+// asType is errors.As with the target as a result (errors.AsType before
+// Go 1.26).
+func asType[T error](err error) (T, bool) {
+	var t T
+	ok := errors.As(err, &t)
+	return t, ok
 }

@@ -1,4 +1,4 @@
-package restyretry
+package core
 
 import (
 	"bufio"
@@ -127,7 +127,7 @@ func TestClassify(t *testing.T) {
 			{"fmt %w", fmt.Errorf("attempt 2: %w", tc.err)},
 			{"errors.Join", errors.Join(errors.New("unrelated"), tc.err)},
 		}
-		if _, ok := errors.AsType[*url.Error](tc.err); !ok {
+		if _, ok := asType[*url.Error](tc.err); !ok {
 			// How net/http returns a transport error (the URL of a request
 			// it would send).
 			wrapped = append(wrapped, struct {
@@ -263,7 +263,7 @@ func TestErrClassHTTP2StreamReset(t *testing.T) {
 				if classes[i] != errMaybeSent {
 					t.Errorf("attempt error %v: class %v, want errMaybeSent", e, classes[i])
 				}
-				if se, ok := errors.AsType[h2StreamError](e); !ok || se.Code != 0x2 {
+				if se, ok := asType[h2StreamError](e); !ok || se.Code != 0x2 {
 					t.Errorf("attempt error %v: not an HTTP/2 INTERNAL_ERROR stream reset (%+v)", e, se)
 				}
 			}
@@ -612,13 +612,13 @@ func TestErrClassCertificate(t *testing.T) {
 		check func(error) bool // what the error must carry
 	}{
 		{"untrusted certificate", nil, false, func(err error) bool {
-			_, ok := errors.AsType[*tls.CertificateVerificationError](err)
+			_, ok := asType[*tls.CertificateVerificationError](err)
 			return ok
 		}},
 		{"client certificate required", func(s *httptest.Server) {
 			s.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
 		}, true, func(err error) bool {
-			opErr, ok := errors.AsType[*net.OpError](err)
+			opErr, ok := asType[*net.OpError](err)
 			return ok && opErr.Op == "remote error"
 		}},
 	}

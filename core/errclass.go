@@ -1,4 +1,4 @@
-package restyretry
+package core
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/go-resty/resty/v2"
 )
 
 // errClass sorts the error of a failed attempt (a transport error, or an
@@ -34,10 +33,9 @@ import (
 //     *tls.ECHRejectionError, a *net.OpError with Op "remote error" or
 //     "local error" (how crypto/tls reports a TLS alert it received or
 //     sent), and http.ErrSchemeMismatch (an HTTP answer to an HTTPS request).
-//   - A redirect the client's policy refused, when it says so by type:
-//     resty.ErrAutoRedirectDisabled.
-//   - resty.ErrResponseBodyTooLarge: the response exceeds the client's own
-//     limit.
+//   - The adapter's own permanent errors (Client's Permanent option): for
+//     resty, a redirect the client's policy refused (ErrAutoRedirectDisabled)
+//     and a response over the client's own limit (ErrResponseBodyTooLarge).
 //   - *net.DNSError with IsNotFound (and neither IsTemporary nor IsTimeout):
 //     the name does not exist.
 //   - An HTTP/2 stream reset with HTTP_1_1_REQUIRED or INADEQUATE_SECURITY:
@@ -113,27 +111,31 @@ func (c errClass) String() string {
 // classify sorts a transport or body-read error into its errClass; see
 // errClass for the rules. It does not allocate on the common paths (a
 // refused dial, a reset connection, a timeout).
-func classify(err error) errClass {
+func classify(err error, permanent ...error) errClass {
 	if err == nil {
 		return errUnknown
 	}
-	if errors.Is(err, context.Canceled) || tlsFailure(err) ||
-		errors.Is(err, resty.ErrAutoRedirectDisabled) || errors.Is(err, resty.ErrResponseBodyTooLarge) {
+	if errors.Is(err, context.Canceled) || tlsFailure(err) {
 		return errPermanent
 	}
-	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
+	for _, p := range permanent {
+		if errors.Is(err, p) {
+			return errPermanent
+		}
+	}
+	if dnsErr, ok := asType[*net.DNSError](err); ok {
 		if dnsErr.IsNotFound && !dnsErr.IsTemporary && !dnsErr.IsTimeout {
 			return errPermanent
 		}
 		return errNotSent
 	}
-	if opErr, ok := errors.AsType[*net.OpError](err); ok && opErr.Op == "dial" {
+	if opErr, ok := asType[*net.OpError](err); ok && opErr.Op == "dial" {
 		return errNotSent
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return errNotSent
 	}
-	if netErr, ok := errors.AsType[net.Error](err); ok && netErr.Timeout() {
+	if netErr, ok := asType[net.Error](err); ok && netErr.Timeout() {
 		return errMaybeSent
 	}
 	switch {
@@ -144,10 +146,10 @@ func classify(err error) errClass {
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return errMaybeSent
 	}
-	if _, ok := errors.AsType[textproto.ProtocolError](err); ok {
+	if _, ok := asType[textproto.ProtocolError](err); ok {
 		return errMaybeSent
 	}
-	if se, ok := errors.AsType[h2StreamError](err); ok {
+	if se, ok := asType[h2StreamError](err); ok {
 		switch se.Code {
 		case h2RefusedStream:
 			return errNotSent
@@ -156,7 +158,7 @@ func classify(err error) errClass {
 		}
 		return errMaybeSent
 	}
-	if ue, ok := errors.AsType[*url.Error](err); ok && unsendableURL(ue.URL) {
+	if ue, ok := asType[*url.Error](err); ok && unsendableURL(ue.URL) {
 		return errPermanent
 	}
 	return errUnknown
@@ -164,40 +166,40 @@ func classify(err error) errClass {
 
 // tlsFailure reports whether err is a certificate or TLS failure.
 func tlsFailure(err error) bool {
-	if _, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
+	if _, ok := asType[x509.CertificateInvalidError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+	if _, ok := asType[x509.UnknownAuthorityError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[x509.HostnameError](err); ok {
+	if _, ok := asType[x509.HostnameError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[x509.SystemRootsError](err); ok {
+	if _, ok := asType[x509.SystemRootsError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[x509.UnhandledCriticalExtension](err); ok {
+	if _, ok := asType[x509.UnhandledCriticalExtension](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[x509.ConstraintViolationError](err); ok {
+	if _, ok := asType[x509.ConstraintViolationError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[x509.InsecureAlgorithmError](err); ok {
+	if _, ok := asType[x509.InsecureAlgorithmError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+	if _, ok := asType[*tls.CertificateVerificationError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+	if _, ok := asType[tls.RecordHeaderError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[tls.AlertError](err); ok {
+	if _, ok := asType[tls.AlertError](err); ok {
 		return true
 	}
-	if _, ok := errors.AsType[*tls.ECHRejectionError](err); ok {
+	if _, ok := asType[*tls.ECHRejectionError](err); ok {
 		return true
 	}
-	if opErr, ok := errors.AsType[*net.OpError](err); ok && (opErr.Op == "remote error" || opErr.Op == "local error") {
+	if opErr, ok := asType[*net.OpError](err); ok && (opErr.Op == "remote error" || opErr.Op == "local error") {
 		return true
 	}
 	return errors.Is(err, http.ErrSchemeMismatch)

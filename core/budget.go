@@ -1,4 +1,4 @@
-package restyretry
+package core
 
 import (
 	"math"
@@ -244,7 +244,7 @@ func (b *budgets) refund(k hostKey, now time.Time) {
 }
 
 // satAdd returns a + b for non-negative a and b, saturating at MaxInt64.
-func satAdd(a, b int64) int64 {
+func satAdd[T ~int64](a, b T) T {
 	if a > math.MaxInt64-b {
 		return math.MaxInt64
 	}

@@ -1,4 +1,4 @@
-package restyretry
+package core
 
 import (
 	"context"
@@ -45,10 +45,14 @@ type Policy struct {
 	Rand func() float64
 	// OnDecision, if set, receives an Event for every decision taken after
 	// an attempt: success, retry, stop or give-up. It runs on the request's
-	// goroutine and must be safe for concurrent use. A per-request policy
-	// (WithPolicy) without one reports to its client's. See LogEvents and
-	// Observe.
+	// goroutine and must be safe for concurrent use. A per-request policy's
+	// OnDecision (WithPolicy) is called in addition to its client's, unless
+	// ReplaceOnDecision is set. See LogEvents and Observe.
 	OnDecision func(Event)
+	// ReplaceOnDecision, on a per-request policy, makes its OnDecision
+	// replace the client policy's instead of adding to it. Observers added
+	// with Observe are always called.
+	ReplaceOnDecision bool
 	// ErrorOnExhausted makes a request whose last allowed attempt still
 	// asked for a retry end with a *GiveUpError whose Reason is
 	// ErrRetriesExhausted (and which carries the final status), instead of
@@ -153,21 +157,19 @@ func (p Policy) With(conds ...Condition) Policy {
 	return p
 }
 
-// loopCeiling is the retry count resty's loop is given; the policy stops
-// it far earlier. MaxRetries is capped just below it. It also bounds what
-// the policy cannot stop: a retry condition added with resty's own
-// AddRetryCondition that retries an error raised before sending, for which
-// resty calls no RetryAfter and waits its own backoff (1ns, with the wait
-// bounds Apply sets). resty's backoff arithmetic breaks from attempt 1024
-// on, so the ceiling stays below it.
-const loopCeiling = 1000
+// MaxRetriesLimit is the highest MaxRetries a policy keeps; a higher one is
+// lowered to it. Adapters give their HTTP client's loop more room than this,
+// so that the policy, not the loop, ends a request.
+const MaxRetriesLimit = 999
 
 // normalized returns a copy of p with out-of-range values repaired.
 func (p Policy) normalized() Policy {
-	p.MaxRetries = min(max(p.MaxRetries, 0), loopCeiling-1)
+	p.MaxRetries = min(max(p.MaxRetries, 0), MaxRetriesLimit)
 	p.conditions = append([]Condition(nil), p.conditions...)
 	return p
 }
+
+type policyKey struct{}
 
 // WithPolicy returns a context that makes a request run under p instead of
 // its client's policy: req.SetContext(restyretry.WithPolicy(ctx, p)). The
@@ -179,9 +181,16 @@ func WithPolicy(ctx context.Context, p Policy) context.Context {
 }
 
 // WithoutRetry returns a context that makes a request on an applied client
-// run once, with no retry.
+// run once, with no retry. Its events carry RuleRetriesOff.
 func WithoutRetry(ctx context.Context) context.Context {
 	return WithPolicy(ctx, Policy{})
+}
+
+// PolicyFrom returns the policy a context carries (WithPolicy), nil if
+// none.
+func PolicyFrom(ctx context.Context) *Policy {
+	p, _ := ctx.Value(policyKey{}).(*Policy)
+	return p
 }
 
 // TestMode returns a copy of p for tests: every decision is made exactly as

@@ -1,19 +1,19 @@
-package restyretry
+package core
 
 import (
 	"net/http"
 	"time"
 )
 
-// The decision core.
+// The rules.
 //
 // decide is a pure function from what is known of one finished attempt (an
 // outcome), the time and a random number to a decision: retry after a wait,
-// or stop, perhaps giving up with a reason. It imports nothing of resty and
-// reads no clock and no random source, so its table test (decide_test.go)
-// writes every expected result out. The glue (resty_retry.go) builds the
-// outcome from resty's callbacks, calls decide, and then applies the
-// decision: the body check, the retry budget, the event and the error.
+// or stop, perhaps giving up with a reason. It reads no clock and no random
+// source, so its table test (decide_test.go) writes every expected result
+// out. Execution.Next (execution.go) builds the outcome, calls decide, and
+// completes the decision: the body check, the retry budget, the event and
+// the error.
 
 // Rule names the rule that gave a decision, reported in Event.Rule.
 type Rule string
@@ -32,6 +32,8 @@ const (
 	RuleMaxElapsed Rule = "max-elapsed" // MaxElapsed ended the attempt in flight
 	RuleBody       Rule = "body"        // the retry's body would differ from the first attempt's
 	RulePace       Rule = "pace"        // a request held before its first attempt (Policy.Pace)
+	RuleRetriesOff Rule = "retries-off" // a retryable outcome of a request whose policy allows no retry (WithoutRetry)
+	RuleDegraded   Rule = "degraded"    // an adapter cannot read what it needs of its HTTP client; Event.Err says what
 )
 
 // SourceBackoff is Event.WaitSource when the wait is the policy's own
@@ -113,6 +115,9 @@ func decide(p *Policy, o *outcome, now time.Time, u float64) decision {
 	}
 	if o.attempt > o.maxRetries {
 		d = decision{verdict: Stop, rule: RuleMaxRetries}
+		if o.maxRetries == 0 {
+			d.rule = RuleRetriesOff
+		}
 		if p.ErrorOnExhausted {
 			d.reason = ErrRetriesExhausted
 		}
@@ -197,7 +202,7 @@ func (p *Policy) idempotent(o *outcome) bool {
 		http.MethodPut, http.MethodDelete:
 		return true
 	}
-	return firstValue(o.reqHeader, idempotencyKeyHeader) != ""
+	return firstValue(o.reqHeader, IdempotencyKeyHeader) != ""
 }
 
 // schedule computes the wait of a Retry and checks the time limits.
@@ -253,4 +258,24 @@ func hintWait(hint time.Duration, u float64) time.Duration {
 func hasRetryAfter(h http.Header) bool {
 	_, ok := ParseRetryAfter(firstValue(h, "Retry-After"), time.Time{})
 	return ok
+}
+
+// failureOf turns an attempt's error class into what it means for a retry.
+// An error not recognised counts as one that may have been applied when no
+// response arrived (a transport error); when a status arrived, it came from
+// middleware (an OnAfterResponse hook that turns statuses into errors, a
+// parse error) or a refused redirect, and the status rules decide.
+func failureOf(c errClass, withStatus bool) failure {
+	switch c {
+	case errPermanent:
+		return failedPermanent
+	case errNotSent:
+		return failedNotSent
+	case errMaybeSent:
+		return failedMaybeSent
+	}
+	if withStatus {
+		return noFailure
+	}
+	return failedMaybeSent
 }

@@ -1,0 +1,457 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Execution is the state of one request, from its first attempt until the
+// HTTP client returns it: every decision about the request is made here,
+// through Next, and only here.
+//
+// An adapter reports each point of the request's life as an Outcome and
+// applies the Decision it gets back; it decides nothing itself:
+//
+//	PhaseBefore     before every attempt: a refusal stands; before the
+//	                first, a Pace hold and an Idempotency-Key
+//	PhaseSending    the last look before the network: a retry whose body
+//	                changed is refused; a first attempt looks at Pace again
+//	PhaseFinished   an attempt ended with a status or an error: retry after
+//	                a wait, or stop (maybe giving up with a reason)
+//	PhaseOverruled  a retry condition of the caller's asked for a retry the
+//	                policy did not: the limits still hold
+//	PhaseEnded      the client returned the request: a retry paid for but
+//	                not sent is refunded, a context end is reported
+//
+// Time comes from the Client's Clock; in test mode every wait is skipped
+// and a virtual clock, private to the execution, advances by the skipped
+// waits, so deadlines and MaxElapsed give up at the same attempt as in
+// production. Per-host state (budgets, Pace) keeps the Client's clock.
+//
+// An Execution is used by one goroutine at a time, as the HTTP client's
+// own loop calls its callbacks in sequence.
+type Execution struct {
+	c          *Client
+	p          *Policy
+	ctx        context.Context // the caller's
+	bound      context.Context // ctx, ended at MaxElapsed when there is one
+	cancel     context.CancelFunc
+	method     string
+	header     http.Header
+	defaultKey bool
+	start      time.Time
+	instant    bool          // test mode
+	skipped    time.Duration // test mode: the waits skipped so far
+	maxRetries int
+
+	paid     bool    // a budget token is paid for a retry not yet sent
+	paidHost hostKey // where it was paid
+	held     time.Duration
+	refusal  error // a give-up raised before sending: it stands
+	key      string
+	lastResp any // the response of the last attempt retried
+	retried  int // attempts finished when the last retry was decided
+	started  bool
+}
+
+// Phase says which point of a request an Outcome reports.
+type Phase uint8
+
+// The phases, in the order a request meets them.
+const (
+	PhaseBefore Phase = iota
+	PhaseSending
+	PhaseFinished
+	PhaseOverruled
+	PhaseEnded
+)
+
+// Outcome is what an adapter reports of one point of a request.
+type Outcome struct {
+	Phase Phase
+	// Attempt is the 1-based attempt this outcome is about: the one about
+	// to be sent (PhaseBefore, PhaseSending), just finished, or in flight
+	// when the request ended; 0 at PhaseEnded when the last attempt was
+	// never sent (a hold that was cancelled).
+	Attempt int
+	// URL is where the attempt goes (PhaseBefore, PhaseSending) or the URL
+	// that answered or failed, after redirects (PhaseFinished): per-host
+	// state is charged to its host.
+	URL *url.URL
+	// Status and Header are the final response's, zero without one.
+	Status int
+	Header http.Header
+	// Err is the attempt's error (transport, body read, middleware), or at
+	// PhaseEnded the error the request ends with.
+	Err error
+	// NotSent: the error was raised before the request was sent.
+	NotSent bool
+	// Redirected: a redirect changed the method (a POST followed by a GET
+	// after 301, 302 or 303), so the server applied the original.
+	Redirected bool
+	// Replayable: the next attempt can carry the body this one sent.
+	Replayable bool
+	// BodyChanged (PhaseSending of a retry): the body about to be sent
+	// differs from the first attempt's, or cannot be read back.
+	BodyChanged bool
+	// Response is the adapter's own response, for conditions and
+	// GiveUpError.Response.
+	Response any
+}
+
+// Action is what a Decision asks the adapter to do.
+type Action uint8
+
+// The actions.
+const (
+	ActionSend  Action = iota // go on: send the attempt, or end as it is
+	ActionHold                // wait Decision.Wait with Sleep, then report PhaseBefore again
+	ActionRetry               // retry after Decision.Wait
+	ActionStop                // stop: Decision.Err is the give-up, or nil for a plain stop
+)
+
+// Decision is the one answer to an Outcome.
+type Decision struct {
+	Action Action
+	// Wait is how long to wait before going on (ActionHold, ActionRetry):
+	// 0 in test mode, where the wait is skipped.
+	Wait time.Duration
+	// Err is the error to end the request with (ActionStop; at PhaseBefore
+	// and PhaseSending an ActionStop always has one). It wraps ErrGaveUp.
+	Err error
+	// Key, at the first PhaseBefore, is an Idempotency-Key to add to the
+	// request.
+	Key string
+}
+
+var (
+	send = Decision{Action: ActionSend}
+	stop = Decision{Action: ActionStop}
+)
+
+// Context is the context the request's attempts should carry: the
+// caller's, ended at MaxElapsed when the policy has one (the attempt in
+// flight is then ended too). Its cause is ErrTimeLimit.
+func (e *Execution) Context() context.Context { return e.bound }
+
+// Parent is the caller's context.
+func (e *Execution) Parent() context.Context { return e.ctx }
+
+// Key is the Idempotency-Key the execution added, "" if none.
+func (e *Execution) Key() string { return e.key }
+
+// Policy is the execution's policy.
+func (e *Execution) Policy() *Policy { return e.p }
+
+// Sleep waits d on the client's clock, ended by the execution's context.
+func (e *Execution) Sleep(d time.Duration) error { return e.c.clock.Sleep(e.bound, d) }
+
+// Close releases the MaxElapsed timer: call it once nothing of the request
+// is read any more (at its end, or when a streamed body is closed).
+func (e *Execution) Close() {
+	if e.cancel != nil {
+		e.cancel()
+	}
+}
+
+// now is the decisions' clock: the client's, plus in test mode the waits
+// skipped so far.
+func (e *Execution) now() time.Time { return e.c.clock.Now().Add(e.skipped) }
+
+// Next takes the outcome of one point of the request and returns the one
+// decision about it.
+func (e *Execution) Next(o Outcome) Decision {
+	switch o.Phase {
+	case PhaseBefore:
+		return e.before(&o)
+	case PhaseSending:
+		return e.sending(&o)
+	case PhaseFinished:
+		return e.finished(&o)
+	case PhaseOverruled:
+		return e.overruled(&o)
+	case PhaseEnded:
+		return e.ended(&o)
+	}
+	return stop
+}
+
+func (e *Execution) before(o *Outcome) Decision {
+	if e.refusal != nil {
+		// A refusal stands for the whole request: the HTTP client asks
+		// again only when a condition of the caller's retries any error.
+		return Decision{Action: ActionStop, Err: e.refusal}
+	}
+	if o.Attempt > 1 || e.started && o.Attempt == 0 {
+		return send
+	}
+	d := send
+	if !e.started {
+		e.started = true
+		if e.p.AddIdempotencyKey && (e.method == http.MethodPost || e.method == http.MethodPatch) &&
+			!e.defaultKey && firstValue(e.header, IdempotencyKeyHeader) == "" {
+			e.key = newKey()
+			d.Key = e.key
+		}
+	}
+	if e.p.Pace {
+		if h := e.pace(o); h.Action != ActionSend {
+			h.Key = d.Key
+			return h
+		}
+	}
+	return d
+}
+
+func (e *Execution) sending(o *Outcome) Decision {
+	if e.refusal != nil {
+		return Decision{Action: ActionStop, Err: e.refusal}
+	}
+	if o.Attempt <= 1 {
+		// The last look at the host's hold, as close to sending as the
+		// client lets (test mode skipped the hold already).
+		if e.p.Pace && !e.instant {
+			return e.pace(o)
+		}
+		return send
+	}
+	if !o.BodyChanged {
+		return send
+	}
+	e.refund()
+	o.Response = e.lastResp // this attempt has no response of its own
+	gu := e.emit(o, decision{verdict: Stop, rule: RuleBody, reason: ErrBodyNotReplayable}, e.retried)
+	e.refusal = gu
+	return Decision{Action: ActionStop, Err: gu}
+}
+
+func (e *Execution) finished(o *Outcome) Decision {
+	p := e.p
+	e.paid = false // the retry paid for was sent: it is settled below
+	if o.NotSent {
+		return stop // raised before sending: never retried, never reported
+	}
+	host := keyOf(o.URL)
+	oc := e.outcomeOf(o)
+	if !oc.canceled {
+		r := Result{Attempt: o.Attempt, Method: e.method, Status: o.Status, Header: o.Header, Err: o.Err,
+			Response: o.Response}
+		for i, c := range p.conditions {
+			if v := c(r); v == Retry || v == Stop {
+				oc.custom, oc.cond = v, i+1
+				break
+			}
+		}
+	}
+	wall := e.c.clock.Now()
+	if p.Pace && o.Header != nil {
+		e.c.pacer.noteQuota(host, &oc, wall) // the host's instant is the world's, not test mode's
+	}
+	d := decide(p, &oc, e.now(), p.random())
+	if d.verdict != Retry && d.reason == nil {
+		if oc.failure == noFailure && o.Status != 0 && o.Status < 500 && o.Status != http.StatusTooManyRequests {
+			// The server answered: a success deposits, and a retry that
+			// succeeded is given back.
+			b := e.c.budget.Load()
+			b.onOutcome(host, wall, true)
+			if o.Attempt > 1 {
+				b.refund(host, wall)
+			}
+		}
+		e.emit(o, d, o.Attempt)
+		return stop
+	}
+	return e.commit(o, d, host, wall)
+}
+
+// commit completes a Retry with the limits outside the rules (the body must
+// be replayable, the budget must pay) and reports the decision.
+func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time) Decision {
+	if d.verdict == Retry {
+		switch {
+		case !o.Replayable:
+			d.verdict, d.reason = Stop, ErrBodyNotReplayable
+		case !e.c.budget.Load().withdraw(host, wall):
+			d.verdict, d.reason = Stop, ErrBudgetExhausted
+		default:
+			e.paid, e.paidHost = true, host
+		}
+	}
+	if gu := e.emit(o, d, o.Attempt); gu != nil {
+		return Decision{Action: ActionStop, Err: gu}
+	}
+	e.retried, e.lastResp = o.Attempt, o.Response
+	wait := d.wait
+	if e.instant {
+		e.skipped = satAdd(e.skipped, wait)
+		wait = 0
+	}
+	return Decision{Action: ActionRetry, Wait: wait}
+}
+
+func (e *Execution) overruled(o *Outcome) Decision {
+	oc := e.outcomeOf(o)
+	var d decision
+	if o.Attempt > e.maxRetries {
+		d = decision{verdict: Stop, rule: RuleMaxRetries, reason: ErrRetriesExhausted}
+	} else {
+		d = e.p.schedule(decision{verdict: Retry, rule: RuleCondition}, &oc, e.now(), e.p.random())
+	}
+	return e.commit(o, d, keyOf(o.URL), e.c.clock.Now())
+}
+
+func (e *Execution) ended(o *Outcome) Decision {
+	e.refund()
+	if o.Err == nil || !isContextEnd(o.Err) {
+		return stop
+	}
+	expired := e.cancel != nil && context.Cause(e.bound) == errElapsed && e.ctx.Err() == nil
+	if !expired && e.ctx.Err() == nil {
+		return stop // a context of somebody else's
+	}
+	d := decision{verdict: Stop, rule: RuleCanceled}
+	if expired {
+		d.rule, d.reason = RuleMaxElapsed, ErrTimeLimit
+	}
+	o.Response, o.Status, o.Header = nil, 0, nil
+	if gu := e.emit(o, d, o.Attempt); gu != nil {
+		return Decision{Action: ActionStop, Err: gu}
+	}
+	return stop
+}
+
+// refund gives back a retry paid for and not sent.
+func (e *Execution) refund() {
+	if e.paid {
+		e.c.budget.Load().refund(e.paidHost, e.c.clock.Now())
+		e.paid = false
+	}
+}
+
+// outcomeOf is the rules' view of o.
+func (e *Execution) outcomeOf(o *Outcome) outcome {
+	oc := outcome{method: e.method, reqHeader: e.header, sent: !o.NotSent, canceled: e.ctx.Err() != nil,
+		status: o.Status, header: o.Header, redirected: o.Redirected, attempt: o.Attempt,
+		maxRetries: e.maxRetries, start: e.start}
+	if e.defaultKey {
+		oc.reqHeader = keyed
+	}
+	if dl, ok := e.ctx.Deadline(); ok {
+		oc.deadline = dl
+	}
+	if o.Err != nil {
+		oc.failure = failureOf(classify(o.Err, e.c.permanent...), o.Status != 0)
+	}
+	return oc
+}
+
+// keyed stands for the headers of a request whose client adds an
+// Idempotency-Key.
+var keyed = http.Header{IdempotencyKeyHeader: {"client"}}
+
+// pace holds the first attempt while the server has said that the client's
+// quota at its host is spent (see Policy.Pace). All holds together must
+// fit in MaxRetryAfter, the spread is capped by it as for a server wait
+// before a retry; a hold that would pass the context's deadline or
+// MaxElapsed fails at once, without sending. Every round is reported as an
+// Event with RulePace and Attempt 0, and a give-up stands as the request's
+// refusal.
+func (e *Execution) pace(o *Outcome) Decision {
+	p := e.p
+	host := keyOf(o.URL)
+	now := e.c.clock.Now()
+	bare := e.c.pacer.hold(host, now, 0) // until the instant, without the spread
+	if bare <= 0 {
+		return send
+	}
+	wait := min(e.c.pacer.hold(host, now, p.random()), max(p.MaxRetryAfter-e.held, bare))
+	d := decision{verdict: Retry, rule: RulePace, wait: wait, source: SourcePace}
+	end := now.Add(wait)
+	if dl, has := e.ctx.Deadline(); satAdd(e.held, bare) > p.MaxRetryAfter {
+		d.verdict, d.wait, d.reason = Stop, bare, ErrWaitTooLong
+	} else if has && !end.Before(dl) {
+		d.verdict, d.reason = Stop, ErrDeadline
+	} else if p.MaxElapsed > 0 && end.Sub(e.start) > p.MaxElapsed {
+		d.verdict, d.reason = Stop, ErrTimeLimit
+	}
+	q := Outcome{URL: o.URL}
+	if gu := e.emit(&q, d, 0); gu != nil {
+		e.refusal = gu
+		return Decision{Action: ActionStop, Err: gu}
+	}
+	e.held = satAdd(e.held, wait)
+	if e.instant {
+		return send // test mode: the hold is skipped, once
+	}
+	return Decision{Action: ActionHold, Wait: wait}
+}
+
+// emit is the one place that reports a decision: to the policy's
+// OnDecision, to the client policy's (unless the request's policy replaces
+// it), and to the client's observers. For a give-up it builds the
+// *GiveUpError, returned whether or not anyone observes. Nothing else is
+// built when there is no observer, so the success path stays free.
+func (e *Execution) emit(o *Outcome, d decision, attempt int) *GiveUpError {
+	cause := innerError(o.Err)
+	var gu *GiveUpError
+	if d.reason != nil {
+		gu = &GiveUpError{Reason: d.reason, Attempt: attempt, Status: o.Status, Wait: d.wait, Err: cause,
+			Response: o.Response}
+	}
+	own := e.p.OnDecision
+	var client func(Event)
+	if cp := e.c.policy.Load(); cp != e.p && !e.p.ReplaceOnDecision {
+		client = cp.OnDecision
+	}
+	observers := e.c.observers.Load()
+	if own == nil && client == nil && observers == nil {
+		return gu
+	}
+	ev := Event{
+		Context:   e.ctx,
+		Attempt:   attempt,
+		Method:    e.method,
+		URL:       redact(o.URL),
+		Status:    o.Status,
+		Err:       cause,
+		Verdict:   d.verdict,
+		Rule:      d.rule,
+		Condition: d.cond,
+	}
+	if d.verdict == Retry || d.reason != nil {
+		ev.Wait, ev.WaitSource = d.wait, d.source
+	}
+	if gu != nil {
+		quiet := *gu
+		quiet.Response = nil
+		ev.GiveUp = &quiet
+	}
+	for _, f := range [2]func(Event){own, client} {
+		if f != nil {
+			f(ev)
+		}
+	}
+	if observers != nil {
+		for _, f := range *observers {
+			f(ev)
+		}
+	}
+	return gu
+}
+
+// isContextEnd reports whether err is a context's end.
+func isContextEnd(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// newKey returns a fresh random Idempotency-Key: 128 bits, base32.
+func newKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
