@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"syscall"
-
 )
 
 // errClass sorts the error of a failed attempt (a transport error, or an

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
 )
 
 // ErrGaveUp is wrapped by every error that ends a request early: the policy

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/url"
 	"time"
-
 )
 
 // Event describes one decision taken after an attempt. It never carries
