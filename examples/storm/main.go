@@ -151,11 +151,13 @@ func Sweep(ss []Strategy, ns []int, seed uint64, runs int) [][]Summary {
 	cells := make(chan [2]int)
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for c := range cells {
 				grid[c[0]][c[1]] = Average(ns[c[1]], ss[c[0]], seed, runs)
 			}
-		})
+		}()
 	}
 	for i := range ss {
 		grid[i] = make([]Summary, len(ns))
