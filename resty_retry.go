@@ -292,7 +292,13 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	} else {
 		e = in.start(nil, r, in.policyFor(r), r.Time)
 	}
-	d := e.Next(outcomeOf(resp, err, attempt, in.guard))
+	c := in.self.Value()
+	if st != nil {
+		c = st.client
+	}
+	o := outcomeOf(resp, err, attempt, in.guard)
+	o.Truncated = truncated(resp, err, c)
+	d := e.Next(o)
 	if d.Action != core.ActionRetry && d.Err == nil {
 		return false
 	}
@@ -339,6 +345,17 @@ func outcomeOf(resp *resty.Response, err error, attempt int, guard bool) core.Ou
 		}
 	}
 	return o
+}
+
+// truncated reports whether resp's body was cut short: resty reads the
+// body whole before any middleware runs and keeps nothing of a body whose
+// read failed, so an error beside a status with no body read is the read's.
+// io.EOF alone is a body that ended cleanly at its framing before a
+// decoder (resty's gzip reader) got its first byte: an empty body, not a
+// cut one. A streamed body is not read by resty at all.
+func truncated(resp *resty.Response, err error, c *resty.Client) bool {
+	return err != nil && resp.RawResponse != nil && resp.Body() == nil && !errors.Is(err, io.EOF) &&
+		!streamed(resp.Request, c)
 }
 
 // stripPassword writes u as net/http writes it into a *url.Error: with
