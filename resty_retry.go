@@ -300,6 +300,9 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	o.Truncated = truncated(resp, err, c)
 	d := e.Next(o)
 	if d.Action != core.ActionRetry && d.Err == nil {
+		if st == nil {
+			e.Release() // decided at the first attempt: nothing holds it
+		}
 		return false
 	}
 	if st == nil {

@@ -164,6 +164,15 @@ func (e *Execution) Close() {
 	}
 }
 
+// Release closes e and hands it back for reuse by a later Start. Call it
+// only when nothing holds e any more (it was never handed to a context or
+// a response), as for a request decided at its first attempt.
+func (e *Execution) Release() {
+	e.Close()
+	*e = Execution{}
+	executions.Put(e)
+}
+
 // now is the decisions' clock: the client's, plus in test mode the waits
 // skipped so far.
 func (e *Execution) now() time.Time { return e.c.clock.Now().Add(e.skipped) }
