@@ -74,5 +74,4 @@
 //     pay for the retry (ErrBudgetExhausted).
 //
 // A give-up returns at once with an error that wraps ErrGaveUp.
-//
 package core
