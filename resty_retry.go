@@ -286,15 +286,11 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		in = st.in
 	}
 	var e *core.Execution
-	attempt := 1
+	attempt, c := 1, in.self.Value()
 	if st != nil {
-		e, attempt = st.exec, st.attempt()
+		e, attempt, c = st.exec, st.attempt(), st.client
 	} else {
-		e = in.start(nil, r, in.policyFor(r), r.Time)
-	}
-	c := in.self.Value()
-	if st != nil {
-		c = st.client
+		e = in.start(c, r, in.policyFor(r), r.Time)
 	}
 	o := outcomeOf(resp, err, attempt, in.guard)
 	o.Truncated = truncated(resp, err, c)
