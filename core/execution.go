@@ -49,14 +49,15 @@ type Execution struct {
 	skipped    time.Duration // test mode: the waits skipped so far
 	maxRetries int
 
-	paid     bool    // a budget token is paid for a retry not yet sent
-	paidHost hostKey // where it was paid
-	held     time.Duration
-	refusal  error // a give-up raised before sending: it stands
-	key      string
-	lastResp any // the response of the last attempt retried
-	retried  int // attempts finished when the last retry was decided
-	started  bool
+	paid       bool    // a budget token is paid for a retry not yet sent
+	paidHost   hostKey // where it was paid
+	held       time.Duration
+	refusal    error // a give-up raised before sending: it stands
+	key        string
+	lastResp   any // the response of the last attempt retried
+	lastStatus int // its status
+	retried    int // attempts finished when the last retry was decided
+	started    bool
 }
 
 // Phase says which point of a request an Outcome reports.
@@ -238,7 +239,7 @@ func (e *Execution) sending(o *Outcome) Decision {
 		return send
 	}
 	e.refund()
-	o.Response = e.lastResp // this attempt has no response of its own
+	o.Response, o.Status = e.lastResp, e.lastStatus // this attempt has no response of its own
 	gu := e.emit(o, decision{verdict: Stop, rule: RuleBody, reason: ErrBodyNotReplayable}, e.retried)
 	e.refusal = gu
 	return Decision{Action: ActionStop, Err: gu}
@@ -246,6 +247,7 @@ func (e *Execution) sending(o *Outcome) Decision {
 
 func (e *Execution) finished(o *Outcome) Decision {
 	p := e.p
+	paid, paidHost := e.paid, e.paidHost
 	e.paid = false // the retry paid for was sent: it is settled below
 	if o.NotSent {
 		return stop // raised before sending: never retried, never reported
@@ -273,8 +275,8 @@ func (e *Execution) finished(o *Outcome) Decision {
 			// succeeded is given back.
 			b := e.c.budget.Load()
 			b.onOutcome(host, wall, true)
-			if o.Attempt > 1 {
-				b.refund(host, wall)
+			if paid {
+				b.refund(paidHost, wall) // where it was paid, should a redirect have moved the answer
 			}
 		}
 		e.emit(o, d, o.Attempt)
@@ -299,7 +301,7 @@ func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time)
 	if gu := e.emit(o, d, o.Attempt); gu != nil {
 		return Decision{Action: ActionStop, Err: gu}
 	}
-	e.retried, e.lastResp = o.Attempt, o.Response
+	e.retried, e.lastResp, e.lastStatus = o.Attempt, o.Response, o.Status
 	wait := d.wait
 	if e.instant {
 		e.skipped = satAdd(e.skipped, wait)
