@@ -247,11 +247,11 @@ func (e *Execution) sending(o *Outcome) Decision {
 
 func (e *Execution) finished(o *Outcome) Decision {
 	p := e.p
+	if o.NotSent {
+		return stop // raised before sending: never retried, never reported (a paid retry is refunded at the end)
+	}
 	paid, paidHost := e.paid, e.paidHost
 	e.paid = false // the retry paid for was sent: it is settled below
-	if o.NotSent {
-		return stop // raised before sending: never retried, never reported
-	}
 	host := keyOf(o.URL)
 	oc := e.outcomeOf(o)
 	if !oc.canceled {
