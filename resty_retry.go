@@ -157,7 +157,11 @@ func inherited(c *resty.Client) *installation {
 	if c.RetryCount != loopCeiling || c.RetryWaitTime != 0 || c.RetryMaxWaitTime != maxWait {
 		return nil
 	}
-	if v, ok := byHTTP.Load(weak.Make(c.GetClient())); ok {
+	hc := c.GetClient()
+	if hc == nil {
+		return nil
+	}
+	if v, ok := byHTTP.Load(weak.Make(hc)); ok {
 		return v.(*installation)
 	}
 	return nil
@@ -196,7 +200,12 @@ func adopt(c *resty.Client, create bool) *installation {
 		c.SetRetryCount(loopCeiling)
 		c.SetRetryWaitTime(0)
 		c.SetRetryMaxWaitTime(maxWait)
-		byHTTP.LoadOrStore(weak.Make(c.GetClient()), in)
+		if hc := c.GetClient(); hc != nil {
+			hk := weak.Make(hc)
+			if _, loaded := byHTTP.LoadOrStore(hk, in); !loaded {
+				runtime.AddCleanup(hc, func(k weak.Pointer[http.Client]) { byHTTP.Delete(k) }, hk)
+			}
+		}
 		if err := fieldsMissing(); err != nil {
 			in.core.Degraded(err)
 		}
