@@ -17,19 +17,22 @@ import (
 // outcomes, an event recorder, and one small net/http driver that plays the
 // adapter, for the tests that need real transport errors.
 
-// t0 is the fake clock's start.
-var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // fakeClock is a Clock whose Now is set by the test and whose Sleep
-// advances it by d at once. It is safe for concurrent use.
+// advances it by d at once. It is safe for concurrent use. It starts at the
+// real time, to the second, so that a context deadline set from its Now
+// means the same to a decision and to the context's own timer (which the
+// tests keep far in real time).
 type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	slept  []time.Duration
-	sleeps int
+	mu    sync.Mutex
+	start time.Time
+	now   time.Time
+	slept []time.Duration // every Sleep's d, in order
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
+func newFakeClock() *fakeClock {
+	t := time.Now().Truncate(time.Second)
+	return &fakeClock{start: t, now: t}
+}
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
@@ -61,8 +64,15 @@ func (c *fakeClock) Set(t time.Time) {
 
 func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
-// Since is how far the clock has moved from t0.
-func (c *fakeClock) Since() time.Duration { return c.Now().Sub(t0) }
+// Since is how far the clock has moved from its start.
+func (c *fakeClock) Since() time.Duration { return c.Now().Sub(c.start) }
+
+// Slept returns the d of every Sleep so far.
+func (c *fakeClock) Slept() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.slept...)
+}
 
 // fixed returns a Policy.Rand that always returns u.
 func fixed(u float64) func() float64 { return func() float64 { return u } }
@@ -84,14 +94,31 @@ func newCore(p Policy) (*Client, *fakeClock) {
 	return NewClient(p, Options{Clock: clk}), clk
 }
 
-// newExec starts an execution of method under the client's policy on a
-// fresh fake clock, with the caller's context ctx (Background if nil).
+// newExec starts an execution of method, under the client's policy p, on
+// a fresh fake clock, with a Background context.
 func newExec(t testing.TB, p Policy, method string) (*Execution, *Client, *fakeClock) {
 	t.Helper()
 	c, clk := newCore(p)
-	e := c.Start(context.Background(), nil, Request{Method: method, Header: http.Header{}})
+	return start(t, c, context.Background(), method), c, clk
+}
+
+// start starts an execution of method on c under c's policy, with the
+// caller's context ctx; it is closed when the test ends.
+func start(t testing.TB, c *Client, ctx context.Context, method string) *Execution {
+	t.Helper()
+	e := c.Start(ctx, nil, Request{Method: method, Header: http.Header{}})
 	t.Cleanup(e.Close)
-	return e, c, clk
+	return e
+}
+
+// step reports o to e and returns the decision; a wait it asks for
+// (ActionRetry, ActionHold) is slept on clk, as an adapter sleeps it.
+func step(e *Execution, clk *fakeClock, o Outcome) Decision {
+	d := e.Next(o)
+	if d.Action == ActionRetry || d.Action == ActionHold {
+		_ = clk.Sleep(context.Background(), d.Wait)
+	}
+	return d
 }
 
 // resp is the PhaseFinished outcome of attempt n answered with status and
