@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/go-resty/resty/v2"
 )
 
 // ecAlert stands for crypto/tls's unexported alert type inside the
@@ -32,8 +30,13 @@ type ecAlert uint8
 
 func (ecAlert) Error() string { return "tls: alert" }
 
-// ecClassified are errors built from the types the standard library and
-// resty return, with their class written out.
+// ecAdapterPermanent stands for an adapter's own permanent error (resty's
+// ErrAutoRedirectDisabled, ErrResponseBodyTooLarge), given to classify as
+// Options.Permanent gives it.
+var ecAdapterPermanent = errors.New("adapter: permanent")
+
+// ecClassified are errors built from the types the standard library
+// returns, with their class written out.
 var ecClassified = []struct {
 	name string
 	err  error
@@ -56,8 +59,7 @@ var ecClassified = []struct {
 	{"tls remote alert", &net.OpError{Op: "remote error", Err: ecAlert(116)}, errPermanent},
 	{"tls local alert", &net.OpError{Op: "local error", Err: ecAlert(70)}, errPermanent},
 	{"scheme mismatch", http.ErrSchemeMismatch, errPermanent},
-	{"resty redirect disabled", resty.ErrAutoRedirectDisabled, errPermanent},
-	{"resty body too large", resty.ErrResponseBodyTooLarge, errPermanent},
+	{"adapter permanent", ecAdapterPermanent, errPermanent},
 	{"DNS not found", &net.DNSError{Err: "no such host", Name: "restyretry.test", IsNotFound: true}, errPermanent},
 	{"DNS in dial not found", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", IsNotFound: true}}, errPermanent},
 	{"h2 HTTP_1_1_REQUIRED", h2StreamError{StreamID: 1, Code: 0xd}, errPermanent},
@@ -136,13 +138,16 @@ func TestClassify(t *testing.T) {
 			}{"url.Error", &url.Error{Op: "Get", URL: condURL, Err: tc.err}})
 		}
 		for _, w := range wrapped {
-			if got := classify(w.err); got != tc.want {
+			if got := classify(w.err, ecAdapterPermanent); got != tc.want {
 				t.Errorf("classify(%s %s) = %v, want %v", w.how, tc.name, got, tc.want)
 			}
 		}
 	}
 	if got := classify(nil); got != errUnknown {
 		t.Errorf("classify(nil) = %v, want errUnknown", got)
+	}
+	if got := classify(ecAdapterPermanent); got != errUnknown {
+		t.Errorf("classify(adapter error) without Permanent = %v, want errUnknown", got)
 	}
 	for c, want := range map[errClass]string{errPermanent: "errPermanent", errNotSent: "errNotSent",
 		errMaybeSent: "errMaybeSent", errUnknown: "errUnknown", errClass(9): "errClass(9)"} {
@@ -173,13 +178,14 @@ func TestClassifyAllocationFree(t *testing.T) {
 	}
 }
 
-// The scenarios below run real failures on loopback through Default()
-// with millisecond delays, counting what reached the server.
+// The scenarios below run real failures on loopback through net/http and
+// Default(), counting what reached the server; doHTTP plays the adapter on a
+// fake clock, so no backoff is slept.
 
-// ecPolicy is Default with millisecond backoff; the budget and jitter are
-// Default's. Every scenario uses a fresh client, so a fresh budget.
+// ecPolicy is Default; the budget and jitter are Default's. Every scenario
+// uses a fresh client, so a fresh budget.
 func ecPolicy(rec *ecRecorder) Policy {
-	p := scaledDefault(time.Millisecond, 4*time.Millisecond)
+	p := Default()
 	p.OnDecision = rec.record
 	return p
 }
@@ -207,14 +213,27 @@ func (r *ecRecorder) seen() ([]errClass, []error) {
 	return append([]errClass(nil), r.classes...), append([]error(nil), r.errs...)
 }
 
-// ecClient is a resty client over tr with the policy applied; its idle
-// connections are closed when the test ends.
-func ecClient(t *testing.T, tr *http.Transport, rec *ecRecorder) *resty.Client {
+// ecRun is a core client under ecPolicy (ecAdapterPermanent is the
+// adapter's permanent error) and an http.Client over a transport.
+type ecRun struct {
+	c  *Client
+	hc *http.Client
+}
+
+// ecClient returns an ecRun over tr; its idle connections are closed when
+// the test ends.
+func ecClient(t *testing.T, tr http.RoundTripper, rec *ecRecorder) *ecRun {
 	t.Helper()
-	c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
-	ecPolicy(rec).Apply(c)
-	t.Cleanup(tr.CloseIdleConnections)
-	return c
+	c := NewClient(ecPolicy(rec), Options{Clock: newFakeClock(), Permanent: []error{ecAdapterPermanent}})
+	if ci, ok := tr.(interface{ CloseIdleConnections() }); ok {
+		t.Cleanup(ci.CloseIdleConnections)
+	}
+	return &ecRun{c: c, hc: &http.Client{Transport: tr}}
+}
+
+// do sends one logical request.
+func (r *ecRun) do(ctx context.Context, method, url, body string) httpResult {
+	return doHTTP(r.c, r.hc, httpReq{ctx: ctx, method: method, url: url, body: body})
 }
 
 // ecQuietLog discards a test server's own log lines (TLS handshake errors
@@ -251,7 +270,8 @@ func TestErrClassHTTP2StreamReset(t *testing.T) {
 			var rec ecRecorder
 			c := ecClient(t, srv.Client().Transport.(*http.Transport), &rec)
 
-			resp, err := c.R().SetBody("order=1").Execute(tc.method, srv.URL)
+			res := c.do(nil, tc.method, srv.URL, "order=1")
+			err := res.err
 			if got := hits.Load(); got != tc.wantHits {
 				t.Errorf("server hits = %d, want %d (err %v)", got, tc.wantHits, err)
 			}
@@ -268,14 +288,14 @@ func TestErrClassHTTP2StreamReset(t *testing.T) {
 				}
 			}
 			if tc.wantOK {
-				if err != nil || resp.StatusCode() != http.StatusOK || resp.Proto() != "HTTP/2.0" {
-					t.Fatalf("got %v %v %v, want an HTTP/2.0 200", resp.Proto(), resp.StatusCode(), err)
+				if err != nil || res.status != http.StatusOK || res.proto != "HTTP/2.0" {
+					t.Fatalf("got %v %v %v, want an HTTP/2.0 200", res.proto, res.status, err)
 				}
 				if len(errs) != fail {
 					t.Errorf("%d failed attempts recorded, want %d", len(errs), fail)
 				}
 			} else if err == nil {
-				t.Fatalf("POST succeeded with status %d, want the stream reset error", resp.StatusCode())
+				t.Fatalf("POST succeeded with status %d, want the stream reset error", res.status)
 			}
 		})
 	}
@@ -302,7 +322,7 @@ func newECProxy(t *testing.T, upstream string) *ecProxy {
 		t.Fatal(err)
 	}
 	p := &ecProxy{ln: ln, upstream: upstream, dropped: make(chan struct{}, 64), conns: map[net.Conn]struct{}{}}
-	p.wg.Go(p.serve)
+	goWG(&p.wg, p.serve)
 	t.Cleanup(p.close)
 	return p
 }
@@ -331,7 +351,7 @@ func (p *ecProxy) serve() {
 		if !p.track(c, up) {
 			return
 		}
-		p.wg.Go(func() { p.pipe(c, up) })
+		goWG(&p.wg, func() { p.pipe(c, up) })
 	}
 }
 
@@ -365,7 +385,7 @@ func (p *ecProxy) pipe(down, up net.Conn) {
 		})
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() {
+	goWG(&wg, func() {
 		_, _ = io.Copy(up, down)
 		closeBoth()
 	})
@@ -451,11 +471,11 @@ func ecDeadUpstream(t *testing.T, closedFirst bool) {
 		proxy.drop.Store(drop)
 		gotConns.Store(0)
 		before := proxy.accepted.Load()
-		resp, err := c.R().SetContext(ctx).Get(target)
-		if err == nil && resp.StatusCode() == http.StatusOK && resp.String() == "ok" {
+		res := c.do(ctx, http.MethodGet, target, "")
+		if res.err == nil && res.status == http.StatusOK && res.body == "ok" {
 			recovered++
 		} else {
-			t.Errorf("round %d: %v %v", i, resp.StatusCode(), err)
+			t.Errorf("round %d: %v %v", i, res.status, res.err)
 		}
 		if got := proxy.accepted.Load() - before; got != drop+1 {
 			t.Errorf("round %d: %d connections, want %d", i, got, drop+1)
@@ -490,7 +510,7 @@ func ecDeadUpstream(t *testing.T, closedFirst bool) {
 	proxy.drop.Store(1)
 	gotConns.Store(0)
 	before, upBefore := proxy.accepted.Load(), upHits.Load()
-	if _, err := c.R().SetContext(ctx).SetBody("order=1").Post(target); err == nil {
+	if res := c.do(ctx, http.MethodPost, target, "order=1"); res.err == nil {
 		t.Error("POST through a dropped connection succeeded, want its error")
 	}
 	if got := proxy.accepted.Load() - before; got != 1 {
@@ -519,7 +539,7 @@ func newECRawServer(t *testing.T, bad string, fail int32) *ecRawServer {
 		t.Fatal(err)
 	}
 	s := &ecRawServer{ln: ln, bad: bad, fail: fail}
-	s.wg.Go(s.serve)
+	goWG(&s.wg, s.serve)
 	t.Cleanup(func() {
 		_ = ln.Close()
 		s.wg.Wait()
@@ -533,7 +553,7 @@ func (s *ecRawServer) serve() {
 		if err != nil {
 			return
 		}
-		s.wg.Go(func() {
+		goWG(&s.wg, func() {
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			req, err := http.ReadRequest(bufio.NewReader(c))
@@ -578,12 +598,13 @@ func TestErrClassMalformedResponse(t *testing.T) {
 				s := newECRawServer(t, tc.bad, fail)
 				var rec ecRecorder
 				c := ecClient(t, &http.Transport{}, &rec)
-				resp, err := c.R().SetBody("order=1").Execute(m.method, "http://"+s.ln.Addr().String()+"/x")
+				res := c.do(nil, m.method, "http://"+s.ln.Addr().String()+"/x", "order=1")
+				err := res.err
 				if got := s.hits.Load(); got != m.wantHits {
 					t.Errorf("server hits = %d, want %d (err %v)", got, m.wantHits, err)
 				}
-				if m.wantOK && (err != nil || resp.String() != "ok") {
-					t.Errorf("got %q, %v; want ok", resp.String(), err)
+				if m.wantOK && (err != nil || res.body != "ok") {
+					t.Errorf("got %q, %v; want ok", res.body, err)
 				}
 				if !m.wantOK && err == nil {
 					t.Error("POST succeeded, want the response error")
@@ -646,7 +667,7 @@ func TestErrClassCertificate(t *testing.T) {
 			}
 			var rec ecRecorder
 			c := ecClient(t, tr, &rec)
-			_, err := c.R().Get(srv.URL)
+			err := c.do(nil, http.MethodGet, srv.URL, "").err
 			if err == nil {
 				t.Fatal("GET succeeded, want a TLS error")
 			}
@@ -672,16 +693,17 @@ func TestErrClassRedirectLoop(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
-		absolute bool // an absolute Location, else relative
-		policy   resty.RedirectPolicy
+		absolute bool                                       // an absolute Location, else relative
+		check    func(*http.Request, []*http.Request) error // CheckRedirect
 		hits     int32
 		class    errClass
 	}{
 		{"net/http's limit relative", false, nil, 10, errPermanent},
 		{"net/http's limit absolute", true, nil, 10, errUnknown},
-		{"FlexibleRedirectPolicy(3) relative", false, resty.FlexibleRedirectPolicy(3), 3, errPermanent},
-		{"FlexibleRedirectPolicy(3) absolute", true, resty.FlexibleRedirectPolicy(3), 3, errUnknown},
-		{"NoRedirectPolicy absolute", true, resty.NoRedirectPolicy(), 1, errPermanent},
+		{"a limit of 3 relative", false, ecStopAfter(3), 3, errPermanent},
+		{"a limit of 3 absolute", true, ecStopAfter(3), 3, errUnknown},
+		// As resty's NoRedirectPolicy, with the adapter's permanent error.
+		{"no redirect absolute", true, func(*http.Request, []*http.Request) error { return ecAdapterPermanent }, 1, errPermanent},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -701,23 +723,33 @@ func TestErrClassRedirectLoop(t *testing.T) {
 			t.Cleanup(srv.Close)
 			var rec ecRecorder
 			c := ecClient(t, &http.Transport{}, &rec)
-			if tc.policy != nil {
-				c.SetRedirectPolicy(tc.policy)
-			}
-			resp, err := c.R().Get(srv.URL + "/loop")
+			c.hc.CheckRedirect = tc.check
+			res := c.do(nil, http.MethodGet, srv.URL+"/loop", "")
+			err := res.err
 			if err == nil {
 				t.Fatal("a redirect loop succeeded")
 			}
 			if got := hits.Load(); got != tc.hits {
 				t.Errorf("server hits = %d, want %d (err %v)", got, tc.hits, err)
 			}
-			if got := classify(err); got != tc.class {
+			if got := classify(err, ecAdapterPermanent); got != tc.class {
 				t.Errorf("classify(%v) = %v, want %v", err, got, tc.class)
 			}
-			if resp == nil || resp.StatusCode() != http.StatusFound {
-				t.Errorf("want the redirect response with the error, got %v", resp)
+			if res.status != http.StatusFound || res.attempts != 1 {
+				t.Errorf("status %d after %d attempts, want the redirect response with the error, once", res.status, res.attempts)
 			}
 		})
+	}
+}
+
+// ecStopAfter is a CheckRedirect that stops after n redirects, as resty's
+// FlexibleRedirectPolicy(n) does.
+func ecStopAfter(n int) func(*http.Request, []*http.Request) error {
+	return func(_ *http.Request, via []*http.Request) error {
+		if len(via) >= n {
+			return fmt.Errorf("stopped after %d redirects", n)
+		}
+		return nil
 	}
 }
 
@@ -741,10 +773,8 @@ func TestErrClassUnsupportedScheme(t *testing.T) {
 			t.Parallel()
 			tr := &ecCountingTransport{}
 			var rec ecRecorder
-			c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
-			ecPolicy(&rec).Apply(c)
-			t.Cleanup(tr.CloseIdleConnections)
-			_, err := c.R().Get(target)
+			c := ecClient(t, tr, &rec)
+			err := c.do(nil, http.MethodGet, target, "").err
 			if err == nil {
 				t.Fatal("GET succeeded")
 			}
@@ -991,17 +1021,17 @@ func TestFaultsTCP(t *testing.T) {
 					srv = faultListen(t, tc.serve)
 					url = srv.URL()
 				}
-				p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
+				p := Default()
 				p.OnDecision = rec.record
-				c := dialClient(t, p, &dials, tc.delay)
-				if tc.timeout > 0 {
-					c.SetTimeout(tc.timeout)
-				}
-				req := c.R()
+				c, _ := newCore(p)
+				hc := dialHTTP(t, &dials, tc.delay)
+				hc.Timeout = tc.timeout
+				body := ""
 				if method == http.MethodPost {
-					req.SetBody(`{"order":1}`)
+					body = `{"order":1}`
 				}
-				resp, err := req.Execute(method, url)
+				res := doHTTP(c, hc, httpReq{method: method, url: url, body: body})
+				err := res.err
 				if srv != nil {
 					srv.Close() // settles the counters
 				}
@@ -1012,10 +1042,7 @@ func TestFaultsTCP(t *testing.T) {
 				events := rec.all()
 				t.Logf("hits=%d reqs=%d err=%v", hits, reqs, err)
 
-				if resp == nil || resp.Request == nil {
-					t.Fatalf("no response (err %v)", err)
-				}
-				attempts := resp.Request.Attempt
+				attempts := res.attempts
 				faultCheckEvents(t, events, attempts)
 				// Exhausted retries and method stops end with the attempt's
 				// own error, not a give-up.
@@ -1040,13 +1067,13 @@ func TestFaultsTCP(t *testing.T) {
 					t.Errorf("last decision by rule %q, want %q", events[n-1].Rule, want.rule)
 				}
 				if want.ok {
-					if err != nil || resp.StatusCode() != http.StatusOK || resp.String() != "ok" {
-						t.Fatalf("got (%d %q, %v), want 200 ok", resp.StatusCode(), resp.String(), err)
+					if err != nil || res.status != http.StatusOK || res.body != "ok" {
+						t.Fatalf("got (%d %q, %v), want 200 ok", res.status, res.body, err)
 					}
 					return
 				}
 				if err == nil {
-					t.Fatalf("got status %d and no error", resp.StatusCode())
+					t.Fatalf("got status %d and no error", res.status)
 				}
 				if len(want.errAny) > 0 && !isAny(err, want.errAny) {
 					t.Errorf("err %v (%T) matches none of %v", err, err, want.errAny)
@@ -1167,8 +1194,10 @@ func TestFaultsPostWithIdempotencyKey(t *testing.T) {
 		s.readRequest(c)
 		faultReset(c)
 	})
-	c := dialClient(t, scaledDefault(5*time.Millisecond, 50*time.Millisecond), nil, 0)
-	resp, err := c.R().SetHeader("Idempotency-Key", "k-1").SetBody("x").Post(srv.URL())
+	c, _ := newCore(Default())
+	res := doHTTP(c, dialHTTP(t, nil, 0), httpReq{method: http.MethodPost, url: srv.URL(), body: "x",
+		header: http.Header{"Idempotency-Key": {"k-1"}}})
+	err := res.err
 	srv.Close()
 	if got := srv.reqs.Load(); got != 4 {
 		t.Errorf("server read %d requests, want 4", got)
@@ -1176,8 +1205,8 @@ func TestFaultsPostWithIdempotencyKey(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("err = %v, want ECONNRESET", err)
 	}
-	if resp == nil || resp.Request.Attempt != 4 {
-		t.Errorf("resp %v, want 4 attempts", resp)
+	if res.attempts != 4 {
+		t.Errorf("%d attempts, want 4", res.attempts)
 	}
 }
 

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -115,9 +114,31 @@ func (e *GiveUpError) Unwrap() []error {
 }
 
 // asType is errors.As with the target as a result (errors.AsType before
-// Go 1.26).
+// Go 1.26). Like errors.AsType, and unlike errors.As, it does not allocate
+// unless an As method is consulted: classify stays off the heap.
 func asType[T error](err error) (T, bool) {
-	var t T
-	ok := errors.As(err, &t)
-	return t, ok
+	for err != nil {
+		if t, ok := err.(T); ok {
+			return t, true
+		}
+		if x, ok := err.(interface{ As(any) bool }); ok {
+			if p := new(T); x.As(p) {
+				return *p, true
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if t, ok := asType[T](e); ok {
+					return t, true
+				}
+			}
+			return *new(T), false
+		default:
+			return *new(T), false
+		}
+	}
+	return *new(T), false
 }

@@ -161,7 +161,7 @@ func TestPacerConcurrent(t *testing.T) {
 	p := newPacer()
 	var wg sync.WaitGroup
 	for w := range 8 {
-		wg.Go(func() {
+		goWG(&wg, func() {
 			rng := rand.New(rand.NewPCG(5, uint64(w)))
 			for i := range 2000 {
 				k := hk(rng.IntN(4))

@@ -383,20 +383,22 @@ func TestFaultsHostileHints(t *testing.T) {
 			t.Run(strconv.Itoa(status)+"/"+h.name, func(t *testing.T) {
 				t.Parallel()
 				srv, hits := hintServer(t, status, h.header, h.value)
-				p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
+				p := Default()
+				p.BaseDelay, p.MaxDelay = 5*time.Millisecond, 50*time.Millisecond
 				p.MaxRetryAfter = 300 * time.Millisecond
-				c := dialClient(t, p, nil, 0)
-				start := time.Now()
-				resp, err := c.R().Get(srv.URL)
-				elapsed := time.Since(start)
-				t.Logf("%s: %q → hits=%d elapsed=%v err=%v", h.header, h.value, hits.Load(), elapsed, err)
+				c, clk := newCore(p)
+				res := doHTTP(c, dialHTTP(t, nil, 0), httpReq{url: srv.URL})
+				err, elapsed := res.err, clk.Since()
+				t.Logf("%s: %q → hits=%d waited=%v err=%v", h.header, h.value, hits.Load(), elapsed, err)
 
-				// Generous: the schedule itself is ~50ms at most.
-				if elapsed > 3*time.Second {
-					t.Errorf("returned after %v; the server's wait must not be slept", elapsed)
+				// The fake clock moves by the waits slept: the backoff
+				// schedule (5+10+20ms, jittered by up to half), or a
+				// server wait capped at MaxRetryAfter.
+				if elapsed > 3*p.MaxRetryAfter {
+					t.Errorf("waited %v; the server's wait must not be slept", elapsed)
 				}
-				if resp == nil || resp.StatusCode() != status {
-					t.Fatalf("resp = %v, want the %d response kept", resp, status)
+				if res.status != status {
+					t.Fatalf("status %d, want the %d response kept", res.status, status)
 				}
 				switch h.kind {
 				case hintTooLong:
@@ -420,7 +422,7 @@ func TestFaultsHostileHints(t *testing.T) {
 }
 
 // TestFaultsHostileHintsDeadline: a policy that honours any server wait,
-// with a 400ms context deadline: a huge wait must end at once with a
+// with a context deadline: a huge wait must end at once with a
 // give-up (ErrDeadline, or ErrWaitTooLong where the wait saturates the
 // duration range) — never wrap around into an immediate retry, never sleep.
 func TestFaultsHostileHintsDeadline(t *testing.T) {
@@ -428,21 +430,26 @@ func TestFaultsHostileHintsDeadline(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			t.Parallel()
 			srv, hits := hintServer(t, http.StatusServiceUnavailable, h.header, h.value)
-			p := scaledDefault(5*time.Millisecond, 50*time.Millisecond)
+			p := Default()
+			p.BaseDelay, p.MaxDelay = 5*time.Millisecond, 50*time.Millisecond
 			p.MaxRetryAfter = time.Duration(math.MaxInt64)
-			c := dialClient(t, p, nil, 0)
-			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			c, clk := newCore(p)
+			// The fake clock reads the real time at first, so that the
+			// context's deadline, 400ms on, means the same to both; then it
+			// moves only by the waits slept.
+			clk.Set(time.Now())
+			start := clk.Now()
+			ctx, cancel := context.WithDeadline(context.Background(), start.Add(400*time.Millisecond))
 			defer cancel()
-			start := time.Now()
-			resp, err := c.R().SetContext(ctx).Get(srv.URL)
-			elapsed := time.Since(start)
-			t.Logf("%s: %q → hits=%d elapsed=%v err=%v", h.header, h.value, hits.Load(), elapsed, err)
+			res := doHTTP(c, dialHTTP(t, nil, 0), httpReq{ctx: ctx, url: srv.URL})
+			err, elapsed := res.err, clk.Now().Sub(start)
+			t.Logf("%s: %q → hits=%d waited=%v err=%v", h.header, h.value, hits.Load(), elapsed, err)
 
-			if elapsed > 3*time.Second {
-				t.Errorf("returned after %v, past the 400ms deadline", elapsed)
+			if elapsed > 400*time.Millisecond {
+				t.Errorf("waited %v; a huge wait must not be slept", elapsed)
 			}
-			if resp == nil || resp.StatusCode() != http.StatusServiceUnavailable {
-				t.Fatalf("resp = %v, want the 503 kept", resp)
+			if res.status != http.StatusServiceUnavailable {
+				t.Fatalf("status %d, want the 503 kept", res.status)
 			}
 			switch h.kind {
 			case hintTooLong:
