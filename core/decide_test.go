@@ -84,8 +84,21 @@ func TestDecide(t *testing.T) {
 			decision{verdict: Stop, rule: RuleMaxRetries}},
 		{"503 attempt 4 ErrorOnExhausted", exhausted, o(with(resp(503, nil), func(oc *outcome) { oc.attempt = 4 })),
 			decision{verdict: Stop, rule: RuleMaxRetries, reason: ErrRetriesExhausted}},
-		{"503 POST", def, o(with(resp(503, nil), method("POST"))),
+		// A bare 503 is no proof that a POST was not applied (a gateway's);
+		// with Retry-After the server says it refused before acting.
+		{"503 POST", def, o(with(resp(503, nil), method("POST"))), decision{verdict: Stop, rule: RuleMethod}},
+		{"503 POST Retry-After", def, o(with(resp(503, h("Retry-After", "0")), method("POST"))),
 			decision{verdict: Retry, rule: RuleStatus, wait: 1250 * time.Millisecond, source: SourceBackoff}},
+		{"503 POST X-Should-Retry true", def, o(with(resp(503, h("X-Should-Retry", "true")), method("POST"))),
+			decision{verdict: Retry, rule: RuleServer, wait: 1250 * time.Millisecond, source: SourceBackoff}},
+		{"503 PATCH Idempotency-Key", def, o(with(resp(503, nil), method("PATCH"), func(oc *outcome) { oc.reqHeader = key })),
+			decision{verdict: Retry, rule: RuleStatus, wait: 1250 * time.Millisecond, source: SourceBackoff}},
+		// Status first: an error beside a status counts only when the body
+		// of a 2xx was cut short, or when it is permanent.
+		{"401 cut body", def, o(with(resp(401, nil), fail(failureOf(errMaybeSent, 401, true)))), decision{verdict: Stop, rule: RuleStatus}},
+		{"200 cut body GET", def, o(with(resp(200, nil), fail(failureOf(errUnknown, 200, true)))),
+			decision{verdict: Retry, rule: RuleNetwork, wait: 1250 * time.Millisecond, source: SourceBackoff}},
+		{"200 decode error GET", def, o(with(resp(200, nil), fail(failureOf(errMaybeSent, 200, false)))), decision{verdict: Stop, rule: RuleSuccess}},
 		{"500 POST", def, o(with(resp(500, nil), method("POST"))), decision{verdict: Stop, rule: RuleMethod}},
 		{"500 PUT", def, o(with(resp(500, nil), method("PUT"))),
 			decision{verdict: Retry, rule: RuleStatus, wait: 1250 * time.Millisecond, source: SourceBackoff}},

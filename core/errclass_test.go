@@ -77,7 +77,7 @@ var ecClassified = []struct {
 	{"dial no address", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EADDRNOTAVAIL)}, errNotSent},
 	{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: condTimeout{}}, errNotSent},
 	{"dial deadline", &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}, errNotSent},
-	{"proxy refused", &net.OpError{Op: "proxyconnect", Net: "tcp", Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}, errNotSent},
+	{"proxy refused", &net.OpError{Op: "proxyconnect", Net: "tcp", Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}, errPermanent},
 	{"DNS temporary", &net.DNSError{Err: "server misbehaving", Name: "restyretry.test", IsTemporary: true}, errNotSent},
 	{"DNS timeout", &net.DNSError{Err: "i/o timeout", Name: "restyretry.test", IsTimeout: true}, errNotSent},
 	{"DNS no flag", &net.DNSError{Err: "no suitable address found", Name: "restyretry.test"}, errNotSent},

@@ -354,8 +354,8 @@ func (e *Execution) outcomeOf(o *Outcome) outcome {
 	oc := outcome{method: e.method, reqHeader: e.header, sent: !o.NotSent, canceled: e.ctx.Err() != nil,
 		status: o.Status, header: o.Header, redirected: o.Redirected, attempt: o.Attempt,
 		maxRetries: e.maxRetries, start: e.start}
-	if e.defaultKey {
-		oc.reqHeader = keyed
+	if e.defaultKey || e.key != "" {
+		oc.reqHeader = keyed // the key may live outside the header map the adapter gave
 	}
 	if dl, ok := e.ctx.Deadline(); ok {
 		oc.deadline = dl

@@ -148,10 +148,11 @@ func TestExecutionFirstDecision(t *testing.T) {
 		{"400 X-Should-Retry true", "GET", nil, nil, resp(1, 400, "X-Should-Retry", "true"), ActionRetry, 1250 * time.Millisecond, RuleServer, SourceBackoff, nil},
 		{"POST 500 X-Should-Retry true", "POST", nil, nil, resp(1, 500, "X-Should-Retry", "true"), ActionRetry, 1250 * time.Millisecond, RuleServer, SourceBackoff, nil},
 		{"503 X-Should-Retry false", "GET", nil, nil, resp(1, 503, "X-Should-Retry", "false"), ActionStop, 0, RuleServer, "", nil},
-		// POST: repeated when the server refused it before acting (429,
-		// 503), when it never left (a refused dial), or when a key makes it
-		// idempotent.
-		{"POST 503", "POST", nil, nil, resp(1, 503), ActionRetry, 1250 * time.Millisecond, RuleStatus, SourceBackoff, nil},
+		// POST: repeated when the server refused it before acting (429, a
+		// 503 with Retry-After; a bare 503 is no proof), when it never left
+		// (a refused dial), or when a key makes it idempotent.
+		{"POST 503", "POST", nil, nil, resp(1, 503), ActionStop, 0, RuleMethod, "", nil},
+		{"POST 503 Retry-After", "POST", nil, nil, resp(1, 503, "Retry-After", "0"), ActionRetry, 1250 * time.Millisecond, RuleStatus, SourceBackoff, nil},
 		{"POST 429", "POST", nil, nil, resp(1, 429), ActionRetry, 1250 * time.Millisecond, RuleStatus, SourceBackoff, nil},
 		{"POST 500", "POST", nil, nil, resp(1, 500), ActionStop, 0, RuleMethod, "", nil},
 		{"PATCH 502", "PATCH", nil, nil, resp(1, 502), ActionStop, 0, RuleMethod, "", nil},

@@ -267,6 +267,7 @@ func doHTTP(c *Client, hc *http.Client, r httpReq) httpResult {
 			}
 			res.status, res.body, res.proto = hr.StatusCode, string(b), hr.Proto
 			o.Status, o.Header, o.Err = hr.StatusCode, hr.Header, err
+			o.Truncated = rerr != nil // the raw body's framing failed: no decoder stands between
 			if hr.Request != nil {
 				o.URL = hr.Request.URL
 			}
