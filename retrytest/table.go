@@ -43,6 +43,9 @@ type Request struct {
 	Path   string // with a query string if any
 	Header http.Header
 	Body   any // given to the request's SetBody when non-nil
+	// NewBody, if set, makes a fresh body for every run (a reader is used
+	// up by one), given to SetBody instead of Body.
+	NewBody func() any
 	// Context is the request's context (WithPolicy, WithoutRetry); nil is
 	// context.Background. The harness bounds it so that a wait the policy
 	// should have refused fails the case instead of hanging.
@@ -460,7 +463,7 @@ var Cases = []Case{
 		Name:   "a seekable reader body is sent whole on every attempt",
 		Policy: fast(),
 		Script: map[string][]Reply{"/sb": {{Status: 503}, {Status: 200}}},
-		Steps: []Step{{Req: Request{Method: "PUT", Path: "/sb", Body: strings.NewReader("payload")},
+		Steps: []Step{{Req: Request{Method: "PUT", Path: "/sb", NewBody: func() any { return strings.NewReader("payload") }},
 			Want: Want{Status: 200, Attempts: 2, Events: []WantEvent{
 				{Attempt: 1, Verdict: core.Retry, Rule: core.RuleStatus, Wait: time.Second, Source: core.SourceBackoff},
 				{Attempt: 2, Verdict: core.Stop, Rule: core.RuleSuccess},
@@ -480,7 +483,7 @@ var Cases = []Case{
 			"resty v3 sends the reader as it is and can only seek it, so the v3 adapter refuses the retry " +
 			"(ErrBodyNotReplayable after one attempt). Either is right; a truncated body is not.",
 		Script: map[string][]Reply{"/ob": {{Status: 503}, {Status: 200}}},
-		Steps:  []Step{{Req: Request{Method: "PUT", Path: "/ob", Body: &oneShot{strings.NewReader("payload")}}}},
+		Steps:  []Step{{Req: Request{Method: "PUT", Path: "/ob", NewBody: func() any { return &oneShot{strings.NewReader("payload")} }}}},
 		Check: func(t *testing.T, r *Trial) {
 			got := r.Server.Received("/ob")
 			for i, g := range got {
@@ -550,6 +553,9 @@ func runCase(t *testing.T, a Adapter, c Case) {
 		}
 		ctx, cancel := context.WithTimeout(parent, 20*time.Second)
 		req.Context = ctx
+		if req.NewBody != nil {
+			req.Body, req.NewBody = req.NewBody(), nil
+		}
 		res := do(req)
 		cancel()
 		mu.Lock()
