@@ -49,14 +49,15 @@ type Execution struct {
 	skipped    time.Duration // test mode: the waits skipped so far
 	maxRetries int
 
-	paid     bool    // a budget token is paid for a retry not yet sent
-	paidHost hostKey // where it was paid
-	held     time.Duration
-	refusal  error // a give-up raised before sending: it stands
-	key      string
-	lastResp any // the response of the last attempt retried
-	retried  int // attempts finished when the last retry was decided
-	started  bool
+	paid       bool    // a budget token is paid for a retry not yet sent
+	paidHost   hostKey // where it was paid
+	held       time.Duration
+	refusal    error // a give-up raised before sending: it stands
+	key        string
+	lastResp   any // the response of the last attempt retried
+	lastStatus int // its status
+	retried    int // attempts finished when the last retry was decided
+	started    bool
 }
 
 // Phase says which point of a request an Outcome reports.
@@ -96,6 +97,11 @@ type Outcome struct {
 	Redirected bool
 	// Replayable: the next attempt can carry the body this one sent.
 	Replayable bool
+	// Truncated: a response with a status arrived but its body ended
+	// before its framing said (Content-Length, chunked): Err is the read
+	// error. Any other error beside a status came from decoding or
+	// middleware, and the status rules decide alone.
+	Truncated bool
 	// BodyChanged (PhaseSending of a retry): the body about to be sent
 	// differs from the first attempt's, or cannot be read back.
 	BodyChanged bool
@@ -157,6 +163,15 @@ func (e *Execution) Close() {
 	if e.cancel != nil {
 		e.cancel()
 	}
+}
+
+// Release closes e and hands it back for reuse by a later Start. Call it
+// only when nothing holds e any more (it was never handed to a context or
+// a response), as for a request decided at its first attempt.
+func (e *Execution) Release() {
+	e.Close()
+	*e = Execution{}
+	executions.Put(e)
 }
 
 // now is the decisions' clock: the client's, plus in test mode the waits
@@ -224,7 +239,7 @@ func (e *Execution) sending(o *Outcome) Decision {
 		return send
 	}
 	e.refund()
-	o.Response = e.lastResp // this attempt has no response of its own
+	o.Response, o.Status = e.lastResp, e.lastStatus // this attempt has no response of its own
 	gu := e.emit(o, decision{verdict: Stop, rule: RuleBody, reason: ErrBodyNotReplayable}, e.retried)
 	e.refusal = gu
 	return Decision{Action: ActionStop, Err: gu}
@@ -232,10 +247,11 @@ func (e *Execution) sending(o *Outcome) Decision {
 
 func (e *Execution) finished(o *Outcome) Decision {
 	p := e.p
-	e.paid = false // the retry paid for was sent: it is settled below
 	if o.NotSent {
-		return stop // raised before sending: never retried, never reported
+		return stop // raised before sending: never retried, never reported (a paid retry is refunded at the end)
 	}
+	paid, paidHost := e.paid, e.paidHost
+	e.paid = false // the retry paid for was sent: it is settled below
 	host := keyOf(o.URL)
 	oc := e.outcomeOf(o)
 	if !oc.canceled {
@@ -259,8 +275,8 @@ func (e *Execution) finished(o *Outcome) Decision {
 			// succeeded is given back.
 			b := e.c.budget.Load()
 			b.onOutcome(host, wall, true)
-			if o.Attempt > 1 {
-				b.refund(host, wall)
+			if paid {
+				b.refund(paidHost, wall) // where it was paid, should a redirect have moved the answer
 			}
 		}
 		e.emit(o, d, o.Attempt)
@@ -285,7 +301,7 @@ func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time)
 	if gu := e.emit(o, d, o.Attempt); gu != nil {
 		return Decision{Action: ActionStop, Err: gu}
 	}
-	e.retried, e.lastResp = o.Attempt, o.Response
+	e.retried, e.lastResp, e.lastStatus = o.Attempt, o.Response, o.Status
 	wait := d.wait
 	if e.instant {
 		e.skipped = satAdd(e.skipped, wait)
@@ -345,7 +361,7 @@ func (e *Execution) outcomeOf(o *Outcome) outcome {
 		oc.deadline = dl
 	}
 	if o.Err != nil {
-		oc.failure = failureOf(classify(o.Err, e.c.permanent...), o.Status != 0)
+		oc.failure = failureOf(classify(o.Err, e.c.permanent...), o.Status, o.Truncated)
 	}
 	return oc
 }
