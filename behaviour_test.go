@@ -9,15 +9,14 @@ import (
 )
 
 // TestBehaviour runs the behaviour table shared with the resty v3 adapter
-// (restyv3) against this one. The v2 adapter has no clock seam yet, so it
-// runs on the system clock; every case passes either way.
+// (restyv3) against this one, on the table's fake clock.
 func TestBehaviour(t *testing.T) {
 	retrytest.Run(t, retrytest.Adapter{Name: "resty v2", Client: v2Client})
 }
 
 func v2Client(_ testing.TB, cfg retrytest.Config) func(retrytest.Request) retrytest.Result {
 	c := resty.New().SetBaseURL(cfg.BaseURL)
-	restyretry.Policy(cfg.Policy).Apply(c)
+	restyretry.ApplyOnClock(restyretry.Policy(cfg.Policy), c, cfg.Clock)
 	if cfg.TestMode {
 		restyretry.TestMode(c, cfg.TestModeRetries)
 	}

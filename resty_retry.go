@@ -66,7 +66,13 @@ func Apply(c *resty.Client) *resty.Client {
 // every resty setting, belongs before the clone carries requests; later
 // ones replace the clone's policy in place, safely while requests run.
 func (p Policy) Apply(c *resty.Client) *resty.Client {
-	in := adopt(c, true)
+	return p.applyOn(c, nil)
+}
+
+// applyOn is Apply with the clock of a new installation (nil: the system
+// clock); tests pass a fake one.
+func (p Policy) applyOn(c *resty.Client, clock core.Clock) *resty.Client {
+	in := adopt(c, true, clock)
 	in.core.SetPolicy(core.Policy(p))
 	return c
 }
@@ -77,7 +83,7 @@ func (p Policy) Apply(c *resty.Client) *resty.Client {
 // client that has no policy applied. Use it in tests of code that builds
 // its own client.
 func TestMode(c *resty.Client, maxRetries int) *resty.Client {
-	if in := adopt(c, false); in != nil {
+	if in := adopt(c, false, nil); in != nil {
 		in.core.SetTestMode(maxRetries)
 	}
 	return c
@@ -90,7 +96,7 @@ func TestMode(c *resty.Client, maxRetries int) *resty.Client {
 // has no policy applied. It is meant for instrumentation packages; observe
 // must be safe for concurrent use.
 func Observe(c *resty.Client, observe func(Event)) *resty.Client {
-	if in := adopt(c, false); in != nil {
+	if in := adopt(c, false, nil); in != nil {
 		in.core.Observe(observe)
 	}
 	return c
@@ -167,10 +173,10 @@ func inherited(c *resty.Client) *installation {
 	return nil
 }
 
-// adopt returns c's own installation, creating it when create is set or c
-// inherited one through Clone. It returns nil when c has none and create is
-// not set.
-func adopt(c *resty.Client, create bool) *installation {
+// adopt returns c's own installation, creating it (on clock) when create is
+// set or c inherited one through Clone. It returns nil when c has none and
+// create is not set.
+func adopt(c *resty.Client, create bool, clock core.Clock) *installation {
 	if in := lookup(c); in != nil {
 		return in
 	}
@@ -184,7 +190,7 @@ func adopt(c *resty.Client, create bool) *installation {
 		// the original's hooks, which it shares, serve it from now on.
 		in.core, in.guard = from.core.Copy(), from.guard
 	} else {
-		in.core = core.NewClient(core.Default(), core.Options{
+		in.core = core.NewClient(core.Default(), core.Options{Clock: clock,
 			Permanent: []error{resty.ErrAutoRedirectDisabled, resty.ErrResponseBodyTooLarge}})
 		in.hooks = true
 		c.RetryConditions = append(c.RetryConditions[:len(c.RetryConditions):len(c.RetryConditions)], in.condition)

@@ -25,7 +25,8 @@ type Client struct {
 	instant   atomic.Bool  // test mode: skip waits
 	retryCap  atomic.Int64 // test mode: cap on MaxRetries, −1 for none
 	pacer     *pacer
-	degraded  error // what the adapter cannot read of its HTTP client
+	mu        sync.Mutex
+	degraded  error // why the adapter runs degraded, guarded by mu
 }
 
 // Options configure a Client.
@@ -54,19 +55,28 @@ func (c *Client) SetPolicy(p Policy) {
 	pp := p.normalized()
 	c.budget.Store(newBudgets(pp.Budget))
 	c.policy.Store(&pp)
-	if c.degraded != nil {
-		c.report(Event{Context: context.Background(), Verdict: Stop, Rule: RuleDegraded, Err: c.degraded})
+	c.mu.Lock()
+	err := c.degraded
+	c.mu.Unlock()
+	if err != nil {
+		c.report(Event{Context: context.Background(), Verdict: Stop, Rule: RuleDegraded, Err: err})
 	}
 }
 
 // Degraded records that the adapter runs degraded because of err (it
-// cannot read something of its HTTP client): it is logged once with
-// slog's default logger, and reported as a RuleDegraded event to the
-// policy's OnDecision and the observers every time a policy is set. Call
-// it before SetPolicy.
+// cannot read something of its HTTP client, or the client does something
+// the policy cannot see through, such as hedging): it is logged with
+// slog's default logger and reported at once, and again every time a policy
+// is set, as a RuleDegraded event to the client policy's OnDecision and the
+// observers.
 func (c *Client) Degraded(err error) {
+	c.mu.Lock()
 	c.degraded = err
+	c.mu.Unlock()
 	slog.Default().Warn("restyretry: degraded", "error", err)
+	if c.policy.Load() != nil {
+		c.report(Event{Context: context.Background(), Verdict: Stop, Rule: RuleDegraded, Err: err})
+	}
 }
 
 // report sends ev to the client policy's OnDecision and the observers.

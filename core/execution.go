@@ -21,6 +21,8 @@ import (
 //	                first, a Pace hold and an Idempotency-Key
 //	PhaseSending    the last look before the network: a retry whose body
 //	                changed is refused; a first attempt looks at Pace again
+//	                (optional: an HTTP client with no hook between building
+//	                a request and sending it skips it)
 //	PhaseFinished   an attempt ended with a status or an error: retry after
 //	                a wait, or stop (maybe giving up with a reason)
 //	PhaseOverruled  a retry condition of the caller's asked for a retry the

@@ -212,7 +212,6 @@ func (in *installation) before(c *resty.Client, r *resty.Request) error {
 	if st == nil {
 		if c.Hedging() != nil && in.hedging.CompareAndSwap(false, true) {
 			in.core.Degraded(ErrHedging)
-			in.core.SetPolicy(*in.core.Policy()) // reports it (and resets the budget)
 		}
 		p := core.PolicyFrom(r.Context())
 		e := in.core.Start(r.Context(), p, core.Request{Method: r.Method, Header: r.Header,
