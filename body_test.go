@@ -704,9 +704,9 @@ func btCheckOutcome(t *testing.T, resp *resty.Response, err error, attempts int,
 			t.Errorf("GiveUpError{Reason: %v, Attempt: %d}, want ErrBodyNotReplayable after attempt 1", ge.Reason, ge.Attempt)
 		case ge.Status != failStatus:
 			t.Errorf("GiveUpError.Status = %d, want the last response's %d", ge.Status, failStatus)
-		case ge.Response == nil || ge.Response.StatusCode() != failStatus:
+		case responseOf(ge) == nil || responseOf(ge).StatusCode() != failStatus:
 			t.Errorf("GiveUpError.Response = %v, want the last response (status %d)", ge.Response, failStatus)
-		case resp != nil && ge.Response != resp:
+		case resp != nil && responseOf(ge) != resp:
 			t.Errorf("GiveUpError.Response is not the response resty returned")
 		}
 	}
@@ -1044,10 +1044,10 @@ func TestBodyGuardBlocksChangedBody(t *testing.T) {
 						t.Errorf("GiveUpError.Status = %d, want the last response's %d", ge.Status, m.status)
 					}
 					switch {
-					case ge.Response == nil:
-						t.Errorf("GiveUpError.Response is nil, want the last response (status %d)", m.status)
-					case ge.Response.StatusCode() != m.status || ge.Response.String() != "try again":
-						t.Errorf("GiveUpError.Response = %d %q, want the last response %d %q", ge.Response.StatusCode(), ge.Response.String(), m.status, "try again")
+					case responseOf(ge) == nil:
+						t.Errorf("GiveUpError.Response is %T %v, want the last response (status %d)", ge.Response, ge.Response, m.status)
+					case responseOf(ge).StatusCode() != m.status || responseOf(ge).String() != "try again":
+						t.Errorf("GiveUpError.Response = %d %q, want the last response %d %q", responseOf(ge).StatusCode(), responseOf(ge).String(), m.status, "try again")
 					}
 					if resp != nil {
 						t.Errorf("resp = status %d; the guard's refusal comes back from resty with a nil response", resp.StatusCode())

@@ -346,7 +346,7 @@ func TestControlEventsConcurrent(t *testing.T) {
 	kinds := []string{"ok", "flaky", "fail"}
 	var wg sync.WaitGroup
 	for i := range 50 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			ctx := context.Background()
 			if i%2 == 0 {
 				ctx = WithPolicy(ctx, high)

@@ -381,6 +381,21 @@ func giveUpOf(t *testing.T, err error) *GiveUpError {
 	return ge
 }
 
+// responseOf returns ge.Response as the *resty.Response it must be, nil if
+// it is nil or of another type.
+func responseOf(ge *GiveUpError) *resty.Response {
+	r, _ := ge.Response.(*resty.Response)
+	return r
+}
+
+// statusOf returns resp's status, 0 when there is no response.
+func statusOf(resp *resty.Response) int {
+	if resp == nil || resp.RawResponse == nil {
+		return 0
+	}
+	return resp.StatusCode()
+}
+
 // checkGaps checks that each gap between arrivals is at least lower[i]
 // (less 1ms for clock granularity) and below upper[i].
 func checkGaps(t *testing.T, gaps, lower, upper []time.Duration) {
@@ -436,4 +451,14 @@ func checkGolden(t *testing.T, name string, got []byte) {
 			return
 		}
 	}
+}
+
+// spawn runs f in a goroutine counted by wg (sync.WaitGroup.Go, which
+// needs go 1.25; go.mod says 1.24).
+func spawn(wg *sync.WaitGroup, f func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f()
+	}()
 }

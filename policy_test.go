@@ -111,7 +111,7 @@ func TestControlPerRequestPolicyConcurrent(t *testing.T) {
 		default:
 			want[i] = 3
 		}
-		wg.Go(func() {
+		spawn(&wg, func() {
 			resp, err := c.R().SetContext(ctx).SetHeader("X-Test-ID", strconv.Itoa(i)).Get(srv.URL)
 			if err != nil {
 				errs <- fmt.Errorf("request %d: %w", i, err)
@@ -153,7 +153,7 @@ func TestControlPerRequestConditions(t *testing.T) {
 
 	var wg sync.WaitGroup
 	for i := range 10 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			id := strconv.Itoa(i)
 			r := c.R().SetHeader("X-Test-ID", "custom-"+id).
 				SetContext(WithPolicy(context.Background(), retry404))

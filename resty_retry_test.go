@@ -116,8 +116,8 @@ func TestRestyClampNeutralised(t *testing.T) {
 		if c.RetryWaitTime != 0 {
 			t.Errorf("RetryWaitTime = %v, want 0 so that resty never raises a wait", c.RetryWaitTime)
 		}
-		if c.RetryMaxWaitTime != maxDuration {
-			t.Errorf("RetryMaxWaitTime = %v, want %v so that resty never shortens a wait", c.RetryMaxWaitTime, maxDuration)
+		if c.RetryMaxWaitTime != maxWait {
+			t.Errorf("RetryMaxWaitTime = %v, want %v so that resty never shortens a wait", c.RetryMaxWaitTime, maxWait)
 		}
 		if c.RetryCount <= fastPolicy(3).MaxRetries {
 			t.Errorf("RetryCount = %d, want above MaxRetries so that the policy, not resty, stops", c.RetryCount)
@@ -789,7 +789,7 @@ func TestConcurrentSharedClient(t *testing.T) {
 	results := make([]result, requests)
 	var wg sync.WaitGroup
 	for i := range requests {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			resp, err := c.R().SetHeader("X-Request-Id", strconv.Itoa(i)).Get(ts.URL)
 			results[i] = result{err: err}
 			if resp != nil {
@@ -982,7 +982,7 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for range 5 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			if resp, err := c.R().Get(limited.URL); err != nil || resp.StatusCode() != 200 {
 				t.Errorf("held request: %v, %v", resp, err)
 			}
@@ -1889,7 +1889,7 @@ func TestUsageReapplyWhileRunning(t *testing.T) {
 
 	stop := make(chan struct{})
 	var reloads sync.WaitGroup
-	reloads.Go(func() {
+	spawn(&reloads, func() {
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -1914,7 +1914,7 @@ func TestUsageReapplyWhileRunning(t *testing.T) {
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for w := range workers {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			for i := range each {
 				resp, err := c.R().SetHeader("X-ID", fmt.Sprintf("%d-%d", w, i)).Get(srv.URL)
 				if err != nil || resp.StatusCode() != http.StatusOK {
@@ -1959,7 +1959,7 @@ func TestUsageReapplyCloneWhileRunning(t *testing.T) {
 	var failed atomic.Int64
 	started := make(chan struct{})
 	for w := range 4 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			for i := range 20 {
 				if w == 0 && i == 2 {
 					close(started)

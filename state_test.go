@@ -314,7 +314,7 @@ func TestUsageFollowUpWithResponseContext(t *testing.T) {
 	// 50 goroutines share that context.
 	var wg sync.WaitGroup
 	for g := range 50 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			id := "shared-" + strconv.Itoa(g)
 			body := "body " + strconv.Itoa(g)
 			resp, err := c.R().SetContext(ctx).SetHeader("X-ID", id).SetBody(body).Post(srv.URL)
@@ -580,12 +580,12 @@ func replaceContextEachAttempt(c *resty.Client) {
 // in-flight record, and its count of them.
 func inflightOf(t *testing.T, c *resty.Client) (entries int, counted int64) {
 	t.Helper()
-	own, _ := find(c)
+	own := lookup(c)
 	if own == nil {
 		t.Fatal("client has no installation of its own")
 	}
 	own.inflight.Range(func(_, _ any) bool { entries++; return true })
-	return entries, own.inflightN.Load()
+	return entries, own.flightN.Load()
 }
 
 // Under MaxElapsed, a context derived from the request's context inside a
@@ -748,29 +748,26 @@ func TestStreamedClosedRetainsState(t *testing.T) {
 	if err != nil || resp.StatusCode() != http.StatusOK || ts.calls() != 2 {
 		t.Fatalf("status %d, err %v, %d calls; want 200 after one retry", statusOf(resp), err, ts.calls())
 	}
-	sc, ok := resp.RawResponse.Request.Context().(*stateCtx)
+	rctx := resp.RawResponse.Request.Context()
+	st, ok := rctx.Value(stateKey{}).(*reqState)
 	if !ok {
 		resp.RawBody().Close()
-		t.Fatalf("the streamed response's request context is %T, want the library's *stateCtx", resp.RawResponse.Request.Context())
+		t.Fatalf("the streamed response's request context %T carries no state", rctx)
 	}
-	if !sc.live() {
-		t.Errorf("the deadline was disarmed before the streamed body was closed")
+	if _, has := rctx.Deadline(); !has || rctx.Err() != nil {
+		t.Errorf("the deadline was disarmed before the streamed body was closed (deadline %v, err %v)", has, rctx.Err())
 	}
 	got, err := io.ReadAll(resp.RawBody())
 	if err != nil || string(got) != "ok" {
 		t.Errorf("streamed body %q, err %v", got, err)
 	}
 	resp.RawBody().Close()
-	if sc.live() {
-		t.Errorf("the deadline is still armed after the streamed body was closed")
+	if rctx.Err() == nil {
+		t.Errorf("the deadline's timer is still armed after the streamed body was closed")
 	}
-	if _, ok := sc.Deadline(); ok {
-		t.Errorf("the request's context still has a deadline after the streamed body was closed")
-	}
-	st := sc.state()
-	if st.req != nil || st.lastResp != nil || st.replay.data != nil || st.nextErr != nil {
-		t.Errorf("the finished state still holds: request %v, last response %v, replay bytes %d, error %v",
-			st.req != nil, st.lastResp != nil, len(st.replay.data), st.nextErr)
+	if !st.done.Load() || st.replay.data != nil || st.replay.firstBody != nil {
+		t.Errorf("the finished state still holds: done %v, replay bytes %d, first body %v",
+			st.done.Load(), len(st.replay.data), st.replay.firstBody != nil)
 	}
 }
 
