@@ -471,6 +471,16 @@ func (in *installation) finish(r *resty.Request, st *reqState, resp *resty.Respo
 		}
 	}
 	if st == nil {
+		if err != nil && r.Context().Err() != nil {
+			// The caller's context ended the first attempt, which has no
+			// state yet: resty asked no condition, so report it here.
+			e := in.start(nil, r, in.policyFor(r), r.Time)
+			d := e.Next(core.Outcome{Phase: core.PhaseEnded, Attempt: 1, URL: urlOf(r), Err: err})
+			if ue, ok := asType[*url.Error](err); ok && d.Err != nil {
+				ue.Err = d.Err
+			}
+			e.Close()
+		}
 		if h, ok := r.Context().(hideState); ok {
 			r.SetContext(h.Context)
 		}
