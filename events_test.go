@@ -90,6 +90,7 @@ func TestControlEventsRetryAfter(t *testing.T) {
 	// Retry-After: 1 asks for a second; test mode skips the sleep but the
 	// event reports the wait the policy chose: the hint plus at most 10%.
 	tp := p.TestMode(-1)
+	tp.ReplaceOnDecision = true // the same recorder: report once
 	if _, err := c.R().SetHeader("X-Test-ID", "one").SetHeader("X-Retry-After", "1").
 		SetContext(WithPolicy(context.Background(), tp)).Get(srv.URL); err != nil {
 		t.Fatal(err)
@@ -341,6 +342,7 @@ func TestControlEventsConcurrent(t *testing.T) {
 	p.OnDecision = events.record
 	high := fastPolicy(4)
 	high.OnDecision = events.record
+	high.ReplaceOnDecision = true // the same recorder: report once
 	c := newClient(t, p)
 
 	kinds := []string{"ok", "flaky", "fail"}

@@ -2320,6 +2320,7 @@ func TestRefusalStandsForTheExecute(t *testing.T) {
 	}
 	short := p
 	short.MaxRetryAfter = time.Second
+	short.ReplaceOnDecision = true // the same recorder: report once
 	_, err := c.R().SetContext(WithPolicy(context.Background(), short)).Get(ts.URL)
 	if !errors.Is(err, ErrWaitTooLong) {
 		t.Fatalf("held request: %v, want ErrWaitTooLong", err)
