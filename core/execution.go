@@ -55,6 +55,7 @@ type Execution struct {
 	refusal  error // a give-up raised before sending: it stands
 	key      string
 	lastResp any // the response of the last attempt retried
+	lastCode int // its status
 	retried  int // attempts finished when the last retry was decided
 	started  bool
 }
@@ -224,7 +225,9 @@ func (e *Execution) sending(o *Outcome) Decision {
 		return send
 	}
 	e.refund()
-	o.Response = e.lastResp // this attempt has no response of its own
+	// This attempt has no response of its own: the give-up is the last
+	// one's, as the client returns it.
+	o.Response, o.Status = e.lastResp, e.lastCode
 	gu := e.emit(o, decision{verdict: Stop, rule: RuleBody, reason: ErrBodyNotReplayable}, e.retried)
 	e.refusal = gu
 	return Decision{Action: ActionStop, Err: gu}
@@ -285,7 +288,7 @@ func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time)
 	if gu := e.emit(o, d, o.Attempt); gu != nil {
 		return Decision{Action: ActionStop, Err: gu}
 	}
-	e.retried, e.lastResp = o.Attempt, o.Response
+	e.retried, e.lastResp, e.lastCode = o.Attempt, o.Response, o.Status
 	wait := d.wait
 	if e.instant {
 		e.skipped = satAdd(e.skipped, wait)
