@@ -372,7 +372,13 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 		d = st.exec.Next(o)
 	}
 	if d.Err == nil {
-		if err := prepareReplay(r, st); err != nil {
+		err := prepareReplay(r, st)
+		if err == nil && isMultipart(r.Header.Get("Content-Type")) && !guarded(c) {
+			// A pre-request hook set after Apply, or on a clone, took the
+			// guard's place: resty would rebuild the parts.
+			err = errNoGuard
+		}
+		if err != nil {
 			d = st.exec.Next(core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt() + 1,
 				URL: urlOf(r), BodyChanged: true, Err: err})
 		}
