@@ -436,7 +436,7 @@ func discard(resp *resty.Response) {
 
 // The bounds of draining a retried response's body.
 const (
-	discardLimit = 4 << 10
+	discardLimit = 64 << 10
 	discardTime  = 100 * time.Millisecond
 )
 
