@@ -122,8 +122,8 @@ func (e heldError) Unwrap() error { return e.err }
 // req.Header, the caller's context is put back, and the execution is
 // closed, unless the caller streams the body under MaxElapsed: closing the
 // body closes it then, so the stream stays bounded. A streamed give-up's
-// body is closed: the caller gets an error, and net/http's rule is to
-// ignore the response then.
+// body is the caller's too, unread: resty returns the response with the
+// error, and GiveUpError.Response is documented as the way to reach it.
 func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response) {
 	in.inflight.Delete(r)
 	in.flightN.Add(-1)
@@ -135,9 +135,6 @@ func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response
 		body = resp.RawResponse.Body
 	}
 	switch {
-	case body != nil && st.gaveUp:
-		_ = body.Close()
-		st.exec.Close()
 	case body != nil && st.exec.Context() != st.exec.Parent():
 		resp.RawResponse.Body = &closeOnEOF{ReadCloser: body, exec: st.exec}
 	default:
