@@ -749,11 +749,15 @@ func TestStreamedClosedRetainsState(t *testing.T) {
 		t.Fatalf("status %d, err %v, %d calls; want 200 after one retry", statusOf(resp), err, ts.calls())
 	}
 	rctx := resp.RawResponse.Request.Context()
-	st, ok := rctx.Value(stateKey{}).(*reqState)
+	sc, ok := rctx.(*stateCtx)
 	if !ok {
 		resp.RawBody().Close()
-		t.Fatalf("the streamed response's request context %T carries no state", rctx)
+		t.Fatalf("the streamed response's request context is %T, want the library's *stateCtx", rctx)
 	}
+	if rctx.Value(stateKey{}) != nil {
+		t.Errorf("the state is reachable from the streamed response's context after return")
+	}
+	st := sc.st
 	if _, has := rctx.Deadline(); !has || rctx.Err() != nil {
 		t.Errorf("the deadline was disarmed before the streamed body was closed (deadline %v, err %v)", has, rctx.Err())
 	}
