@@ -56,6 +56,9 @@ func redact(u *url.URL) string {
 // innerError drops the *url.Error wrapper, whose message repeats the full
 // URL, query string included.
 func innerError(err error) error {
+	if err == nil {
+		return nil // errors.As's target escapes: the success path stays free
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err
