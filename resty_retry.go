@@ -286,18 +286,22 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		in = st.in
 	}
 	var e *core.Execution
+	var first core.Execution // a first attempt's, on the stack: a success needs no state
 	attempt := 1
 	if st != nil {
 		e, attempt = st.exec, st.attempt()
 	} else {
-		e = in.start(nil, r, in.policyFor(r), r.Time)
+		e = &first
+		in.core.StartIn(e, r.Context(), in.policyFor(r), core.Request{Method: r.Method, Header: r.Header, Start: r.Time})
 	}
 	d := e.Next(outcomeOf(resp, err, attempt, in.guard))
 	if d.Action != core.ActionRetry && d.Err == nil {
 		return false
 	}
 	if st == nil {
-		st = in.newState(nil, r, e)
+		heap := new(core.Execution)
+		*heap = first
+		st = in.newState(nil, r, heap)
 	}
 	if d.Err != nil && err != nil {
 		// resty returns a transport error as it is, not retryAfter's

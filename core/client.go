@@ -139,10 +139,20 @@ type Request struct {
 // Start begins the execution of one request under p, or under the
 // client's policy when p is nil. ctx is the caller's context.
 func (c *Client) Start(ctx context.Context, p *Policy, r Request) *Execution {
+	e := new(Execution)
+	c.StartIn(e, ctx, p, r)
+	return e
+}
+
+// StartIn is Start into *e, which it overwrites: an adapter that decides a
+// first attempt before it knows whether the request needs any state keeps
+// e on its stack, and copies it to the heap only when it does. A copy is
+// as good as the original until Next is called on either.
+func (c *Client) StartIn(e *Execution, ctx context.Context, p *Policy, r Request) {
 	if p == nil {
 		p = c.policy.Load()
 	}
-	e := &Execution{c: c, p: p, ctx: ctx, bound: ctx, method: r.Method, header: r.Header,
+	*e = Execution{c: c, p: p, ctx: ctx, bound: ctx, method: r.Method, header: r.Header,
 		defaultKey: r.DefaultKey, start: r.Start}
 	if e.start.IsZero() {
 		e.start = c.clock.Now()
@@ -156,7 +166,6 @@ func (c *Client) Start(ctx context.Context, p *Policy, r Request) *Execution {
 		left := p.MaxElapsed - c.clock.Now().Sub(e.start)
 		e.bound, e.cancel = context.WithTimeoutCause(ctx, max(left, 0), errElapsed)
 	}
-	return e
 }
 
 // errElapsed is the cause of an execution's context ending at MaxElapsed.
