@@ -781,6 +781,7 @@ func btRun(t *testing.T, bc btCase, m btMethod, mode btCLMode, before func(c *re
 // server. The outcome and framing of every combination is compared with
 // testdata/body_matrix.golden.
 func TestBodyReplayMatrix(t *testing.T) {
+	t.Parallel()
 	var matrix btMatrix
 	for _, bc := range btBodyCases() {
 		for _, mode := range btModes {
@@ -801,6 +802,7 @@ func TestBodyReplayMatrix(t *testing.T) {
 // or without SetContentLength. The rows are compared with
 // testdata/body_matrix_get.golden.
 func TestBodyReplayGETWithoutBody(t *testing.T) {
+	t.Parallel()
 	var matrix btMatrix
 	for _, mode := range btModes {
 		matrix.run(t, mode.String(), func(t *testing.T) string {
@@ -872,6 +874,7 @@ func btNewClientWithoutGuard(t *testing.T, mode btCLMode, placement string, h *b
 // they change where the hook comes from, not how bodies are built. The
 // rows are compared with testdata/body_matrix_without_guard.golden.
 func TestBodyReplayMatrixWithoutGuard(t *testing.T) {
+	t.Parallel()
 	var matrix btMatrix
 	m := btMethods[0]
 	for _, bc := range btBodyCases() {
@@ -1004,6 +1007,7 @@ func btGuardCases() []btGuardCase {
 // error resty returns with a nil response; the *GiveUpError carries the
 // last response received (a failure status) in Response and its Status.
 func TestBodyGuardBlocksChangedBody(t *testing.T) {
+	t.Parallel()
 	for _, gc := range btGuardCases() {
 		for _, mode := range btModes {
 			for _, m := range btMethods[:2] {
@@ -1064,6 +1068,7 @@ func TestBodyGuardBlocksChangedBody(t *testing.T) {
 // keeps one hook, and the user's replaces the guard; applying again does not
 // bring the guard back.
 func TestBodyNoGuardSendsChangedBody(t *testing.T) {
+	t.Parallel()
 	for _, placement := range btHookPlacements {
 		t.Run(placement, func(t *testing.T) {
 			var h btUserHook
@@ -1110,6 +1115,7 @@ const btRepeatNoGuard = 3
 // every request is replayed with attempt 1's exact bytes; without it none
 // is retried (a rebuilt, reordered body must not reach the server).
 func TestBodyReplayMultipartFormDataOrder(t *testing.T) {
+	t.Parallel()
 	text := btText(5, 600)
 	cases := []btCase{
 		{name: "SetFormData(2 fields) + SetFile", setup: func(t *testing.T, _ *resty.Client, r *resty.Request) btExpect {
@@ -1178,6 +1184,7 @@ func TestBodyReplayMultipartFormDataOrder(t *testing.T) {
 // Both hold whether or not the user turned RetryResetReaders on, which
 // Apply leaves as it is.
 func TestBodyReplayMultipartSeekableReaderOffset(t *testing.T) {
+	t.Parallel()
 	data := btText(6, 2000)
 	const skip = 500
 	for _, kind := range []string{"SetFileReader *bytes.Reader", "SetMultipartField *strings.Reader"} {
@@ -1234,6 +1241,7 @@ func TestBodyReplayMultipartSeekableReaderOffset(t *testing.T) {
 // sends a rebuilt multipart body. Without the guard the request is not
 // retried at all.
 func TestBodyGuardMultipartResendsFirstBytes(t *testing.T) {
+	t.Parallel()
 	text := btText(8, 900)
 	for _, guard := range []bool{true, false} {
 		name := "guard"
@@ -1301,6 +1309,7 @@ func (d *btDrained) Read(p []byte) (int, error) {
 // caller gets the reader's error. Without the guard the request is refused
 // after attempt 1 as usual.
 func TestBodyReplayMultipartDrainedReader(t *testing.T) {
+	t.Parallel()
 	data := btText(9, 1500)
 	for _, guard := range []bool{true, false} {
 		name := "guard"
@@ -1339,6 +1348,7 @@ func TestBodyReplayMultipartDrainedReader(t *testing.T) {
 // sha256 of what the server received matches on every attempt of a large
 // reader body.
 func TestUsageLargeReaderBodyReplayed(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var sums [][32]byte
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {

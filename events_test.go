@@ -20,6 +20,7 @@ import (
 // --- Events --------------------------------------------------------------
 
 func TestControlEventsSequence(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503, 503, 200))
 	var events eventLog
 	p := fastPolicy(3)
@@ -70,6 +71,7 @@ func TestControlEventsSequence(t *testing.T) {
 }
 
 func TestControlEventsRetryAfter(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", r.Header.Get("X-Retry-After"))
@@ -118,6 +120,7 @@ func TestControlEventsRetryAfter(t *testing.T) {
 }
 
 func TestControlEventsGiveUp(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.Header().Set("Retry-After", "120")
 		w.WriteHeader(503)
@@ -156,6 +159,7 @@ func TestControlEventsGiveUp(t *testing.T) {
 }
 
 func TestControlEventsExhausted(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503))
 	c, events := eventClient(t, fastPolicy(2))
 
@@ -181,6 +185,7 @@ func TestControlEventsExhausted(t *testing.T) {
 }
 
 func TestControlEventsCustomCondition(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(418, 503, 200))
 	var events eventLog
 	p := fastPolicy(3).With(RetryOnStatus(429), StopOnStatus(503), RetryOnStatus(418))
@@ -209,6 +214,7 @@ func TestControlEventsCustomCondition(t *testing.T) {
 // any retry condition when the request context is done, so the package
 // must report it from elsewhere.)
 func TestControlEventsCanceledAttempt(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
 		select {
 		case <-r.Context().Done():
@@ -237,6 +243,7 @@ func TestControlEventsCanceledAttempt(t *testing.T) {
 // not the user info, query or fragment of the URL, not the Authorization
 // header, not the body, not even inside the transport error.
 func TestControlEventsRedacted(t *testing.T) {
+	t.Parallel()
 	const (
 		auth = "Bearer hunter2-token-value"
 		body = `{"card":"4111-body-payload"}`
@@ -327,6 +334,7 @@ func TestControlEventsRedacted(t *testing.T) {
 // goroutines with different policies and outcomes: every attempt must
 // produce exactly one event, in order, for its own request.
 func TestControlEventsConcurrent(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/ok/"):
@@ -457,6 +465,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestControlLogEvents(t *testing.T) {
+	t.Parallel()
 	lines, raw := logLines(t, slog.LevelDebug)
 	type want struct {
 		level, msg, url, verdict, rule string
@@ -516,6 +525,7 @@ func TestControlLogEvents(t *testing.T) {
 }
 
 func TestControlLogEventsInfoLevel(t *testing.T) {
+	t.Parallel()
 	lines, raw := logLines(t, slog.LevelInfo)
 	levels := map[string]int{}
 	for _, l := range lines {

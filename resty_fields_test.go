@@ -13,6 +13,7 @@ import (
 // unexported fields resty_fields.go reads, instead of letting the body
 // guard, the clone handling or the quiet log weaken silently.
 func TestRestyFields(t *testing.T) {
+	t.Parallel()
 	for name, ok := range map[string]bool{
 		"Request.log":              reqLoggerField.ok,
 		"Request.notParseResponse": reqStreamField.ok,
@@ -55,6 +56,7 @@ func TestRestyFields(t *testing.T) {
 // TestRestyRetryLogFormats fails when resty's retry loop logs failed
 // attempts with other format strings than those quietLogger drops.
 func TestRestyRetryLogFormats(t *testing.T) {
+	t.Parallel()
 	logger := &recLogger{}
 	c := resty.New().SetLogger(logger).SetRetryCount(1).SetRetryWaitTime(1).SetRetryMaxWaitTime(1)
 	t.Cleanup(c.GetClient().CloseIdleConnections)
