@@ -100,7 +100,10 @@ func prepareReplay(r *resty.Request, st *reqState) error {
 	return nil
 }
 
-var errBodyUnknown = errors.New("restyretry: the sent body cannot be read back")
+var (
+	errBodyUnknown = errors.New("restyretry: the sent body cannot be read back")
+	errNoGuard     = errors.New("restyretry: a multipart retry without the body guard")
+)
 
 // fingerprint hashes a built request's body as it streams from GetBody.
 // known is false when the body was sent but cannot be read again.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-resty/resty/v2"
 	"github.com/jarcoal/httpmock"
+	"github.com/restyretry/restyretry/core"
 )
 
 // The tests in this file pin down exactly which outcomes are retried. They
@@ -112,7 +113,9 @@ var condRetryableStatus = map[int]bool{
 
 // condNotApplied are the statuses by which a server says it did not act on
 // the request, so that even POST and PATCH are retried.
-var condNotApplied = map[int]bool{429: true, 503: true}
+// (a bare 503 is not: a gateway answers it while the upstream may act; one
+// with Retry-After is, see TestConditionsStatusSpecialCases).
+var condNotApplied = map[int]bool{429: true}
 
 func TestConditionsStatusMethodMatrix(t *testing.T) {
 	t.Parallel()
@@ -163,6 +166,12 @@ func TestConditionsStatusSpecialCases(t *testing.T) {
 		reqHead http.Header // request headers
 		want    int
 	}{
+		// A POST answered 503 is retried only when the server says it
+		// refused before acting.
+		{"503 POST", p, "POST", 503, nil, nil, 1},
+		{"503 Retry-After POST", p, "POST", 503, http.Header{"Retry-After": {"0"}}, nil, all},
+		{"503 X-Should-Retry POST", p, "POST", 503, http.Header{"X-Should-Retry": {"true"}}, nil, all},
+		{"503 Idempotency-Key PATCH", p, "PATCH", 503, nil, key, all},
 		// 401 is never retried, whatever the server asks for.
 		{"401 Retry-After GET", p, "GET", 401, http.Header{"Retry-After": {"1"}}, nil, 1},
 		{"401 Retry-After PUT", p, "PUT", 401, http.Header{"Retry-After": {"1"}}, nil, 1},
@@ -326,9 +335,10 @@ func TestConditionsTransportErrorMethodOverrides(t *testing.T) {
 	}
 }
 
-// TestConditionsBodyReadErrors: once a response has arrived, a failure
-// while reading its body means the server may have acted, so only
-// idempotent requests are retried, whatever the status says.
+// TestConditionsBodyReadErrors: the status comes first. A 2xx whose body
+// broke while being read is a failure that may have been applied, so only
+// idempotent requests are retried; any other status is judged by the
+// status rules (a 503 or 429 by the POST rules of those statuses).
 func TestConditionsBodyReadErrors(t *testing.T) {
 	t.Parallel()
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
@@ -344,8 +354,10 @@ func TestConditionsBodyReadErrors(t *testing.T) {
 		{"GET 503 unexpected EOF", "GET", 503, io.ErrUnexpectedEOF, 4},
 		{"POST 200 unexpected EOF", "POST", 200, io.ErrUnexpectedEOF, 1},
 		{"POST 503 unexpected EOF", "POST", 503, io.ErrUnexpectedEOF, 1},
-		{"PATCH 429 reset", "PATCH", 429, reset, 1},
-		{"GET 200 unknown error", "GET", 200, errors.New("boom"), 1},
+		{"PATCH 429 reset", "PATCH", 429, reset, 4},
+		{"GET 200 unknown error", "GET", 200, errors.New("boom"), 4},
+		{"POST 200 unknown error", "POST", 200, errors.New("boom"), 1},
+		{"GET 404 unexpected EOF", "GET", 404, io.ErrUnexpectedEOF, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -401,15 +413,24 @@ func TestConditionsRetryableStatus(t *testing.T) {
 		503: true, 504: true, 505: false, 506: true, 507: true, 508: true,
 		510: true, 511: true, 599: true, 600: false, 0: false, -500: false,
 	}
+	// The built-in status rule, asked through the core's one entry point:
+	// a GET's first attempt finished with the status.
+	cc := core.NewClient(core.Policy(fastPolicy(3)), core.Options{})
+	retryable := func(status int) bool {
+		e := cc.Start(context.Background(), nil, core.Request{Method: http.MethodGet})
+		defer e.Close()
+		d := e.Next(core.Outcome{Phase: core.PhaseFinished, Attempt: 1, Status: status, Replayable: true})
+		return d.Action == core.ActionRetry
+	}
 	for status, want := range explicit {
-		if got := retryableStatus(status); got != want {
-			t.Errorf("retryableStatus(%d) = %v, want %v", status, got, want)
+		if got := retryable(status); got != want {
+			t.Errorf("status %d retryable = %v, want %v", status, got, want)
 		}
 	}
 	// Over the whole range exactly 408, 429 and 98 of the 100 5xx codes.
 	var n int
 	for status := 0; status < 1000; status++ {
-		if retryableStatus(status) {
+		if retryable(status) {
 			n++
 		}
 	}

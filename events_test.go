@@ -20,6 +20,7 @@ import (
 // --- Events --------------------------------------------------------------
 
 func TestControlEventsSequence(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503, 503, 200))
 	var events eventLog
 	p := fastPolicy(3)
@@ -70,6 +71,7 @@ func TestControlEventsSequence(t *testing.T) {
 }
 
 func TestControlEventsRetryAfter(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", r.Header.Get("X-Retry-After"))
@@ -90,6 +92,7 @@ func TestControlEventsRetryAfter(t *testing.T) {
 	// Retry-After: 1 asks for a second; test mode skips the sleep but the
 	// event reports the wait the policy chose: the hint plus at most 10%.
 	tp := p.TestMode(-1)
+	tp.ReplaceOnDecision = true // the same recorder: report once
 	if _, err := c.R().SetHeader("X-Test-ID", "one").SetHeader("X-Retry-After", "1").
 		SetContext(WithPolicy(context.Background(), tp)).Get(srv.URL); err != nil {
 		t.Fatal(err)
@@ -117,6 +120,7 @@ func TestControlEventsRetryAfter(t *testing.T) {
 }
 
 func TestControlEventsGiveUp(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.Header().Set("Retry-After", "120")
 		w.WriteHeader(503)
@@ -155,6 +159,7 @@ func TestControlEventsGiveUp(t *testing.T) {
 }
 
 func TestControlEventsExhausted(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503))
 	c, events := eventClient(t, fastPolicy(2))
 
@@ -180,6 +185,7 @@ func TestControlEventsExhausted(t *testing.T) {
 }
 
 func TestControlEventsCustomCondition(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(418, 503, 200))
 	var events eventLog
 	p := fastPolicy(3).With(RetryOnStatus(429), StopOnStatus(503), RetryOnStatus(418))
@@ -208,6 +214,7 @@ func TestControlEventsCustomCondition(t *testing.T) {
 // any retry condition when the request context is done, so the package
 // must report it from elsewhere.)
 func TestControlEventsCanceledAttempt(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
 		select {
 		case <-r.Context().Done():
@@ -236,6 +243,7 @@ func TestControlEventsCanceledAttempt(t *testing.T) {
 // not the user info, query or fragment of the URL, not the Authorization
 // header, not the body, not even inside the transport error.
 func TestControlEventsRedacted(t *testing.T) {
+	t.Parallel()
 	const (
 		auth = "Bearer hunter2-token-value"
 		body = `{"card":"4111-body-payload"}`
@@ -326,6 +334,7 @@ func TestControlEventsRedacted(t *testing.T) {
 // goroutines with different policies and outcomes: every attempt must
 // produce exactly one event, in order, for its own request.
 func TestControlEventsConcurrent(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/ok/"):
@@ -341,12 +350,13 @@ func TestControlEventsConcurrent(t *testing.T) {
 	p.OnDecision = events.record
 	high := fastPolicy(4)
 	high.OnDecision = events.record
+	high.ReplaceOnDecision = true // the same recorder: report once
 	c := newClient(t, p)
 
 	kinds := []string{"ok", "flaky", "fail"}
 	var wg sync.WaitGroup
 	for i := range 50 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			ctx := context.Background()
 			if i%2 == 0 {
 				ctx = WithPolicy(ctx, high)
@@ -455,6 +465,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestControlLogEvents(t *testing.T) {
+	t.Parallel()
 	lines, raw := logLines(t, slog.LevelDebug)
 	type want struct {
 		level, msg, url, verdict, rule string
@@ -514,6 +525,7 @@ func TestControlLogEvents(t *testing.T) {
 }
 
 func TestControlLogEventsInfoLevel(t *testing.T) {
+	t.Parallel()
 	lines, raw := logLines(t, slog.LevelInfo)
 	levels := map[string]int{}
 	for _, l := range lines {

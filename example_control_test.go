@@ -223,12 +223,12 @@ func Example_errorOnExhausted() {
 		fmt.Println("attempts:", gu.Attempt, "final status:", gu.Status)
 	}
 	fmt.Println("exhausted:", errors.Is(err, restyretry.ErrRetriesExhausted))
-	fmt.Println("gave up early:", errors.Is(err, restyretry.ErrGaveUp))
+	fmt.Println("gave up:", errors.Is(err, restyretry.ErrGaveUp))
 	fmt.Println("last response:", resp.StatusCode())
 	// Output:
 	// attempts: 3 final status: 503
 	// exhausted: true
-	// gave up early: false
+	// gave up: true
 	// last response: 503
 }
 

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -299,19 +300,24 @@ func (l *requestLog) keysOf(key string) []string {
 }
 
 // refusedURL returns a URL on 127.0.0.1 where nothing listens, without a
-// trailing slash: the port of a listener just opened and closed again, so a
-// dial is refused.
+// trailing slash: the port of a TCP socket bound but never listening, held
+// until the test ends, so a dial is refused and no other test's server,
+// run in parallel, can take the port.
 func refusedURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	return "http://" + addr
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 // ---------------------------------------------------------------------------
@@ -381,6 +387,21 @@ func giveUpOf(t *testing.T, err error) *GiveUpError {
 	return ge
 }
 
+// responseOf returns ge.Response as the *resty.Response it must be, nil if
+// it is nil or of another type.
+func responseOf(ge *GiveUpError) *resty.Response {
+	r, _ := ge.Response.(*resty.Response)
+	return r
+}
+
+// statusOf returns resp's status, 0 when there is no response.
+func statusOf(resp *resty.Response) int {
+	if resp == nil || resp.RawResponse == nil {
+		return 0
+	}
+	return resp.StatusCode()
+}
+
 // checkGaps checks that each gap between arrivals is at least lower[i]
 // (less 1ms for clock granularity) and below upper[i].
 func checkGaps(t *testing.T, gaps, lower, upper []time.Duration) {
@@ -436,4 +457,14 @@ func checkGolden(t *testing.T, name string, got []byte) {
 			return
 		}
 	}
+}
+
+// spawn runs f in a goroutine counted by wg (sync.WaitGroup.Go, which
+// needs go 1.25; go.mod says 1.24).
+func spawn(wg *sync.WaitGroup, f func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f()
+	}()
 }

@@ -22,6 +22,7 @@ import (
 // --- Per-request policies ---------------------------------------------
 
 func TestControlWithPolicyRaisesRetries(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, statuses(503))
 	c := newClient(t, fastPolicy(1))
 
@@ -45,6 +46,7 @@ func TestControlWithPolicyRaisesRetries(t *testing.T) {
 }
 
 func TestControlWithPolicyLowersRetries(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, statuses(503))
 	c := newClient(t, fastPolicy(4))
 
@@ -64,6 +66,7 @@ func TestControlWithPolicyLowersRetries(t *testing.T) {
 }
 
 func TestControlWithoutRetry(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, statuses(503))
 	c := newClient(t, fastPolicy(3))
 
@@ -93,6 +96,7 @@ func TestControlWithoutRetry(t *testing.T) {
 // goroutines that use three policies at once; each request must get exactly
 // the attempts of its own policy.
 func TestControlPerRequestPolicyConcurrent(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, statuses(503))
 	c := newClient(t, fastPolicy(2))
 	high := fastPolicy(5)
@@ -111,7 +115,7 @@ func TestControlPerRequestPolicyConcurrent(t *testing.T) {
 		default:
 			want[i] = 3
 		}
-		wg.Go(func() {
+		spawn(&wg, func() {
 			resp, err := c.R().SetContext(ctx).SetHeader("X-Test-ID", strconv.Itoa(i)).Get(srv.URL)
 			if err != nil {
 				errs <- fmt.Errorf("request %d: %w", i, err)
@@ -138,6 +142,7 @@ func TestControlPerRequestPolicyConcurrent(t *testing.T) {
 // per-request policy decide for that request only, and that the client's
 // own conditions do not leak into it.
 func TestControlPerRequestConditions(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, _ int) {
 		switch r.URL.Path {
 		case "/missing":
@@ -153,7 +158,7 @@ func TestControlPerRequestConditions(t *testing.T) {
 
 	var wg sync.WaitGroup
 	for i := range 10 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			id := strconv.Itoa(i)
 			r := c.R().SetHeader("X-Test-ID", "custom-"+id).
 				SetContext(WithPolicy(context.Background(), retry404))
@@ -191,6 +196,7 @@ func TestControlPerRequestConditions(t *testing.T) {
 // TestControlWithPolicyKeepsClientBudget checks that a per-request policy
 // with no budget of its own still draws on the client's budget.
 func TestControlWithPolicyKeepsClientBudget(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, statuses(503))
 	cp := fastPolicy(1)
 	cp.Budget = Budget{Ratio: 0, Reserve: 2} // two retries in all, never refilled
@@ -220,6 +226,7 @@ func timed(f func()) time.Duration {
 }
 
 func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503, 503, 200))
 	// Default waits at least 1s and then 2s between these attempts.
 	c := newClient(t, Default().TestMode(-1))
@@ -238,6 +245,7 @@ func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
 }
 
 func TestControlPolicyTestModeCaps(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, statuses(503))
 	p := Default()
 	for _, tc := range []struct {
@@ -270,6 +278,7 @@ func TestControlPolicyTestModeCaps(t *testing.T) {
 }
 
 func TestControlPerRequestPolicyTestMode(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503, 503, 200))
 	c := newClient(t, fastPolicy(1)) // not in test mode
 	var resp *resty.Response
@@ -292,6 +301,7 @@ func productionClient() *resty.Client {
 }
 
 func TestControlClientTestMode(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
 		if strings.HasPrefix(r.Header.Get("X-Test-ID"), "flaky") && n == 3 {
 			w.WriteHeader(200)
@@ -343,6 +353,7 @@ func TestControlClientTestMode(t *testing.T) {
 }
 
 func TestControlClientTestModeWithoutPolicy(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503))
 	c := resty.New().SetLogger(nopLogger{})
 	t.Cleanup(c.GetClient().CloseIdleConnections)
@@ -362,6 +373,7 @@ func TestControlClientTestModeWithoutPolicy(t *testing.T) {
 // TestControlTestModeDecisionsUnchanged checks that test mode only skips
 // sleeping: what is retried and what gives up is as in production.
 func TestControlTestModeDecisionsUnchanged(t *testing.T) {
+	t.Parallel()
 	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, _ int) {
 		switch r.URL.Path {
 		case "/fail":

@@ -14,6 +14,7 @@ import (
 // Issue 8, item 8: Applying does not make resty log each failed attempt.
 
 func TestUsageRestyLoopQuiet(t *testing.T) {
+	t.Parallel()
 	const secret = "api_key=SECRET123"
 	refused := refusedURL(t) + "/v1/things?" + secret
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +68,7 @@ func TestUsageRestyLoopQuiet(t *testing.T) {
 // and once at Error (documented in the README's limits). No line ever
 // carries the URL.
 func TestUsageRestyLoopQuietHooksAndRequestLogger(t *testing.T) {
+	t.Parallel()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})

@@ -1,7 +1,7 @@
 package restyretry
 
 import (
-	"bytes"
+	"errors"
 	"net/http"
 	"slices"
 	"testing"
@@ -13,9 +13,8 @@ import (
 // unexported fields resty_fields.go reads, instead of letting the body
 // guard, the clone handling or the quiet log weaken silently.
 func TestRestyFields(t *testing.T) {
+	t.Parallel()
 	for name, ok := range map[string]bool{
-		"Request.isMultiPart":      multipartField.ok,
-		"Request.client":           reqClientField.ok,
 		"Request.log":              reqLoggerField.ok,
 		"Request.notParseResponse": reqStreamField.ok,
 		"Client.preReqHook":        preReqHookField != nil,
@@ -30,24 +29,20 @@ func TestRestyFields(t *testing.T) {
 	logger := &recLogger{}
 	c.SetLogger(logger)
 	r := c.R()
-	if got := requestClient(r); got != c {
-		t.Errorf("requestClient = %p, want the client %p", got, c)
-	}
 	if l, ok := requestLogger(r); !ok || l != resty.Logger(logger) {
 		t.Errorf("requestLogger = %v, %v; want the client's logger", l, ok)
 	}
-	if builtMultipart(r) || streamed(r) {
-		t.Errorf("a plain request: multipart %v, streamed %v; want false, false", builtMultipart(r), streamed(r))
+	if streamed(r, c) {
+		t.Error("a plain request: streamed is true, want false")
 	}
-	r.SetFileReader("f", "f.txt", bytes.NewReader([]byte("x")))
-	if !builtMultipart(r) {
-		t.Error("builtMultipart is false after SetFileReader")
-	}
-	if !streamed(c.R().SetDoNotParseResponse(true)) {
+	if !streamed(c.R().SetDoNotParseResponse(true), c) {
 		t.Error("streamed is false after Request.SetDoNotParseResponse")
 	}
-	if !streamed(resty.New().SetDoNotParseResponse(true).R()) {
+	if sc := resty.New().SetDoNotParseResponse(true); !streamed(sc.R(), sc) {
 		t.Error("streamed is false after Client.SetDoNotParseResponse")
+	}
+	if fieldsMissing() != nil {
+		t.Errorf("fieldsMissing = %v, want nil", fieldsMissing())
 	}
 	if hook, ok := preRequestHook(c); !ok || !hook.IsNil() {
 		t.Errorf("a new client's pre-request hook: %v, %v; want an empty slot", hook, ok)
@@ -61,6 +56,7 @@ func TestRestyFields(t *testing.T) {
 // TestRestyRetryLogFormats fails when resty's retry loop logs failed
 // attempts with other format strings than those quietLogger drops.
 func TestRestyRetryLogFormats(t *testing.T) {
+	t.Parallel()
 	logger := &recLogger{}
 	c := resty.New().SetLogger(logger).SetRetryCount(1).SetRetryWaitTime(1).SetRetryMaxWaitTime(1)
 	t.Cleanup(c.GetClient().CloseIdleConnections)
@@ -85,4 +81,4 @@ func TestRestyRetryLogFormats(t *testing.T) {
 	}
 }
 
-var errFieldsTest = &reasonError{msg: "fields test"}
+var errFieldsTest = errors.New("fields test")

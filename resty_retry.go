@@ -361,15 +361,31 @@ func outcomeOf(resp *resty.Response, err error, attempt int, guard bool) core.Ou
 	return o
 }
 
-// truncated reports whether resp's body was cut short: resty reads the
-// body whole before any middleware runs and keeps nothing of a body whose
-// read failed, so an error beside a status with no body read is the read's.
-// io.EOF alone is a body that ended cleanly at its framing before a
-// decoder (resty's gzip reader) got its first byte: an empty body, not a
-// cut one. A streamed body is not read by resty at all.
+// truncated reports whether resp's body was cut short, judged by the bytes
+// resty read against the framing. resty reads the body whole before any
+// middleware runs and sets resp.Size only once the read succeeded, so a
+// size that differs from the bytes it kept is a read that stopped partway,
+// while a body read whole means the error came after it (a decoder, a
+// hook). With nothing read, the framing decides: a Content-Length promised
+// bytes; without one, only a read failure the core knows (a reset, an
+// unexpected EOF) is a cut, and io.EOF is an empty body that ended cleanly
+// before a decoder (resty's gzip reader, xml) got its first byte. A
+// streamed body is not read by resty at all.
 func truncated(resp *resty.Response, err error, c *resty.Client) bool {
-	return err != nil && resp.RawResponse != nil && resp.Body() == nil && !errors.Is(err, io.EOF) &&
-		!streamed(resp.Request, c)
+	raw := resp.RawResponse
+	if err == nil || raw == nil || streamed(resp.Request, c) {
+		return false
+	}
+	n := int64(len(resp.Body()))
+	switch {
+	case resp.Size() != n:
+		return true
+	case n > 0:
+		return false
+	case raw.ContentLength > 0:
+		return true
+	}
+	return !errors.Is(err, io.EOF) && core.ReadFailure(err)
 }
 
 // stripPassword writes u as net/http writes it into a *url.Error: with
@@ -403,7 +419,13 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 		d = st.exec.Next(o)
 	}
 	if d.Err == nil {
-		if err := prepareReplay(r, st); err != nil {
+		err := prepareReplay(r, st)
+		if err == nil && isMultipart(r.Header.Get("Content-Type")) && !guarded(c) {
+			// A pre-request hook set after Apply, or on a clone, took the
+			// guard's place: resty would rebuild the parts.
+			err = errNoGuard
+		}
+		if err != nil {
 			d = st.exec.Next(core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt() + 1,
 				URL: urlOf(r), BodyChanged: true, Err: err})
 		}
@@ -461,7 +483,7 @@ func discard(resp *resty.Response) {
 
 // The bounds of draining a retried response's body.
 const (
-	discardLimit = 4 << 10
+	discardLimit = 64 << 10
 	discardTime  = 100 * time.Millisecond
 )
 
@@ -502,6 +524,16 @@ func (in *installation) finish(r *resty.Request, st *reqState, resp *resty.Respo
 		}
 	}
 	if st == nil {
+		if err != nil && r.Context().Err() != nil {
+			// The caller's context ended the first attempt, which has no
+			// state yet: resty asked no condition, so report it here.
+			e := in.start(nil, r, in.policyFor(r), r.Time)
+			d := e.Next(core.Outcome{Phase: core.PhaseEnded, Attempt: 1, URL: urlOf(r), Err: err})
+			if ue, ok := asType[*url.Error](err); ok && d.Err != nil {
+				ue.Err = d.Err
+			}
+			e.Close()
+		}
 		if h, ok := r.Context().(hideState); ok {
 			r.SetContext(h.Context)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-resty/resty/v2"
 	"github.com/jarcoal/httpmock"
+	"github.com/restyretry/restyretry/core"
 )
 
 // Benchmarks of the cost the package adds to a request.
@@ -110,7 +111,7 @@ func bnGet(b *testing.B, c *resty.Client, u string) {
 type bnDecision struct {
 	c    *resty.Client
 	in   *installation
-	p    *Policy
+	p    *core.Policy
 	cond resty.RetryConditionFunc
 	resp *resty.Response
 }
@@ -124,7 +125,7 @@ func bnSetup(tb testing.TB, status int, h http.Header) *bnDecision {
 	p := Default()
 	p.Budget = Budget{Ratio: DefaultBudgetRatio, Reserve: 1 << 40}
 	c := p.Apply(resty.New())
-	in, _ := find(c)
+	in := lookup(c)
 	if in == nil || len(c.RetryConditions) != 1 {
 		tb.Fatalf("Apply installed %d conditions, installation %v", len(c.RetryConditions), in)
 	}
@@ -147,7 +148,7 @@ func bnSetup(tb testing.TB, status int, h http.Header) *bnDecision {
 		}
 		resp.RawResponse = &http.Response{StatusCode: status, Header: hh}
 	}
-	return &bnDecision{c: c, in: in, p: in.policy.Load(), cond: c.RetryConditions[0], resp: resp}
+	return &bnDecision{c: c, in: in, p: in.core.Policy(), cond: c.RetryConditions[0], resp: resp}
 }
 
 // bnRefused is the error net/http returns for a refused connection.
@@ -158,12 +159,11 @@ func bnRefused() error {
 	}}
 }
 
-// Expected waits for attempt 1 under Default at u = 0.5: the backoff 1s
-// spread by Proportional(0.5), and a 2s Retry-After spread upward by at
-// most 10%.
+// Expected waits for attempt 1 under Default: the backoff 1s spread by
+// Proportional(0.5), and a 2s Retry-After spread upward by at most 10%.
 const (
-	bnU             = 0.5
-	bnBackoffWait   = 1250 * time.Millisecond
+	bnBackoffMin    = time.Second
+	bnBackoffMax    = 1500 * time.Millisecond
 	bnRetryAfter    = "2"
 	bnRetryAfterMin = 2 * time.Second
 	bnRetryAfterMax = 2200 * time.Millisecond
@@ -179,14 +179,13 @@ const (
 //   - 503-first: the first retry decision of a request, through the
 //     condition: it creates the request's state (a context value and the
 //     state struct), once per logical request.
-//   - 503-core: the pure decision (verdict + limits) on an existing state,
-//     with a fixed now and u. Target: < 200 ns, 0 allocs.
+//   - 503-core: the outcome and the core's decision (verdict + limits) on
+//     an existing state. Target: < 200 ns, 0 allocs.
 //   - 503-repeat: the condition again on a request that already has its
 //     state (a later attempt's decision).
 //   - 429-retry-after-core / 429-retry-after: as 503-core and 503-repeat, with
 //     Retry-After: 2; the second also runs retryAfter, the RetryAfter hook
 //     resty calls next, which commits the decision.
-//   - refused-classify: classify on the *url.Error of a refused connection.
 //   - refused-condition: the condition on that error (existing state).
 func BenchmarkDecision(b *testing.B) {
 	b.Run("200-success", func(b *testing.B) {
@@ -227,31 +226,22 @@ func BenchmarkDecision(b *testing.B) {
 				b.Fatal("503 not retried")
 			}
 		}
-		if st, _ := stateOf(req); st == nil || st.nextAttempt != 1 || st.next.source != SourceBackoff {
+		if st, _ := s.in.stateOf(req); st == nil || st.nextAttempt != 1 || st.next.Action != core.ActionRetry {
 			b.Fatalf("state after the decision: %+v", st)
 		}
 	})
 	b.Run("503-core", func(b *testing.B) {
-		bnCore(b, bnSetup(b, http.StatusServiceUnavailable, nil), bnBackoffWait, bnBackoffWait, SourceBackoff)
+		bnCore(b, bnSetup(b, http.StatusServiceUnavailable, nil), bnBackoffMin, bnBackoffMax)
 	})
 	b.Run("503-repeat", func(b *testing.B) {
 		bnRepeat(b, bnSetup(b, http.StatusServiceUnavailable, nil), false)
 	})
 	b.Run("429-retry-after-core", func(b *testing.B) {
 		s := bnSetup(b, http.StatusTooManyRequests, http.Header{"Retry-After": {bnRetryAfter}})
-		bnCore(b, s, bnRetryAfterMin, bnRetryAfterMax, "Retry-After")
+		bnCore(b, s, bnRetryAfterMin, bnRetryAfterMax)
 	})
 	b.Run("429-retry-after", func(b *testing.B) {
 		bnRepeat(b, bnSetup(b, http.StatusTooManyRequests, http.Header{"Retry-After": {bnRetryAfter}}), true)
-	})
-	b.Run("refused-classify", func(b *testing.B) {
-		err := bnRefused()
-		b.ReportAllocs()
-		for b.Loop() {
-			if classify(err) != errNotSent {
-				b.Fatal("refused connection not classified errNotSent")
-			}
-		}
 	})
 	b.Run("refused-condition", func(b *testing.B) {
 		s := bnSetup(b, 0, nil)
@@ -267,24 +257,23 @@ func BenchmarkDecision(b *testing.B) {
 }
 
 // state returns the request's state, creating it as a first failure does.
-func (s *bnDecision) state() *requestState {
-	if st, _ := stateOf(s.resp.Request); st != nil {
+func (s *bnDecision) state() *reqState {
+	r := s.resp.Request
+	if st, _ := s.in.stateOf(r); st != nil {
 		return st
 	}
-	return s.in.newState(s.resp.Request, s.p, s.resp.Request.Time)
+	return s.in.newState(s.c, r, s.in.start(s.c, r, s.p, r.Time))
 }
 
-// bnCore times building the outcome and deciding on an existing state at a
-// fixed now and u, and checks the wait lies in [lo, hi].
-func bnCore(b *testing.B, s *bnDecision, lo, hi time.Duration, source string) {
+// bnCore times building the outcome and the core's decision on an existing
+// state, and checks the wait lies in [lo, hi].
+func bnCore(b *testing.B, s *bnDecision, lo, hi time.Duration) {
 	st := s.state()
-	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		o := s.in.outcomeOf(s.p, s.resp, nil, st, st.attempt())
-		d := decide(s.p, &o, now, bnU)
-		if d.verdict != Retry || d.reason != nil || d.wait < lo || d.wait > hi || d.source != source {
-			b.Fatalf("decision %+v; want retry after %v–%v from %s", d, lo, hi, source)
+		d := st.exec.Next(outcomeOf(s.resp, nil, st.attempt(), s.in.guard))
+		if d.Action != core.ActionRetry || d.Err != nil || d.Wait < lo || d.Wait > hi {
+			b.Fatalf("decision %+v; want retry after %v–%v", d, lo, hi)
 		}
 	}
 }
@@ -335,14 +324,12 @@ func TestSuccessPathAllocationFree(t *testing.T) {
 func TestDecisionCoreAllocationFree(t *testing.T) {
 	s := bnSetup(t, http.StatusServiceUnavailable, nil)
 	st := s.state()
-	now := time.Now()
-	var d decision
+	var d core.Decision
 	n := testing.AllocsPerRun(200, func() {
-		o := s.in.outcomeOf(s.p, s.resp, nil, st, st.attempt())
-		d = decide(s.p, &o, now, bnU)
+		d = st.exec.Next(outcomeOf(s.resp, nil, st.attempt(), s.in.guard))
 	})
-	if d.reason != nil || d.wait != bnBackoffWait {
-		t.Errorf("decision %+v, want a retry after %v", d, bnBackoffWait)
+	if d.Action != core.ActionRetry || d.Err != nil || d.Wait < bnBackoffMin || d.Wait > bnBackoffMax {
+		t.Errorf("decision %+v, want a retry after %v–%v", d, bnBackoffMin, bnBackoffMax)
 	}
 	if n != 0 {
 		t.Errorf("decision core allocates %v times", n)

@@ -32,6 +32,7 @@ import (
 )
 
 func TestScheduleTiming(t *testing.T) {
+	t.Parallel()
 	policy := func() Policy {
 		p := Default()
 		p.MaxRetries = 3
@@ -109,6 +110,7 @@ func TestNoSleepAfterLastAttempt(t *testing.T) {
 }
 
 func TestRestyClampNeutralised(t *testing.T) {
+	t.Parallel()
 	t.Run("settings", func(t *testing.T) {
 		c := resty.New().SetRetryWaitTime(time.Second).SetRetryMaxWaitTime(time.Millisecond)
 		defer c.GetClient().CloseIdleConnections()
@@ -116,8 +118,8 @@ func TestRestyClampNeutralised(t *testing.T) {
 		if c.RetryWaitTime != 0 {
 			t.Errorf("RetryWaitTime = %v, want 0 so that resty never raises a wait", c.RetryWaitTime)
 		}
-		if c.RetryMaxWaitTime != maxDuration {
-			t.Errorf("RetryMaxWaitTime = %v, want %v so that resty never shortens a wait", c.RetryMaxWaitTime, maxDuration)
+		if c.RetryMaxWaitTime != maxWait {
+			t.Errorf("RetryMaxWaitTime = %v, want %v so that resty never shortens a wait", c.RetryMaxWaitTime, maxWait)
 		}
 		if c.RetryCount <= fastPolicy(3).MaxRetries {
 			t.Errorf("RetryCount = %d, want above MaxRetries so that the policy, not resty, stops", c.RetryCount)
@@ -249,6 +251,7 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 }
 
 func TestRetryAfterPastDate(t *testing.T) {
+	t.Parallel()
 	p := fastPolicy(3)
 	p.BaseDelay = time.Second // falling back to the backoff would be seen
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
@@ -268,6 +271,7 @@ func TestRetryAfterPastDate(t *testing.T) {
 }
 
 func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{"soon", "-1", "1.5", "1 s"} {
 		t.Run(v, func(t *testing.T) {
 			p := fastPolicy(3)
@@ -293,6 +297,7 @@ func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
 }
 
 func TestRetryAfterTooLong(t *testing.T) {
+	t.Parallel()
 	p := fastPolicy(3)
 	p.MaxRetryAfter = time.Second
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
@@ -321,6 +326,7 @@ func TestRetryAfterTooLong(t *testing.T) {
 }
 
 func TestUnauthorizedNeverRetried(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusUnauthorized)
@@ -339,6 +345,7 @@ func TestUnauthorizedNeverRetried(t *testing.T) {
 }
 
 func TestDeadlineTooClose(t *testing.T) {
+	t.Parallel()
 	// The context allows 600ms; every wait is longer. Giving up must be
 	// immediate: sleeping until the deadline would also end with
 	// context.DeadlineExceeded, but after ~600ms and without ErrGaveUp.
@@ -445,6 +452,7 @@ func TestDeadlineTooClose(t *testing.T) {
 }
 
 func TestCancelDuringWait(t *testing.T) {
+	t.Parallel()
 	p := fastPolicy(3)
 	p.BaseDelay = 2 * time.Second
 	ts := newTestServer(t, nil, statuses(503))
@@ -468,6 +476,7 @@ func TestCancelDuringWait(t *testing.T) {
 }
 
 func TestRefusedConnectionsRetried(t *testing.T) {
+	t.Parallel()
 	// The connection was never established, so even POST is safe to retry.
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
@@ -504,6 +513,7 @@ func hijack(t *testing.T, w http.ResponseWriter) (net.Conn, io.Writer) {
 }
 
 func TestDroppedConnections(t *testing.T) {
+	t.Parallel()
 	// Each attempt uses a fresh connection (keep-alives off), and Go's
 	// transport only replays a request itself on a reused connection, so
 	// the server sees exactly the attempts the policy made.
@@ -570,6 +580,7 @@ func TestDroppedConnections(t *testing.T) {
 }
 
 func TestClientTimeout(t *testing.T) {
+	t.Parallel()
 	// The first call hangs past the client's timeout; later ones answer at
 	// once. A timeout after the request was sent may have been applied.
 	for _, tc := range []struct {
@@ -616,6 +627,7 @@ func TestClientTimeout(t *testing.T) {
 }
 
 func TestMethodRulesOnStatus(t *testing.T) {
+	t.Parallel()
 	p := fastPolicy(3)
 	all := p.MaxRetries + 1
 	for _, tc := range []struct {
@@ -628,7 +640,8 @@ func TestMethodRulesOnStatus(t *testing.T) {
 		{"PATCH 502", http.MethodPatch, 502, false, 1},
 		{"PUT 500", http.MethodPut, 500, false, all},
 		{"DELETE 504", http.MethodDelete, 504, false, all},
-		{"POST 503", http.MethodPost, 503, false, all},
+		{"POST 503", http.MethodPost, 503, false, 1}, // a bare 503 is no proof it was not applied
+		{"POST 503 Idempotency-Key", http.MethodPost, 503, true, all},
 		{"POST 429", http.MethodPost, 429, false, all},
 		{"POST 500 Idempotency-Key", http.MethodPost, 500, true, all},
 		{"GET 501", http.MethodGet, 501, false, 1},
@@ -678,6 +691,7 @@ func TestMethodRulesOnStatus(t *testing.T) {
 }
 
 func TestCustomConditionsOnRealServer(t *testing.T) {
+	t.Parallel()
 	t.Run("RetryOnStatus", func(t *testing.T) {
 		ts := newTestServer(t, nil, statuses(409, 409, 200))
 		resp, err := newClient(t, fastPolicy(3).With(RetryOnStatus(409))).R().Get(ts.URL)
@@ -724,6 +738,7 @@ func TestCustomConditionsOnRealServer(t *testing.T) {
 }
 
 func TestLastResponseKept(t *testing.T) {
+	t.Parallel()
 	t.Run("give-up", func(t *testing.T) {
 		p := fastPolicy(3)
 		p.MaxRetryAfter = time.Second
@@ -762,6 +777,7 @@ func TestLastResponseKept(t *testing.T) {
 }
 
 func TestConcurrentSharedClient(t *testing.T) {
+	t.Parallel()
 	const requests = 100
 	p := fastPolicy(3)
 	p.BaseDelay = 2 * time.Millisecond
@@ -789,7 +805,7 @@ func TestConcurrentSharedClient(t *testing.T) {
 	results := make([]result, requests)
 	var wg sync.WaitGroup
 	for i := range requests {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			resp, err := c.R().SetHeader("X-Request-Id", strconv.Itoa(i)).Get(ts.URL)
 			results[i] = result{err: err}
 			if resp != nil {
@@ -830,6 +846,7 @@ func TestConcurrentSharedClient(t *testing.T) {
 }
 
 func TestMaxElapsed(t *testing.T) {
+	t.Parallel()
 	p := fastPolicy(3)
 	p.MaxRetries = 5
 	p.BaseDelay = 200 * time.Millisecond
@@ -867,6 +884,7 @@ func TestMaxElapsed(t *testing.T) {
 // any transport goroutine left behind). A caller's own, earlier deadline
 // keeps its meaning: DeadlineExceeded, not ErrTimeLimit.
 func TestMaxElapsedBoundsAttemptInFlight(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, _ int) {
 		select { // accept, read the request, never answer
@@ -904,6 +922,7 @@ func TestMaxElapsedBoundsAttemptInFlight(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
+	t.Parallel()
 	const requests = 50
 	p := fastPolicy(3)
 	p.BaseDelay = time.Millisecond
@@ -940,6 +959,7 @@ func TestBudget(t *testing.T) {
 // their first attempt instead of being refused, and each hold is an event;
 // a request to another host is not held.
 func TestPaceHoldsNewRequests(t *testing.T) {
+	t.Parallel()
 	const hint = 250 * time.Millisecond
 	var refusedAt atomic.Int64
 	limited := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
@@ -982,7 +1002,7 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for range 5 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			if resp, err := c.R().Get(limited.URL); err != nil || resp.StatusCode() != 200 {
 				t.Errorf("held request: %v, %v", resp, err)
 			}
@@ -1018,6 +1038,7 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 // the context's deadline, fails at once without sending; cancelling ends a
 // hold.
 func TestPaceRefusals(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "5")
@@ -1105,6 +1126,7 @@ func (ks *keyServer) seen(id string) []string {
 }
 
 func TestControlIdempotencyKeyAdded(t *testing.T) {
+	t.Parallel()
 	ks, c := keyClient(t)
 
 	var first []string
@@ -1146,6 +1168,7 @@ func TestControlIdempotencyKeyAdded(t *testing.T) {
 // already makes the POST retryable, so AddIdempotencyKey must not replace it
 // with a random one.
 func TestControlIdempotencyKeyKeepsCallersKey(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, onRequest, onClient, want string
 	}{
@@ -1179,6 +1202,7 @@ func keyClient(t *testing.T) (*keyServer, *resty.Client) {
 }
 
 func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
+	t.Parallel()
 	ks, c := keyClient(t)
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		if _, err := c.R().SetHeader("X-Test-ID", m).Execute(m, ks.URL); err != nil {
@@ -1191,6 +1215,7 @@ func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
 }
 
 func TestControlIdempotencyKeyOff(t *testing.T) {
+	t.Parallel()
 	ks := newKeyServer(t)
 	c := newClient(t, fastPolicy(3))
 	resp, err := c.R().SetHeader("X-Test-ID", "off").SetBody("x").Post(ks.URL)
@@ -1218,6 +1243,7 @@ func TestControlIdempotencyKeyOff(t *testing.T) {
 // Issue 8, item 1: A POST already applied is never re-sent after a redirect.
 
 func TestUsageRedirectedPostNotResent(t *testing.T) {
+	t.Parallel()
 	refused := refusedURL(t)
 	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther} {
 		for _, final := range []string{"503", "429", "refused"} {
@@ -1286,6 +1312,7 @@ func TestUsageRedirectedPostNotResent(t *testing.T) {
 // response judges that re-sent POST as usual (a POST on 503 is retried),
 // and every attempt carries the same bytes.
 func TestUsageRedirect307ResendsSameBody(t *testing.T) {
+	t.Parallel()
 	const payload = `{"order":"same bytes every time"}`
 	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
 		for _, kind := range []string{"string", "bytes", "reader"} {
@@ -1299,6 +1326,7 @@ func TestUsageRedirect307ResendsSameBody(t *testing.T) {
 						w.WriteHeader(code)
 					case "/again":
 						if log.record("again "+r.Method, r) == 1 {
+							w.Header().Set("Retry-After", "0") // refused before acting: POSTs too are retried
 							w.WriteHeader(http.StatusServiceUnavailable)
 							return
 						}
@@ -1339,6 +1367,7 @@ func TestUsageRedirect307ResendsSameBody(t *testing.T) {
 
 // A clone given its own policy retries by it; the original keeps its own.
 func TestUsageCloneApplyIndependent(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record(r.Header.Get("X-Who"), r)
@@ -1382,6 +1411,7 @@ func TestUsageCloneApplyIndependent(t *testing.T) {
 // and budget: it follows an Apply on the original, and draws from the same
 // bucket. Once the clone is applied it has its own (and a fresh budget).
 func TestUsageCloneSharesUntilAdopted(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record(r.Header.Get("X-Who"), r)
@@ -1431,6 +1461,7 @@ func TestUsageCloneSharesUntilAdopted(t *testing.T) {
 // TestMode on a clone skips the clone's waits and caps the clone's
 // retries, not the original's.
 func TestUsageCloneTestModeIndependent(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record(r.Header.Get("X-Who"), r)
@@ -1514,6 +1545,7 @@ func multipartServer(t *testing.T) (*httptest.Server, *sync.Mutex, map[string][]
 		first := len(parts[who]) == 1
 		mu.Unlock()
 		if first {
+			w.Header().Set("Retry-After", "0") // refused before acting: the POST is retried
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
@@ -1526,6 +1558,7 @@ func multipartServer(t *testing.T) (*httptest.Server, *sync.Mutex, map[string][]
 // multipart retry is either refused or sent with the full bytes, never
 // with an empty part. The original keeps its guard and its hook slot.
 func TestUsageClonePreRequestHookNoEmptyPart(t *testing.T) {
+	t.Parallel()
 	srv, mu, parts, hooks := multipartServer(t)
 	payload := bytes.Repeat([]byte("0123456789"), 300)
 	orig := newClient(t, fastPolicy(3))
@@ -1584,6 +1617,7 @@ func TestUsageClonePreRequestHookNoEmptyPart(t *testing.T) {
 // The same with a clone that also got its own policy (Apply after
 // SetPreRequestHook, and SetPreRequestHook after Apply).
 func TestUsageClonePreRequestHookApplied(t *testing.T) {
+	t.Parallel()
 	srv, mu, parts, _ := multipartServer(t)
 	payload := bytes.Repeat([]byte("abcdefghij"), 300)
 	orig := newClient(t, fastPolicy(3))
@@ -1769,12 +1803,14 @@ type statusError struct{ status int }
 func (e *statusError) Error() string { return "api error " + strconv.Itoa(e.status) }
 
 func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		n := log.record(r.Header.Get("X-Run")+" "+r.Method+" "+r.URL.Path, r)
 		switch r.URL.Path {
 		case "/flaky":
 			if n == 1 {
+				w.Header().Set("Retry-After", "0") // refused before acting: POSTs too are retried
 				w.WriteHeader(http.StatusServiceUnavailable)
 				return
 			}
@@ -1837,6 +1873,7 @@ func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
 // The middleware's error is not an attempt's transport error: events say
 // Err nil for a status that was retried.
 func TestUsageAfterResponseErrorNotReportedAsTransport(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record("x", r) == 1 {
@@ -1870,6 +1907,7 @@ func TestUsageAfterResponseErrorNotReportedAsTransport(t *testing.T) {
 // Issue 8, item 7: Re-applying a policy while requests run.
 
 func TestUsageReapplyWhileRunning(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.Header.Get("X-ID"), r) == 1 {
@@ -1889,7 +1927,7 @@ func TestUsageReapplyWhileRunning(t *testing.T) {
 
 	stop := make(chan struct{})
 	var reloads sync.WaitGroup
-	reloads.Go(func() {
+	spawn(&reloads, func() {
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -1914,7 +1952,7 @@ func TestUsageReapplyWhileRunning(t *testing.T) {
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for w := range workers {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			for i := range each {
 				resp, err := c.R().SetHeader("X-ID", fmt.Sprintf("%d-%d", w, i)).Get(srv.URL)
 				if err != nil || resp.StatusCode() != http.StatusOK {
@@ -1941,6 +1979,7 @@ func TestUsageReapplyWhileRunning(t *testing.T) {
 // A hot reload of a clone's policy: the clone's first Apply (or TestMode,
 // or Observe) while the clone is in use.
 func TestUsageReapplyCloneWhileRunning(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.Header.Get("X-ID"), r) == 1 {
@@ -1959,7 +1998,7 @@ func TestUsageReapplyCloneWhileRunning(t *testing.T) {
 	var failed atomic.Int64
 	started := make(chan struct{})
 	for w := range 4 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			for i := range 20 {
 				if w == 0 && i == 2 {
 					close(started)
@@ -1996,6 +2035,7 @@ func http2Server(t *testing.T, h http.HandlerFunc) (*httptest.Server, *resty.Cli
 }
 
 func TestUsageHTTP2Retries(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	var protos sync.Map
 	srv, c := http2Server(t, func(w http.ResponseWriter, r *http.Request) {
@@ -2023,6 +2063,7 @@ func TestUsageHTTP2Retries(t *testing.T) {
 			n = log.record(id, r)
 		}
 		if n == 1 {
+			w.Header().Set("Retry-After", "0") // refused before acting: POSTs too are retried
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
@@ -2062,6 +2103,7 @@ func TestUsageHTTP2Retries(t *testing.T) {
 // (the connection closes: a maybe-sent error). Over HTTP/2 the same fault
 // is a stream reset; it should be retried the same way.
 func TestUsageHTTP2AbortedStreamRetried(t *testing.T) {
+	t.Parallel()
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
 		t.Run(proto, func(t *testing.T) {
 			var hits atomic.Int64
@@ -2100,6 +2142,7 @@ func TestUsageHTTP2AbortedStreamRetried(t *testing.T) {
 // still sees a clone's requests after the clone gets its own test mode or
 // policy: it saw them before.
 func TestUsageCloneKeepsObservers(t *testing.T) {
+	t.Parallel()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	})
@@ -2126,6 +2169,7 @@ func TestUsageCloneKeepsObservers(t *testing.T) {
 // The Idempotency-Key added to a request is visible on the response's
 // request, for the caller's logs.
 func TestUsageAutoKeyVisibleOnResponse(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record("k", r)
@@ -2154,6 +2198,7 @@ func TestUsageAutoKeyVisibleOnResponse(t *testing.T) {
 // user info in the URL (basic auth, as many internal services use) must
 // not change that.
 func TestUsageRefusedPostWithUserInfoRetried(t *testing.T) {
+	t.Parallel()
 	refused := strings.Replace(refusedURL(t), "http://", "http://svc:s3cret@", 1) + "/orders"
 	for _, target := range []string{refusedURL(t) + "/orders", refused} {
 		var events eventLog
@@ -2178,6 +2223,7 @@ func redactUserInfo(s string) string { return strings.Replace(s, "s3cret", "xxx"
 // 500 retryable (the server vouches that repeating is safe), and false stops
 // a GET that got 503, which would otherwise be retried.
 func TestServerVerdictOnRealServer(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, _ int) {
 		switch r.URL.Path {
 		case "/vouched":
@@ -2213,6 +2259,7 @@ func TestServerVerdictOnRealServer(t *testing.T) {
 // policy cannot stop it, but the loop ceiling Apply sets does, below the
 // attempt (1024) at which resty's own backoff arithmetic panics.
 func TestUserConditionRetryingPreSendErrors(t *testing.T) {
+	t.Parallel()
 	hookErr := errors.New("no token")
 	var calls atomic.Int64
 	c := newClient(t, fastPolicy(3))
@@ -2244,6 +2291,7 @@ func TestUserConditionRetryingPreSendErrors(t *testing.T) {
 // MaxRetryAfter is honoured by both). Its event names the URL resty sends
 // to, also when the request's URL is relative to the client's base URL.
 func TestPaceHoldsLikeARetry(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "1")
@@ -2279,6 +2327,7 @@ func TestPaceHoldsLikeARetry(t *testing.T) {
 // skipped its waits, a new request is held (skipped too) as in production,
 // not refused for a hold that adds up the skipped waits.
 func TestPaceInTestModeKeepsProductionGiveUps(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.Header().Set("Retry-After", "10")
 		w.WriteHeader(http.StatusTooManyRequests)
@@ -2302,6 +2351,7 @@ func TestPaceInTestModeKeepsProductionGiveUps(t *testing.T) {
 // reported once, even when a retry condition of the user's says true to
 // every error and resty asks again and again.
 func TestRefusalStandsForTheExecute(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "60")
@@ -2320,6 +2370,7 @@ func TestRefusalStandsForTheExecute(t *testing.T) {
 	}
 	short := p
 	short.MaxRetryAfter = time.Second
+	short.ReplaceOnDecision = true // the same recorder: report once
 	_, err := c.R().SetContext(WithPolicy(context.Background(), short)).Get(ts.URL)
 	if !errors.Is(err, ErrWaitTooLong) {
 		t.Fatalf("held request: %v, want ErrWaitTooLong", err)
@@ -2378,6 +2429,7 @@ func pacingEvents(evs []Event) (holds, giveUps int) {
 // look (by another request, while this one runs its other hooks) still
 // holds it, at the pre-request hook, whatever state the first attempt has.
 func TestPaceLooksAgainBeforeSending(t *testing.T) {
+	t.Parallel()
 	for name, mod := range map[string]func(*Policy){
 		"plain":             func(*Policy) {},
 		"MaxElapsed":        func(p *Policy) { p.MaxElapsed = 10 * time.Second },
@@ -2419,6 +2471,7 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 // when a user condition makes resty ask again), and test mode, which skipped
 // the hold, does not report it twice.
 func TestPaceAtSendRefusalAndLimits(t *testing.T) {
+	t.Parallel()
 	t.Run("rounds add up", func(t *testing.T) {
 		ts := paceServer(t)
 		p := fastPolicy(0)

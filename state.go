@@ -61,8 +61,30 @@ func (in *installation) newState(c *resty.Client, r *resty.Request, e *core.Exec
 	}
 	in.inflight.Store(r, st)
 	in.flightN.Add(1)
-	r.SetContext(context.WithValue(e.Context(), stateKey{}, st))
+	r.SetContext(&stateCtx{Context: e.Context(), st: st})
 	return st
+}
+
+// stateCtx carries a request's state: it is context.WithValue but for one
+// thing, the reason it exists. Once Execute has returned, its Value gives
+// nil for the state, so that a context a hook derived from it (a span set
+// in OnBeforeRequest, which end leaves in place), or another request was
+// given (a request made inside a hook), carries nothing of the library.
+// Everything else, Done, Deadline and Err included, is the wrapped
+// context's.
+type stateCtx struct {
+	context.Context
+	st *reqState
+}
+
+func (c *stateCtx) Value(key any) any {
+	if _, ok := key.(stateKey); ok {
+		if c.st.done.Load() {
+			return nil
+		}
+		return c.st
+	}
+	return c.Context.Value(key)
 }
 
 // stateOf returns r's state, nil if it has none. A context that carries
@@ -84,7 +106,7 @@ func (in *installation) stateOf(r *resty.Request) (st *reqState, foreign bool) {
 		return nil, foreign
 	}
 	st = v.(*reqState)
-	r.SetContext(context.WithValue(r.Context(), stateKey{}, st))
+	r.SetContext(&stateCtx{Context: r.Context(), st: st})
 	return st, false
 }
 
@@ -122,8 +144,8 @@ func (e heldError) Unwrap() error { return e.err }
 // req.Header, the caller's context is put back, and the execution is
 // closed, unless the caller streams the body under MaxElapsed: closing the
 // body closes it then, so the stream stays bounded. A streamed give-up's
-// body is closed: the caller gets an error, and net/http's rule is to
-// ignore the response then.
+// body is the caller's too, unread: resty returns the response with the
+// error, and GiveUpError.Response is documented as the way to reach it.
 func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response) {
 	in.inflight.Delete(r)
 	in.flightN.Add(-1)
@@ -135,9 +157,6 @@ func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response
 		body = resp.RawResponse.Body
 	}
 	switch {
-	case body != nil && st.gaveUp:
-		_ = body.Close()
-		st.exec.Close()
 	case body != nil && st.exec.Context() != st.exec.Parent():
 		resp.RawResponse.Body = &closeOnEOF{ReadCloser: body, exec: st.exec}
 	default:
@@ -145,7 +164,9 @@ func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response
 	}
 	st.done.Store(true)
 	st.replay = replay{}
-	if v, ok := r.Context().Value(stateKey{}).(*reqState); ok && v == st {
+	// The caller's context goes back, unless a hook has wrapped the
+	// library's since (its values stay; the state is hidden by done).
+	if sc, ok := r.Context().(*stateCtx); ok && sc.st == st {
 		r.SetContext(st.parent)
 	} else if h, ok := r.Context().(hideState); ok {
 		r.SetContext(h.Context)

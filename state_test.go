@@ -24,6 +24,7 @@ import (
 // Execute.
 
 func TestUsageReusedRequestPolling(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Path + " " + r.Header.Get("X-Poll")
@@ -128,6 +129,7 @@ func TestUsageReusedRequestPolling(t *testing.T) {
 // ResendCount, read by a transport, counts from 0 on each Execute of a
 // reused request.
 func TestUsageReusedRequestResendCount(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.Header.Get("X-Poll"), r) == 1 {
@@ -192,18 +194,20 @@ func (rt *resendTransport) countsFor(path string) []int {
 // Issue 8, item 6: Test mode keeps production's give-ups.
 
 func TestUsageTestModeSameGiveUp(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		log.record(r.Header.Get("X-ID"), r)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	// Waits 25, 50, 100, 200ms: they end 25, 75, 175 and 375ms after the
-	// start, so a limit of 250ms refuses the fourth wait: the request gives
-	// up at attempt 4 (not at 7, where MaxRetries would end it).
+	// Waits 50, 100, 200, 400ms: they end 50, 150, 350 and 750ms after the
+	// start, so a limit of 550ms refuses the fourth wait: the request gives
+	// up at attempt 4 (not at 7, where MaxRetries would end it). The
+	// production mode leaves 200ms for three round trips, under load.
 	base := fastPolicy(3)
 	base.MaxRetries = 6
-	base.BaseDelay, base.Multiplier, base.MaxDelay, base.Jitter = 25*time.Millisecond, 2, time.Second, NoJitter
-	const limit = 250 * time.Millisecond
+	base.BaseDelay, base.Multiplier, base.MaxDelay, base.Jitter = 50*time.Millisecond, 2, time.Second, NoJitter
+	const limit = 550 * time.Millisecond
 
 	type mode struct {
 		name  string
@@ -267,6 +271,7 @@ func TestUsageTestModeSameGiveUp(t *testing.T) {
 // Follow-up requests made with resp.Request.Context().
 
 func TestUsageFollowUpWithResponseContext(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.Header.Get("X-ID"), r) == 1 {
@@ -314,7 +319,7 @@ func TestUsageFollowUpWithResponseContext(t *testing.T) {
 	// 50 goroutines share that context.
 	var wg sync.WaitGroup
 	for g := range 50 {
-		wg.Go(func() {
+		spawn(&wg, func() {
 			id := "shared-" + strconv.Itoa(g)
 			body := "body " + strconv.Itoa(g)
 			resp, err := c.R().SetContext(ctx).SetHeader("X-ID", id).SetBody(body).Post(srv.URL)
@@ -337,9 +342,11 @@ func TestUsageFollowUpWithResponseContext(t *testing.T) {
 // request's context is a request of its own: own attempts, own body, own
 // resend count.
 func TestUsageNestedRequestInHook(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if log.record(r.URL.Path, r) == 1 {
+			w.Header().Set("Retry-After", "0") // refused before acting: POSTs too are retried
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
@@ -398,6 +405,7 @@ func TestUsageNestedRequestInHook(t *testing.T) {
 // derived from the request's) must not make retries unbounded: MaxRetries
 // still ends the request.
 func TestUsageHookReplacingContextBounded(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int64
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) > 20 {
@@ -423,6 +431,7 @@ func TestUsageHookReplacingContextBounded(t *testing.T) {
 // returns; a policy with MaxElapsed (Interactive, Background) must leave
 // its body readable.
 func TestUsageStreamReadableAfterReturn(t *testing.T) {
+	t.Parallel()
 	payload := strings.Repeat("stream ", 256<<10) // ~1.8 MB: not buffered with the header
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, payload)
@@ -455,6 +464,7 @@ func TestUsageStreamReadableAfterReturn(t *testing.T) {
 // or OnError, as it does on a bare client. Retries, an Idempotency-Key or
 // MaxElapsed (which give a request the library's state) must not hide it.
 func TestUsageMiddlewareContextSurvivesToHooks(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		n := log.record(r.Header.Get("X-ID"), r)
@@ -514,6 +524,7 @@ func TestUsageMiddlewareContextSurvivesToHooks(t *testing.T) {
 // ends an attempt; with no MaxElapsed in the policy, that is not
 // ErrTimeLimit.
 func TestUsagePerAttemptTimeoutNotTimeLimit(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int64
 	release := make(chan struct{})
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -580,12 +591,12 @@ func replaceContextEachAttempt(c *resty.Client) {
 // in-flight record, and its count of them.
 func inflightOf(t *testing.T, c *resty.Client) (entries int, counted int64) {
 	t.Helper()
-	own, _ := find(c)
+	own := lookup(c)
 	if own == nil {
 		t.Fatal("client has no installation of its own")
 	}
 	own.inflight.Range(func(_, _ any) bool { entries++; return true })
-	return entries, own.inflightN.Load()
+	return entries, own.flightN.Load()
 }
 
 // Under MaxElapsed, a context derived from the request's context inside a
@@ -593,6 +604,7 @@ func inflightOf(t *testing.T, c *resty.Client) (entries int, counted int64) {
 // after Execute returned: the request's context is then the caller's in
 // all but identity.
 func TestDerivedInHookFollowsCallerCancel(t *testing.T) {
+	t.Parallel()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {})
 	p := fastPolicy(3)
 	p.MaxElapsed = 10 * time.Second // far away: only the caller's cancel can end the contexts
@@ -685,6 +697,7 @@ func TestReplacedContextInflightLeak(t *testing.T) {
 // fresh key on its second Execute (the first one's state is not resumed),
 // and no key is left on the request.
 func TestReplacedContextKeyReused(t *testing.T) {
+	t.Parallel()
 	log := newRequestLog()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) { log.record("k", r) })
 	p := fastPolicy(3)
@@ -708,6 +721,7 @@ func TestReplacedContextKeyReused(t *testing.T) {
 // The same hook with MaxElapsed: a request executed again measures
 // MaxElapsed from its own start, not from the first Execute's.
 func TestReusedRequestInheritsStaleState(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil, statuses(200, 503, 200)) // the second Execute's first attempt fails
 	p := fastPolicy(3)
 	p.MaxElapsed = 300 * time.Millisecond
@@ -730,6 +744,7 @@ func TestReusedRequestInheritsStaleState(t *testing.T) {
 // and the finished state holds neither the request, nor the retried
 // response, nor the body's bytes kept for the replay.
 func TestStreamedClosedRetainsState(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, r *http.Request, n int) {
 		io.Copy(io.Discard, r.Body)
 		if n == 1 {
@@ -748,29 +763,30 @@ func TestStreamedClosedRetainsState(t *testing.T) {
 	if err != nil || resp.StatusCode() != http.StatusOK || ts.calls() != 2 {
 		t.Fatalf("status %d, err %v, %d calls; want 200 after one retry", statusOf(resp), err, ts.calls())
 	}
-	sc, ok := resp.RawResponse.Request.Context().(*stateCtx)
+	rctx := resp.RawResponse.Request.Context()
+	sc, ok := rctx.(*stateCtx)
 	if !ok {
 		resp.RawBody().Close()
-		t.Fatalf("the streamed response's request context is %T, want the library's *stateCtx", resp.RawResponse.Request.Context())
+		t.Fatalf("the streamed response's request context is %T, want the library's *stateCtx", rctx)
 	}
-	if !sc.live() {
-		t.Errorf("the deadline was disarmed before the streamed body was closed")
+	if rctx.Value(stateKey{}) != nil {
+		t.Errorf("the state is reachable from the streamed response's context after return")
+	}
+	st := sc.st
+	if _, has := rctx.Deadline(); !has || rctx.Err() != nil {
+		t.Errorf("the deadline was disarmed before the streamed body was closed (deadline %v, err %v)", has, rctx.Err())
 	}
 	got, err := io.ReadAll(resp.RawBody())
 	if err != nil || string(got) != "ok" {
 		t.Errorf("streamed body %q, err %v", got, err)
 	}
 	resp.RawBody().Close()
-	if sc.live() {
-		t.Errorf("the deadline is still armed after the streamed body was closed")
+	if rctx.Err() == nil {
+		t.Errorf("the deadline's timer is still armed after the streamed body was closed")
 	}
-	if _, ok := sc.Deadline(); ok {
-		t.Errorf("the request's context still has a deadline after the streamed body was closed")
-	}
-	st := sc.state()
-	if st.req != nil || st.lastResp != nil || st.replay.data != nil || st.nextErr != nil {
-		t.Errorf("the finished state still holds: request %v, last response %v, replay bytes %d, error %v",
-			st.req != nil, st.lastResp != nil, len(st.replay.data), st.nextErr)
+	if !st.done.Load() || st.replay.data != nil || st.replay.firstBody != nil {
+		t.Errorf("the finished state still holds: done %v, replay bytes %d, first body %v",
+			st.done.Load(), len(st.replay.data), st.replay.firstBody != nil)
 	}
 }
 
@@ -778,6 +794,7 @@ func TestStreamedClosedRetainsState(t *testing.T) {
 // caller's cancel, even once the MaxElapsed deadline passes: Err never
 // changes after it returned an error.
 func TestStreamedErrStable(t *testing.T) {
+	t.Parallel()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	p := fastPolicy(3)
 	p.MaxElapsed = 200 * time.Millisecond
@@ -806,6 +823,7 @@ func TestStreamedErrStable(t *testing.T) {
 // A context the MaxElapsed deadline ended stays ended after Execute
 // returned: Done stays closed and Err non-nil.
 func TestExpiredContextUncancels(t *testing.T) {
+	t.Parallel()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		select { // slower than MaxElapsed
 		case <-r.Context().Done():
@@ -838,6 +856,7 @@ func TestExpiredContextUncancels(t *testing.T) {
 // resp.Request.Context() gets back exactly the context it was given, even
 // when it retried and the outer request carries a state of its own.
 func TestNestedRequestContextIdentity(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, n int) {
 		if r.URL.Path == "/inner" && n == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)

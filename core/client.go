@@ -176,4 +176,7 @@ func (c *Client) Start(ctx context.Context, p *Policy, r Request) *Execution {
 var executions = sync.Pool{New: func() any { return new(Execution) }}
 
 // errElapsed is the cause of an execution's context ending at MaxElapsed.
-var errElapsed = ErrTimeLimit
+// net/http ends the attempt in flight with the cause, so it is both
+// ErrTimeLimit and context.DeadlineExceeded, as the context's own Err is:
+// a caller testing for either finds it, and PhaseEnded sees a context end.
+var errElapsed error = &reasonError{msg: ErrTimeLimit.Error(), wraps: []error{ErrTimeLimit, context.DeadlineExceeded}}

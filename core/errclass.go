@@ -242,3 +242,11 @@ const (
 	h2InadequateSecurity = 0xc
 	h2HTTP11Required     = 0xd
 )
+
+// ReadFailure reports whether err is a failure of the connection itself (a
+// reset, a timeout, an unexpected EOF, a closed connection): what an
+// adapter that cannot count a body's bytes may take as a cut body.
+func ReadFailure(err error) bool {
+	c := classify(err)
+	return c == errMaybeSent || c == errNotSent
+}

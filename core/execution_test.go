@@ -743,8 +743,8 @@ func TestExecutionMaxElapsedInFlight(t *testing.T) {
 	e := c.Start(context.Background(), nil, Request{Method: http.MethodGet, Start: clk.Now().Add(-time.Minute)})
 	defer e.Close()
 	<-e.Context().Done()
-	if cause := context.Cause(e.Context()); cause != ErrTimeLimit {
-		t.Errorf("cause %v, want ErrTimeLimit", cause)
+	if cause := context.Cause(e.Context()); !errors.Is(cause, ErrTimeLimit) || !errors.Is(cause, context.DeadlineExceeded) {
+		t.Errorf("cause %v, want ErrTimeLimit and context.DeadlineExceeded", cause)
 	}
 	if e.Parent().Err() != nil {
 		t.Error("the caller's context ended")
