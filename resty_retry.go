@@ -483,7 +483,7 @@ func discard(resp *resty.Response) {
 
 // The bounds of draining a retried response's body.
 const (
-	discardLimit = 64 << 10
+	discardLimit = 8 << 10
 	discardTime  = 100 * time.Millisecond
 )
 

@@ -157,6 +157,12 @@ func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response
 		body = resp.RawResponse.Body
 	}
 	switch {
+	case body != nil && st.gaveUp:
+		// The caller gets an error, and net/http's rule is to ignore the
+		// response then: a body left open would leak its connection. The
+		// status and headers stay readable.
+		_ = body.Close()
+		st.exec.Close()
 	case body != nil && st.exec.Context() != st.exec.Parent():
 		resp.RawResponse.Body = &closeOnEOF{ReadCloser: body, exec: st.exec}
 	default:
