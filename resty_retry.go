@@ -286,14 +286,19 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		in = st.in
 	}
 	var e *core.Execution
-	attempt := 1
+	attempt, c := 1, in.self.Value()
 	if st != nil {
-		e, attempt = st.exec, st.attempt()
+		e, attempt, c = st.exec, st.attempt(), st.client
 	} else {
-		e = in.start(nil, r, in.policyFor(r), r.Time)
+		e = in.start(c, r, in.policyFor(r), r.Time)
 	}
-	d := e.Next(outcomeOf(resp, err, attempt, in.guard))
+	o := outcomeOf(resp, err, attempt, in.guard)
+	o.Truncated = truncated(resp, err, c)
+	d := e.Next(o)
 	if d.Action != core.ActionRetry && d.Err == nil {
+		if st == nil {
+			e.Release() // decided at the first attempt: nothing holds it
+		}
 		return false
 	}
 	if st == nil {
@@ -339,6 +344,17 @@ func outcomeOf(resp *resty.Response, err error, attempt int, guard bool) core.Ou
 		}
 	}
 	return o
+}
+
+// truncated reports whether resp's body was cut short: resty reads the
+// body whole before any middleware runs and keeps nothing of a body whose
+// read failed, so an error beside a status with no body read is the read's.
+// io.EOF alone is a body that ended cleanly at its framing before a
+// decoder (resty's gzip reader) got its first byte: an empty body, not a
+// cut one. A streamed body is not read by resty at all.
+func truncated(resp *resty.Response, err error, c *resty.Client) bool {
+	return err != nil && resp.RawResponse != nil && resp.Body() == nil && !errors.Is(err, io.EOF) &&
+		!streamed(resp.Request, c)
 }
 
 // stripPassword writes u as net/http writes it into a *url.Error: with

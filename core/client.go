@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -142,7 +143,8 @@ func (c *Client) Start(ctx context.Context, p *Policy, r Request) *Execution {
 	if p == nil {
 		p = c.policy.Load()
 	}
-	e := &Execution{c: c, p: p, ctx: ctx, bound: ctx, method: r.Method, header: r.Header,
+	e := executions.Get().(*Execution)
+	*e = Execution{c: c, p: p, ctx: ctx, bound: ctx, method: r.Method, header: r.Header,
 		defaultKey: r.DefaultKey, start: r.Start}
 	if e.start.IsZero() {
 		e.start = c.clock.Now()
@@ -158,6 +160,10 @@ func (c *Client) Start(ctx context.Context, p *Policy, r Request) *Execution {
 	}
 	return e
 }
+
+// executions are reused (Execution.Release), so that a request decided at
+// its first attempt costs no allocation.
+var executions = sync.Pool{New: func() any { return new(Execution) }}
 
 // errElapsed is the cause of an execution's context ending at MaxElapsed.
 // net/http ends the attempt in flight with the cause, so it is both

@@ -179,8 +179,13 @@ func (p *Policy) builtin(o *outcome) (Verdict, Rule) {
 	if !retryableStatus(status) {
 		return Stop, RuleStatus
 	}
-	if (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) && !o.redirected {
-		// The server refused the request before acting on it.
+	if !o.redirected && (status == http.StatusTooManyRequests ||
+		status == http.StatusServiceUnavailable && hasRetryAfter(o.header)) {
+		// The server refused the request before acting on it. A bare 503
+		// is no such proof: a gateway answers it when the upstream
+		// connection broke (Envoy's "upstream connect error or
+		// disconnect/reset before headers", Heroku's H12), while the
+		// upstream may still apply the request.
 		return Retry, RuleStatus
 	}
 	if p.idempotent(o) {
@@ -216,7 +221,9 @@ func (p *Policy) idempotent(o *outcome) bool {
 // that would end more than MaxElapsed after the first attempt started
 // (ErrTimeLimit).
 func (p *Policy) schedule(d decision, o *outcome, now time.Time, u float64) decision {
-	d.wait, d.source = p.Jitter.Spread(p.backoff(o.attempt), u), SourceBackoff
+	backoff := p.backoff(o.attempt)
+	d.wait, d.source = p.Jitter.Spread(backoff, u), SourceBackoff
+	bare := p.Jitter.Spread(backoff, 0) // the wait without the jitter's spread
 	if o.header != nil {
 		if hint, src, ok := serverHint(o.header, o.status, now); ok {
 			if hint > p.MaxRetryAfter {
@@ -225,14 +232,28 @@ func (p *Policy) schedule(d decision, o *outcome, now time.Time, u float64) deci
 			if w := min(hintWait(hint, u), p.MaxRetryAfter); w >= d.wait {
 				d.wait, d.source = w, src
 			}
+			bare = max(bare, hint)
 		}
 	}
-	end := now.Add(d.wait)
+	// The time left before the deadline or MaxElapsed: a wait that fits
+	// without its spread keeps it only as far as half of what is left after
+	// it, so that the library's own spread never turns a wait that fits
+	// into a give-up.
+	left, reason := maxDuration, error(nil)
+	if !o.deadline.IsZero() {
+		left, reason = o.deadline.Sub(now), ErrDeadline
+	}
+	if p.MaxElapsed > 0 {
+		if l := o.start.Add(p.MaxElapsed).Sub(now); l < left {
+			left, reason = l, ErrTimeLimit
+		}
+	}
 	switch {
-	case !o.deadline.IsZero() && !end.Before(o.deadline):
-		d.verdict, d.reason = Stop, ErrDeadline
-	case p.MaxElapsed > 0 && end.Sub(o.start) > p.MaxElapsed:
-		d.verdict, d.reason = Stop, ErrTimeLimit
+	case reason == nil || d.wait < left:
+	case bare < left:
+		d.wait = bare + (left-bare)/2
+	default:
+		d.verdict, d.reason = Stop, reason
 	}
 	return d
 }
@@ -261,21 +282,27 @@ func hasRetryAfter(h http.Header) bool {
 }
 
 // failureOf turns an attempt's error class into what it means for a retry.
-// An error not recognised counts as one that may have been applied when no
-// response arrived (a transport error); when a status arrived, it came from
-// middleware (an OnAfterResponse hook that turns statuses into errors, a
-// parse error) or a refused redirect, and the status rules decide.
-func failureOf(c errClass, withStatus bool) failure {
+// Without a status (a transport error), an error not recognised counts as
+// one that may have been applied. When a status line arrived, the status
+// comes first: the status rules and the server's verdict decide, unless
+// the error is permanent, or the body of a 2xx was cut short (truncated):
+// the body is what the caller wanted, so that 2xx is a failure that may
+// have been applied.
+func failureOf(c errClass, status int, truncated bool) failure {
+	if status != 0 {
+		switch {
+		case c == errPermanent:
+			return failedPermanent
+		case truncated && status >= 200 && status < 300:
+			return failedMaybeSent
+		}
+		return noFailure
+	}
 	switch c {
 	case errPermanent:
 		return failedPermanent
 	case errNotSent:
 		return failedNotSent
-	case errMaybeSent:
-		return failedMaybeSent
-	}
-	if withStatus {
-		return noFailure
 	}
 	return failedMaybeSent
 }

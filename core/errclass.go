@@ -32,6 +32,9 @@ import (
 //     *tls.ECHRejectionError, a *net.OpError with Op "remote error" or
 //     "local error" (how crypto/tls reports a TLS alert it received or
 //     sent), and http.ErrSchemeMismatch (an HTTP answer to an HTTPS request).
+//   - A *net.OpError with Op "proxyconnect": the proxy refused or failed
+//     the CONNECT (a 407, a refused connection to the proxy), which is a
+//     configuration error; nothing reached the server.
 //   - The adapter's own permanent errors (Client's Permanent option): for
 //     resty, a redirect the client's policy refused (ErrAutoRedirectDisabled)
 //     and a response over the client's own limit (ErrResponseBodyTooLarge).
@@ -116,6 +119,9 @@ func classify(err error, permanent ...error) errClass {
 	}
 	if errors.Is(err, context.Canceled) || tlsFailure(err) {
 		return errPermanent
+	}
+	if opErr, ok := asType[*net.OpError](err); ok && opErr.Op == "proxyconnect" {
+		return errPermanent // the proxy refused the tunnel: configuration, and nothing was sent
 	}
 	for _, p := range permanent {
 		if errors.Is(err, p) {

@@ -9,10 +9,13 @@ import (
 	"time"
 )
 
-// ErrGaveUp is wrapped by every error that ends a request early: the policy
-// decided that another attempt could not succeed or must not be sent. The
+// ErrGaveUp is wrapped by every error the policy adds to a request: every
+// early stop (the policy decided that another attempt could not succeed or
+// must not be sent) and ErrRetriesExhausted (Policy.ErrorOnExhausted). The
 // specific reasons below wrap it, so test with errors.Is(err, ErrGaveUp) for
-// any early stop, or with a reason for one kind.
+// any of them, or with a reason for one kind. Where the HTTP client returns
+// an error of its own instead (see GiveUpError), the reason is in
+// Event.GiveUp.
 var ErrGaveUp error = &reasonError{msg: "restyretry: gave up"}
 
 // Reasons for giving up. Each wraps ErrGaveUp.

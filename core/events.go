@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/url"
 	"time"
@@ -56,8 +55,13 @@ func redact(u *url.URL) string {
 // innerError drops the *url.Error wrapper, whose message repeats the full
 // URL, query string included.
 func innerError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if err == nil {
+		return nil
+	}
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	if ue, ok := asType[*url.Error](err); ok {
 		return ue.Err
 	}
 	return err

@@ -97,6 +97,11 @@ type Outcome struct {
 	Redirected bool
 	// Replayable: the next attempt can carry the body this one sent.
 	Replayable bool
+	// Truncated: a response with a status arrived but its body ended
+	// before its framing said (Content-Length, chunked): Err is the read
+	// error. Any other error beside a status came from decoding or
+	// middleware, and the status rules decide alone.
+	Truncated bool
 	// BodyChanged (PhaseSending of a retry): the body about to be sent
 	// differs from the first attempt's, or cannot be read back.
 	BodyChanged bool
@@ -158,6 +163,15 @@ func (e *Execution) Close() {
 	if e.cancel != nil {
 		e.cancel()
 	}
+}
+
+// Release closes e and hands it back for reuse by a later Start. Call it
+// only when nothing holds e any more (it was never handed to a context or
+// a response), as for a request decided at its first attempt.
+func (e *Execution) Release() {
+	e.Close()
+	*e = Execution{}
+	executions.Put(e)
 }
 
 // now is the decisions' clock: the client's, plus in test mode the waits
@@ -348,7 +362,7 @@ func (e *Execution) outcomeOf(o *Outcome) outcome {
 		oc.deadline = dl
 	}
 	if o.Err != nil {
-		oc.failure = failureOf(classify(o.Err, e.c.permanent...), o.Status != 0)
+		oc.failure = failureOf(classify(o.Err, e.c.permanent...), o.Status, o.Truncated)
 	}
 	return oc
 }

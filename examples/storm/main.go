@@ -50,10 +50,14 @@
 // Usage (from the repository root):
 //
 //	go run ./examples/storm [-clients 100] [-runs 20] [-seed 1] [-scale 1]
-//	                        [-sweep 10:200:10] [-svg docs/storm.svg]
+//	                        [-sweep 10:200:10] [-svg PATH]
+//
+// It prints the table and writes nothing unless -svg is given; the chart in
+// the documentation was made with -svg docs/storm.svg.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -73,19 +77,33 @@ import (
 const maxClients = 100000
 
 func main() {
-	var (
-		clients = flag.Int("clients", 100, "clients in the table's storm")
-		runs    = flag.Int("runs", 20, "runs averaged per strategy and number of clients")
-		seed    = flag.Uint64("seed", 1, "random seed; the same seed gives the same output")
-		scale   = flag.Float64("scale", 1, "multiplies every duration of the presets and of resty's backoff (1: as shipped)")
-		sweep   = flag.String("sweep", "10:200:10", `numbers of clients for the chart, "from:to:step" or a comma list; "" for none`)
-		svgPath = flag.String("svg", "docs/storm.svg", `where to write the chart; "" for none`)
-	)
-	flag.Parse()
-	if err := run(os.Stdout, *clients, *runs, *seed, *scale, *sweep, *svgPath); err != nil {
+	if err := runArgs(os.Stdout, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "storm:", err)
-		os.Exit(1)
+		os.Exit(2)
 	}
+}
+
+// runArgs reads the command line and runs.
+func runArgs(w io.Writer, args []string) error {
+	fs := flag.NewFlagSet("storm", flag.ContinueOnError)
+	var (
+		clients = fs.Int("clients", 100, "clients in the table's storm")
+		runs    = fs.Int("runs", 20, "runs averaged per strategy and number of clients")
+		seed    = fs.Uint64("seed", 1, "random seed; the same seed gives the same output")
+		scale   = fs.Float64("scale", 1, "multiplies every duration of the presets and of resty's backoff (1: as shipped)")
+		sweep   = fs.String("sweep", "10:200:10", `numbers of clients for the -svg chart, "from:to:step" or a comma list`)
+		svgPath = fs.String("svg", "", "also write the chart, swept over -sweep, as SVG to this `path` (docs/storm.svg is the documentation's); none by default")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return run(w, *clients, *runs, *seed, *scale, *sweep, *svgPath)
 }
 
 func run(w io.Writer, clients, runs int, seed uint64, scale float64, sweep, svgPath string) error {
@@ -99,7 +117,7 @@ func run(w io.Writer, clients, runs int, seed uint64, scale float64, sweep, svgP
 	}
 	printTable(w, ss, rows, runs, seed, scale)
 
-	if sweep == "" || svgPath == "" {
+	if svgPath == "" {
 		return nil
 	}
 	ns, err := parseSweep(sweep)
@@ -133,11 +151,13 @@ func Sweep(ss []Strategy, ns []int, seed uint64, runs int) [][]Summary {
 	cells := make(chan [2]int)
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for c := range cells {
 				grid[c[0]][c[1]] = Average(ns[c[1]], ss[c[0]], seed, runs)
 			}
-		})
+		}()
 	}
 	for i := range ss {
 		grid[i] = make([]Summary, len(ns))

@@ -11,10 +11,14 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./examples/waits [-samples 10000] [-seed 1] [-svg docs/waits.svg]
+//	go run ./examples/waits [-samples 10000] [-seed 1] [-svg PATH]
+//
+// It prints the table and writes nothing unless -svg is given; the chart in
+// the documentation was made with -svg docs/waits.svg.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,16 +35,30 @@ import (
 )
 
 func main() {
-	var (
-		samples = flag.Int("samples", 10000, "waits drawn per retry")
-		seed    = flag.Uint64("seed", 1, "random seed; the same seed gives the same output")
-		svgPath = flag.String("svg", "docs/waits.svg", `where to write the chart; "" for none`)
-	)
-	flag.Parse()
-	if err := run(os.Stdout, *samples, *seed, *svgPath); err != nil {
+	if err := runArgs(os.Stdout, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "waits:", err)
-		os.Exit(1)
+		os.Exit(2)
 	}
+}
+
+// runArgs reads the command line and runs.
+func runArgs(w io.Writer, args []string) error {
+	fs := flag.NewFlagSet("waits", flag.ContinueOnError)
+	var (
+		samples = fs.Int("samples", 10000, "waits drawn per retry")
+		seed    = fs.Uint64("seed", 1, "random seed; the same seed gives the same output")
+		svgPath = fs.String("svg", "", "also write the chart as SVG to this `path` (docs/waits.svg is the documentation's); none by default")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return run(w, *samples, *seed, *svgPath)
 }
 
 func run(w io.Writer, samples int, seed uint64, svgPath string) error {

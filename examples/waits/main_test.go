@@ -148,3 +148,57 @@ func TestChartIsWellFormedSVG(t *testing.T) {
 		t.Errorf("%d total rows and %d retry-1 rows, want %d each", texts["total"], texts["retry 1"], len(ps))
 	}
 }
+
+// TestWritesNothingWithoutSVG runs the command as a user would, from a
+// directory that looks like the repository root: without -svg it prints the
+// table and leaves every file alone (the tracked docs/waits.svg among them);
+// with -svg it writes exactly the file it was given.
+func TestWritesNothingWithoutSVG(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := runArgs(&buf, []string{"-samples", "50"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "Contention()") || strings.Contains(buf.String(), "wrote") {
+		t.Errorf("without -svg: printed\n%s", buf.String())
+	}
+	if files := filesUnder(t, dir); len(files) != 0 {
+		t.Errorf("without -svg it wrote %v", files)
+	}
+
+	buf.Reset()
+	if err := runArgs(&buf, []string{"-samples", "50", "-svg", "chart.svg"}); err != nil {
+		t.Fatal(err)
+	}
+	if files := filesUnder(t, dir); len(files) != 1 || files[0] != "chart.svg" {
+		t.Errorf("with -svg chart.svg it wrote %v", files)
+	}
+	if !strings.Contains(buf.String(), "wrote chart.svg") {
+		t.Errorf("with -svg: printed\n%s", buf.String())
+	}
+	if err := runArgs(&buf, []string{"extra"}); err == nil {
+		t.Errorf("a stray argument: no error")
+	}
+}
+
+// filesUnder lists the regular files under dir, relative to it.
+func filesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		files = append(files, rel)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
