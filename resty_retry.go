@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"weak"
 
@@ -346,15 +348,41 @@ func outcomeOf(resp *resty.Response, err error, attempt int, guard bool) core.Ou
 	return o
 }
 
-// truncated reports whether resp's body was cut short: resty reads the
-// body whole before any middleware runs and keeps nothing of a body whose
-// read failed, so an error beside a status with no body read is the read's.
-// io.EOF alone is a body that ended cleanly at its framing before a
-// decoder (resty's gzip reader) got its first byte: an empty body, not a
-// cut one. A streamed body is not read by resty at all.
+// truncated reports whether resp's body was cut short, by what resty
+// read of it against its framing, not by the error's type alone. resty
+// sets the response's size only once it read the body whole, so a size
+// means that the error came later (a decoder, a hook); io.ReadAll keeps
+// what it read of a body whose read failed, so bytes without a size are a
+// cut body. When nothing was read: a Content-Length that promised bytes is
+// a cut body (unless resty's gzip reader, which may decode a whole body to
+// nothing, stood between), io.EOF is a decoder's end of an empty body
+// (net/http never reports it: io.ReadAll swallows it), and otherwise only
+// a network read error counts (a chunked body cut before its first
+// chunk). A streamed body is not read by resty at all.
 func truncated(resp *resty.Response, err error, c *resty.Client) bool {
-	return err != nil && resp.RawResponse != nil && resp.Body() == nil && !errors.Is(err, io.EOF) &&
-		!streamed(resp.Request, c)
+	raw := resp.RawResponse
+	switch {
+	case err == nil || raw == nil || raw.ContentLength == 0 || streamed(resp.Request, c):
+		return false
+	case resp.Size() > 0:
+		return false
+	case len(resp.Body()) > 0:
+		return true
+	case errors.Is(err, io.EOF):
+		return false
+	case raw.ContentLength > 0 && !strings.EqualFold(raw.Header.Get("Content-Encoding"), "gzip"):
+		return true
+	}
+	return readFailure(err)
+}
+
+// readFailure reports whether err is one a network read of a body
+// returns: the body ended before its framing, or the connection failed.
+func readFailure(err error) bool {
+	var ne net.Error
+	var errno syscall.Errno
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &ne) || errors.As(err, &errno)
 }
 
 // stripPassword writes u as net/http writes it into a *url.Error: with
