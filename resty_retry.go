@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -294,6 +295,7 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	} else {
 		e = in.start(c, r, in.policyFor(r), r.Time)
 	}
+	proxyRefused(resp, err, c)
 	o := outcomeOf(resp, err, attempt, in.guard)
 	o.Truncated = truncated(resp, err, c)
 	d := e.Next(o)
@@ -384,6 +386,35 @@ func readFailure(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.As(err, &ne) || errors.As(err, &errno)
 }
+
+// proxyRefused gives a proxy's refusal of a CONNECT the form net/http
+// gives every other proxy failure, a *net.OpError with Op "proxyconnect",
+// which the core knows as permanent: net/http reports a CONNECT answered
+// with any status but 200 (a 407, a 403, a 502) as a bare errors.New of
+// the status text, which tells nothing by its type. It is recognised as
+// such a bare error, with no response, for an https URL (the only one
+// sent through CONNECT) that the client's transport sends through a proxy.
+func proxyRefused(resp *resty.Response, err error, c *resty.Client) {
+	ue, ok := err.(*url.Error)
+	if !ok || resp.RawResponse != nil || c == nil || reflect.TypeOf(ue.Err) != bareError {
+		return
+	}
+	tr, ok := c.GetClient().Transport.(*http.Transport)
+	if !ok || tr.Proxy == nil {
+		return
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil || u.Scheme != "https" {
+		return
+	}
+	if pu, perr := tr.Proxy(&http.Request{Method: http.MethodConnect, URL: u, Header: http.Header{}}); perr != nil || pu == nil {
+		return
+	}
+	ue.Err = &net.OpError{Op: "proxyconnect", Net: "tcp", Err: ue.Err}
+}
+
+// bareError is the type of errors.New's errors.
+var bareError = reflect.TypeOf(errors.New(""))
 
 // stripPassword writes u as net/http writes it into a *url.Error: with
 // "***" for a password.
