@@ -606,3 +606,44 @@ func TestRegressionRetriesExhaustedIsGaveUp(t *testing.T) {
 		t.Errorf("sent %d times, status %d; want 3 and 503", n, statusOf(resp))
 	}
 }
+
+// Hunt: a hook that derives the request's context from the library's (a
+// span) keeps its value in the success and error hooks when the policy
+// needs state from the first attempt (MaxElapsed, an Idempotency-Key), and
+// a follow-up made with resp.Request.Context() is not ended by the closed
+// MaxElapsed bound.
+func TestRegressionHookContextSurvivesEnd(t *testing.T) {
+	type spanKey struct{}
+	ts := newTestServer(t, nil, statuses(503, 200))
+	p := fastPolicy(3)
+	p.MaxElapsed = time.Minute
+	p.AddIdempotencyKey = true
+	c := newClient(t, p.TestMode(-1))
+	var seen atomic.Value
+	c.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
+		if r.Context().Value(spanKey{}) == nil {
+			r.SetContext(context.WithValue(r.Context(), spanKey{}, "span-1"))
+		}
+		return nil
+	})
+	c.OnSuccess(func(_ *resty.Client, resp *resty.Response) {
+		seen.Store(fmt.Sprint(resp.Request.Context().Value(spanKey{})))
+	})
+	resp, err := c.R().SetHeader("Idempotency-Key", "k").SetBody("b").Post(ts.URL)
+	if err != nil || resp.StatusCode() != 200 {
+		t.Fatalf("got %d, %v", statusOf(resp), err)
+	}
+	if got := seen.Load(); got != "span-1" {
+		t.Errorf("the success hook saw %v, want span-1", got)
+	}
+	ctx := resp.Request.Context()
+	if ctx.Err() != nil || ctx.Value(spanKey{}) != "span-1" {
+		t.Fatalf("the response's context: err %v, span %v; want live, span-1", ctx.Err(), ctx.Value(spanKey{}))
+	}
+	if resp, err := c.R().SetContext(ctx).Get(ts.URL); err != nil || resp.StatusCode() != 200 {
+		t.Errorf("follow-up: %d, %v", statusOf(resp), err)
+	}
+	if n := ts.calls(); n != 3 {
+		t.Errorf("%d calls, want 3", n)
+	}
+}
