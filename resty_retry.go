@@ -5,12 +5,15 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"weak"
 
@@ -307,6 +310,7 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	} else {
 		e = in.start(c, r, in.policyFor(r), r.Time)
 	}
+	proxyRefused(resp, err, c)
 	o := outcomeOf(resp, err, attempt, in.guard)
 	o.Truncated = truncated(resp, err, c)
 	d := e.Next(o)
@@ -361,32 +365,71 @@ func outcomeOf(resp *resty.Response, err error, attempt int, guard bool) core.Ou
 	return o
 }
 
-// truncated reports whether resp's body was cut short, judged by the bytes
-// resty read against the framing. resty reads the body whole before any
-// middleware runs and sets resp.Size only once the read succeeded, so a
-// size that differs from the bytes it kept is a read that stopped partway,
-// while a body read whole means the error came after it (a decoder, a
-// hook). With nothing read, the framing decides: a Content-Length promised
-// bytes; without one, only a read failure the core knows (a reset, an
-// unexpected EOF) is a cut, and io.EOF is an empty body that ended cleanly
-// before a decoder (resty's gzip reader, xml) got its first byte. A
-// streamed body is not read by resty at all.
+// truncated reports whether resp's body was cut short, by what resty
+// read of it against its framing, not by the error's type alone. resty
+// sets the response's size only once it read the body whole, so a size
+// means that the error came later (a decoder, a hook); io.ReadAll keeps
+// what it read of a body whose read failed, so bytes without a size are a
+// cut body. When nothing was read: a Content-Length that promised bytes is
+// a cut body (unless resty's gzip reader, which may decode a whole body to
+// nothing, stood between), io.EOF is a decoder's end of an empty body
+// (net/http never reports it: io.ReadAll swallows it), and otherwise only
+// a network read error counts (a chunked body cut before its first
+// chunk). A streamed body is not read by resty at all.
 func truncated(resp *resty.Response, err error, c *resty.Client) bool {
 	raw := resp.RawResponse
-	if err == nil || raw == nil || streamed(resp.Request, c) {
-		return false
-	}
-	n := int64(len(resp.Body()))
 	switch {
-	case resp.Size() != n:
-		return true
-	case n > 0:
+	case err == nil || raw == nil || raw.ContentLength == 0 || streamed(resp.Request, c):
 		return false
-	case raw.ContentLength > 0:
+	case resp.Size() > 0:
+		return false
+	case len(resp.Body()) > 0:
+		return true
+	case errors.Is(err, io.EOF):
+		return false
+	case raw.ContentLength > 0 && !strings.EqualFold(raw.Header.Get("Content-Encoding"), "gzip"):
 		return true
 	}
-	return !errors.Is(err, io.EOF) && core.ReadFailure(err)
+	return readFailure(err)
 }
+
+// readFailure reports whether err is one a network read of a body
+// returns: the body ended before its framing, or the connection failed.
+func readFailure(err error) bool {
+	var ne net.Error
+	var errno syscall.Errno
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &ne) || errors.As(err, &errno)
+}
+
+// proxyRefused gives a proxy's refusal of a CONNECT the form net/http
+// gives every other proxy failure, a *net.OpError with Op "proxyconnect",
+// which the core knows as permanent: net/http reports a CONNECT answered
+// with any status but 200 (a 407, a 403, a 502) as a bare errors.New of
+// the status text, which tells nothing by its type. It is recognised as
+// such a bare error, with no response, for an https URL (the only one
+// sent through CONNECT) that the client's transport sends through a proxy.
+func proxyRefused(resp *resty.Response, err error, c *resty.Client) {
+	ue, ok := err.(*url.Error)
+	if !ok || resp.RawResponse != nil || c == nil || reflect.TypeOf(ue.Err) != bareError {
+		return
+	}
+	tr, ok := c.GetClient().Transport.(*http.Transport)
+	if !ok || tr.Proxy == nil {
+		return
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil || u.Scheme != "https" {
+		return
+	}
+	if pu, perr := tr.Proxy(&http.Request{Method: http.MethodConnect, URL: u, Header: http.Header{}}); perr != nil || pu == nil {
+		return
+	}
+	ue.Err = &net.OpError{Op: "proxyconnect", Net: "tcp", Err: ue.Err}
+}
+
+// bareError is the type of errors.New's errors.
+var bareError = reflect.TypeOf(errors.New(""))
 
 // stripPassword writes u as net/http writes it into a *url.Error: with
 // "***" for a password.

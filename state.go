@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-resty/resty/v2"
 	"github.com/restyretry/restyretry/core"
@@ -33,6 +34,7 @@ type reqState struct {
 	exec   *core.Execution
 	req    *resty.Request
 	parent context.Context // the context the caller gave the request
+	own    context.Context // the context that carries the state, as set on the request
 	client *resty.Client   // the client the request runs on, as its hooks receive it
 	base   int             // req.Attempt before this Execute's first attempt
 	done   atomic.Bool     // Execute has returned
@@ -61,7 +63,8 @@ func (in *installation) newState(c *resty.Client, r *resty.Request, e *core.Exec
 	}
 	in.inflight.Store(r, st)
 	in.flightN.Add(1)
-	r.SetContext(&stateCtx{Context: e.Context(), st: st})
+	st.own = &stateCtx{Context: e.Context(), st: st}
+	r.SetContext(st.own)
 	return st
 }
 
@@ -106,7 +109,8 @@ func (in *installation) stateOf(r *resty.Request) (st *reqState, foreign bool) {
 		return nil, foreign
 	}
 	st = v.(*reqState)
-	r.SetContext(&stateCtx{Context: r.Context(), st: st})
+	st.own = &stateCtx{Context: r.Context(), st: st}
+	r.SetContext(st.own)
 	return st, false
 }
 
@@ -168,12 +172,16 @@ func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response
 	default:
 		st.exec.Close()
 	}
-	st.done.Store(true)
 	st.replay = replay{}
-	// The caller's context goes back, unless a hook has wrapped the
-	// library's since (its values stay; the state is hidden by done).
-	if sc, ok := r.Context().(*stateCtx); ok && sc.st == st {
-		r.SetContext(st.parent)
+	defer st.done.Store(true) // after the look at the context: done hides the state
+	if v, ok := r.Context().Value(stateKey{}).(*reqState); ok && v == st {
+		if cur := r.Context(); cur == st.own {
+			r.SetContext(st.parent)
+		} else {
+			// A hook derived the request's context from ours (a span, a
+			// value): keep what it added, with the caller's lifetime.
+			r.SetContext(endedCtx{Context: cur, parent: st.parent})
+		}
 	} else if h, ok := r.Context().(hideState); ok {
 		r.SetContext(h.Context)
 	}
@@ -205,4 +213,25 @@ func replayable(r *resty.Request, guard bool) bool {
 		return true
 	}
 	return guard
+}
+
+// endedCtx is the context of a request whose Execute returned, when a hook
+// had derived the request's context from the one carrying the state: its
+// values are the hook's (the state hidden), its deadline, cancellation and
+// error the caller's own context's, so that the MaxElapsed bound, closed
+// with the execution, does not end a follow-up made with it.
+type endedCtx struct {
+	context.Context // the hook's context, for its values
+	parent          context.Context
+}
+
+func (c endedCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c endedCtx) Done() <-chan struct{}       { return c.parent.Done() }
+func (c endedCtx) Err() error                  { return c.parent.Err() }
+
+func (c endedCtx) Value(key any) any {
+	if _, ok := key.(stateKey); ok {
+		return nil
+	}
+	return c.Context.Value(key)
 }
