@@ -372,6 +372,9 @@ var keyed = http.Header{IdempotencyKeyHeader: {"client"}}
 // and Attempt 0, and a give-up stands as the request's refusal. All the
 // arithmetic saturates.
 func (e *Execution) pace(o *Outcome) Decision {
+	if e.probe {
+		return send // the probe goes through the block it probes
+	}
 	p := e.p
 	host := keyOf(o.URL)
 	now := e.c.clock.Now()
