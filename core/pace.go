@@ -101,6 +101,11 @@ type pacePolicy struct {
 	after    time.Duration // the spacing after reset: window/limit; 0 unknown
 	window   time.Duration // stated, or the longest reset − now seen for one reset
 	stated   bool          // window came from RateLimit-Policy
+	// opened bounds when the current window opened: the earliest arrival
+	// of a window's first answer (remaining = limit − 1), carried forward
+	// by whole stated windows. The window ends at the latest a window
+	// after it, which corrects a reset in whole seconds rounded up.
+	opened time.Time
 }
 
 // newPacer returns an empty pacer.
@@ -182,7 +187,7 @@ func (p *pacer) look(k hostKey, now, slot time.Time, allow time.Duration, u floa
 		}
 		if !slot.IsZero() {
 			if !slot.After(now) {
-				return paceLook{} // the slot has come
+				return paceLook{slot: slot} // the slot has come: taken
 			}
 			d := slot.Sub(now) // woken early: the rest of the slot's wait
 			return paceLook{wait: d, bare: d, slot: slot}
@@ -290,12 +295,21 @@ func (p *pacer) lift(k hostKey) {
 // paceImplausible ahead is no hint.
 func (p *pacer) noteQuota(k hostKey, o *outcome, now time.Time, pol *Policy, probe bool) {
 	var wait time.Duration
+	var src string
 	ok := false
 	if o.status == http.StatusTooManyRequests || o.status == http.StatusServiceUnavailable {
-		wait, _, ok = serverHint(o.header, o.status, now)
+		wait, src, ok = serverHint(o.header, o.status, now)
 	}
 	if !ok {
-		wait, _, ok = rateLimitReset(o.header, o.status, now)
+		wait, src, ok = rateLimitReset(o.header, o.status, now)
+	}
+	var qs quotaSet
+	readQuotas(o.header, now, &qs)
+	if qs.n > 0 {
+		if end := p.noteQuotas(k, now, &qs); ok && src != "Retry-After" && !end.IsZero() {
+			// a spent quota's reset, corrected by the window's opening
+			wait = min(wait, end.Sub(now))
+		}
 	}
 	ok = ok && wait > 0 && wait <= paceImplausible
 	if ok {
@@ -303,18 +317,15 @@ func (p *pacer) noteQuota(k hostKey, o *outcome, now time.Time, pol *Policy, pro
 	} else if probe {
 		p.lift(k)
 	}
-	var qs quotaSet
-	readQuotas(o.header, now, &qs)
-	if qs.n > 0 {
-		p.noteQuotas(k, now, &qs)
-	}
 	if pol.AdaptivePace {
 		p.adapt(k, now, o.status)
 	}
 }
 
-// noteQuotas records the stated quotas of one response from k.
-func (p *pacer) noteQuotas(k hostKey, now time.Time, qs *quotaSet) {
+// noteQuotas records the stated quotas of one response from k. It returns
+// the latest reset of a spent quota whose reset it corrected (see
+// pacePolicy.opened), zero if none.
+func (p *pacer) noteQuotas(k hostKey, now time.Time, qs *quotaSet) (spentEnd time.Time) {
 	sh := p.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -334,22 +345,48 @@ func (p *pacer) noteQuotas(k hostKey, now time.Time, qs *quotaSet) {
 		if q.window > 0 {
 			pol.window, pol.stated = q.window, true
 		}
+		if q.limit > 0 && q.remaining == q.limit-1 && pol.stated {
+			// The first answer of a window: the window opened at or
+			// before now. An earlier opening, carried forward by whole
+			// windows, may bound it closer.
+			a := now
+			if !pol.opened.IsZero() && !pol.opened.After(now) {
+				a = pol.opened.Add(now.Sub(pol.opened) / pol.window * pol.window)
+			}
+			pol.opened = a
+		}
 		if q.reset > 0 {
 			// The latest answer wins. A reset of 0 (or one already past)
 			// says nothing of the spacing: the window is ending, or an
 			// answer of an older window arrived late.
 			pol.reset = now.Add(q.reset)
+			if end := pol.windowEnd(now); !end.IsZero() && end.Before(pol.reset) {
+				pol.reset = end
+				if q.remaining == 0 {
+					spentEnd = later(spentEnd, end)
+				}
+			}
 			if !pol.stated {
 				pol.window = max(pol.window, q.reset)
 			}
 			if q.remaining >= 0 {
-				pol.interval = q.reset / time.Duration(q.remaining+1)
+				pol.interval = pol.reset.Sub(now) / time.Duration(q.remaining+1)
 			}
 		}
 		if q.limit > 0 && pol.window > 0 {
 			pol.after = pol.window / time.Duration(q.limit)
 		}
 	}
+	return spentEnd
+}
+
+// windowEnd is when the window around now ends by pol.opened, zero when
+// unknown.
+func (pol *pacePolicy) windowEnd(now time.Time) time.Time {
+	if !pol.stated || pol.opened.IsZero() || pol.opened.After(now) || pol.window <= 0 {
+		return time.Time{}
+	}
+	return pol.opened.Add((now.Sub(pol.opened)/pol.window + 1) * pol.window)
 }
 
 // policy returns h's quota named name, adding it (in place of the last
