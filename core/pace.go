@@ -90,6 +90,7 @@ type paceHost struct {
 	rate         float64   // requests per second; 0: no limit
 	bucket       time.Time // the start of the current one-second bucket of responses
 	count, prevN int       // responses in the current and the previous bucket
+	cut          time.Time // the last cut: one per second at most, so that a burst of 429s counts once
 }
 
 // pacePolicy is one stated quota of a host.
@@ -417,7 +418,8 @@ const (
 
 // adapt updates k's adaptive rate with a response of status: a 429 cuts
 // it to adaptiveCut times the lower of the rate and the measured rate of
-// responses, a success (below 400) raises it by 1/rate.
+// responses (at most once a second: the 429s of one burst are one
+// signal), a success (below 400) raises it by 1/rate.
 func (p *pacer) adapt(k hostKey, now time.Time, status int) {
 	sh := p.shard(k)
 	sh.mu.Lock()
@@ -436,7 +438,8 @@ func (p *pacer) adapt(k hostKey, now time.Time, status int) {
 	}
 	h.count++
 	switch {
-	case status == http.StatusTooManyRequests:
+	case status == http.StatusTooManyRequests && (h.cut.IsZero() || now.Sub(h.cut) >= time.Second):
+		h.cut = now
 		measured := float64(max(h.count, h.prevN))
 		if h.rate > 0 {
 			measured = min(measured, h.rate)

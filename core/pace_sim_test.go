@@ -237,3 +237,30 @@ func TestPaceSmoothsFixedWindow(t *testing.T) {
 		t.Errorf("without Pace: %d refusals after the first wave; the simulation does not bite", r.refusedLater)
 	}
 }
+
+// TestPaceAdaptive: a server that names no quota, only Retry-After on its
+// 429s. With AdaptivePace the host gets a rate of its own, visible in
+// events, and far fewer refusals after the first wave than with Pace alone.
+func TestPaceAdaptive(t *testing.T) {
+	run := func(adaptive bool) (simResult, float64) {
+		p := Default()
+		p.Pace, p.AdaptivePace = true, adaptive
+		p.MaxRetries = 10
+		p.Rand = func() float64 { return 0.5 }
+		var rate float64
+		p.OnDecision = func(ev Event) { rate = max(rate, ev.PaceRate) }
+		return simulate(t, p, &simServer{limit: 5, window: time.Second, family: "none"}, 60, 20, 10*time.Millisecond), rate
+	}
+	plain, _ := run(false)
+	adaptive, rate := run(true)
+	t.Logf("Pace: %+v; AdaptivePace: %+v, highest rate %.2f/s", plain, adaptive, rate)
+	if adaptive.ok != 60 {
+		t.Errorf("AdaptivePace: %d of 60 succeeded", adaptive.ok)
+	}
+	if rate <= 0 {
+		t.Error("no event showed a PaceRate")
+	}
+	if 2*adaptive.refusedLater > plain.refusedLater {
+		t.Errorf("AdaptivePace: %d refusals after the first wave, want at most half of Pace's %d", adaptive.refusedLater, plain.refusedLater)
+	}
+}
