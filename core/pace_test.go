@@ -172,7 +172,9 @@ func TestPacerConcurrent(t *testing.T) {
 	p := newPacer()
 	var wg sync.WaitGroup
 	for w := range 8 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			rng := rand.New(rand.NewPCG(5, uint64(w)))
 			for i := range 2000 {
 				k := hk(rng.IntN(4))
@@ -182,7 +184,7 @@ func TestPacerConcurrent(t *testing.T) {
 					holdOf(p, k, budAt(0), rng.Float64())
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	// The latest instant any worker could block is worker 7's last.
