@@ -117,7 +117,7 @@ func BenchmarkPacer(b *testing.B) {
 		setup := func() *pacer {
 			p := newPacer()
 			if held {
-				p.block(budHost, budAt(time.Hour))
+				blockAt(p, budHost, budAt(time.Hour))
 			}
 			return p
 		}
@@ -125,7 +125,7 @@ func BenchmarkPacer(b *testing.B) {
 			p := setup()
 			b.ReportAllocs()
 			for b.Loop() {
-				p.hold(budHost, budT0, 0.5)
+				holdOf(p, budHost, budT0, 0.5)
 			}
 		})
 		b.Run(name+"/parallel", func(b *testing.B) {
@@ -133,7 +133,7 @@ func BenchmarkPacer(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					p.hold(budHost, budT0, 0.5)
+					holdOf(p, budHost, budT0, 0.5)
 				}
 			})
 		})
@@ -143,7 +143,7 @@ func BenchmarkPacer(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			p.block(budHost, budAt(time.Duration(i)))
+			blockAt(p, budHost, budAt(time.Duration(i)))
 			i++
 		}
 	})

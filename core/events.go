@@ -34,6 +34,12 @@ type Event struct {
 	// WaitSource is where Wait came from: SourceBackoff or the header that
 	// asked for it ("Retry-After", "Retry-After-Ms", "RateLimit", ...).
 	WaitSource string
+	// PaceRate, under Policy.Pace, is the rate in requests per second
+	// that Pace allows to the event's host when the event is reported:
+	// from the quota the host states, or its adaptive rate
+	// (Policy.AdaptivePace); 0 when Pace does not spread the host's
+	// requests.
+	PaceRate float64
 	// GiveUp is set when the request ends early or with ErrorOnExhausted,
 	// and nil otherwise: test it against nil (a nil *GiveUpError passed
 	// to errors.As as an error still matches). Its Response is nil: events

@@ -54,7 +54,9 @@ type Execution struct {
 	paid       bool    // a budget token is paid for a retry not yet sent
 	paidHost   hostKey // where it was paid
 	held       time.Duration
-	refusal    error // a give-up raised before sending: it stands
+	slot       time.Time // Pace: the slot the first attempt reserved
+	probe      bool      // Pace: the first attempt is its host's probe through a long block
+	refusal    error     // a give-up raised before sending: it stands
 	key        string
 	lastResp   any // the response of the last attempt retried
 	lastStatus int // its status
@@ -268,9 +270,13 @@ func (e *Execution) finished(o *Outcome) Decision {
 	}
 	wall := e.c.clock.Now()
 	if p.Pace && o.Header != nil {
-		e.c.pacer.noteQuota(host, &oc, wall) // the host's instant is the world's, not test mode's
+		// the host's instant is the world's, not test mode's
+		e.c.pacer.noteQuota(host, &oc, wall, p, e.probe && o.Attempt == 1)
 	}
 	d := decide(p, &oc, e.now(), p.random())
+	if p.Pace && d.verdict == Retry && !e.instant {
+		d = e.paceRetry(host, d, &oc, wall)
+	}
 	if d.verdict != Retry && d.reason == nil {
 		if oc.failure == noFailure && o.Status != 0 && o.Status < 500 && o.Status != http.StatusTooManyRequests {
 			// The server answered: a success deposits, and a retry that
@@ -372,27 +378,39 @@ func (e *Execution) outcomeOf(o *Outcome) outcome {
 // Idempotency-Key.
 var keyed = http.Header{IdempotencyKeyHeader: {"client"}}
 
-// pace holds the first attempt while the server has said that the client's
-// quota at its host is spent (see Policy.Pace). All holds together must
-// fit in MaxRetryAfter, the spread is capped by it as for a server wait
-// before a retry; a hold that would pass the context's deadline or
-// MaxElapsed fails at once, without sending. Every round is reported as an
-// Event with RulePace and Attempt 0, and a give-up stands as the request's
-// refusal.
+// pace holds the first attempt while its host is paced (see Policy.Pace
+// and pacer): its quota is spent, or its requests are spread over the
+// time to a reset. The request reserves a slot at its first look and
+// takes it at the next, unless a block arrived meanwhile. All holds
+// together must fit in MaxRetryAfter, the spread is capped by it as for a
+// server wait before a retry; a hold that would pass the context's
+// deadline or MaxElapsed fails at once, without sending, and so does a
+// block longer than what is left of MaxRetryAfter, except for the host's
+// probe, which is sent. Every round is reported as an Event with RulePace
+// and Attempt 0, and a give-up stands as the request's refusal. All the
+// arithmetic saturates.
 func (e *Execution) pace(o *Outcome) Decision {
+	if e.probe {
+		return send // the probe goes through the block it probes
+	}
 	p := e.p
 	host := keyOf(o.URL)
 	now := e.c.clock.Now()
-	bare := e.c.pacer.hold(host, now, 0) // until the instant, without the spread
-	if bare <= 0 {
+	allow := max(p.MaxRetryAfter-e.held, 0)
+	l := e.c.pacer.look(host, now, e.slot, allow, p.random())
+	e.slot = l.slot
+	if l.probe {
+		e.probe = true
 		return send
 	}
-	wait := min(e.c.pacer.hold(host, now, p.random()), max(p.MaxRetryAfter-e.held, bare))
+	if l.wait <= 0 {
+		return send
+	}
+	wait := min(l.wait, max(allow, l.bare))
 	d := decision{verdict: Retry, rule: RulePace, wait: wait, source: SourcePace}
-	end := now.Add(wait)
-	if dl, has := e.ctx.Deadline(); satAdd(e.held, bare) > p.MaxRetryAfter {
-		d.verdict, d.wait, d.reason = Stop, bare, ErrWaitTooLong
-	} else if has && !end.Before(dl) {
+	if dl, has := e.ctx.Deadline(); l.bare > allow {
+		d.verdict, d.wait, d.reason = Stop, l.bare, ErrWaitTooLong
+	} else if end := now.Add(wait); has && !end.Before(dl) {
 		d.verdict, d.reason = Stop, ErrDeadline
 	} else if p.MaxElapsed > 0 && end.Sub(e.start) > p.MaxElapsed {
 		d.verdict, d.reason = Stop, ErrTimeLimit
@@ -407,6 +425,31 @@ func (e *Execution) pace(o *Outcome) Decision {
 		return send // test mode: the hold is skipped, once
 	}
 	return Decision{Action: ActionHold, Wait: wait}
+}
+
+// paceRetry lengthens a retry's wait to its host's next slot when Pace
+// spreads the host's requests or holds them (see pacer): the retry leaves
+// then, not with the herd. A slot later than MaxRetryAfter (or the wait
+// itself, if longer) gives up with ErrWaitTooLong; the deadline and
+// MaxElapsed are checked again on the longer wait.
+func (e *Execution) paceRetry(host hostKey, d decision, o *outcome, wall time.Time) decision {
+	slot := e.c.pacer.reserve(host, wall, wall.Add(d.wait))
+	w := slot.Sub(wall)
+	if w <= d.wait {
+		return d
+	}
+	longest := max(e.p.MaxRetryAfter, d.wait)
+	d.wait, d.source = w, SourcePace
+	end := wall.Add(w)
+	switch {
+	case w > longest:
+		d.verdict, d.reason = Stop, ErrWaitTooLong
+	case !o.deadline.IsZero() && !end.Before(o.deadline):
+		d.verdict, d.reason = Stop, ErrDeadline
+	case e.p.MaxElapsed > 0 && end.Sub(o.start) > e.p.MaxElapsed:
+		d.verdict, d.reason = Stop, ErrTimeLimit
+	}
+	return d
 }
 
 // emit is the one place that reports a decision: to the policy's
@@ -443,6 +486,9 @@ func (e *Execution) emit(o *Outcome, d decision, attempt int) *GiveUpError {
 	}
 	if d.verdict == Retry || d.reason != nil {
 		ev.Wait, ev.WaitSource = d.wait, d.source
+	}
+	if e.p.Pace {
+		ev.PaceRate = e.c.pacer.rate(keyOf(o.URL), e.c.clock.Now())
 	}
 	if gu != nil {
 		quiet := *gu

@@ -3,6 +3,7 @@ package core
 import (
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -36,12 +37,12 @@ func TestPacerHold(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPacer()
 			for _, b := range tc.blocks {
-				p.block(budHost, budAt(b))
+				blockAt(p, budHost, budAt(b))
 			}
-			if got := p.hold(budHost, budAt(tc.at), tc.u); got != tc.want {
+			if got := holdOf(p, budHost, budAt(tc.at), tc.u); got != tc.want {
 				t.Fatalf("hold = %v, want %v", got, tc.want)
 			}
-			if got := p.hold(budOther, budAt(tc.at), tc.u); got != 0 {
+			if got := holdOf(p, budOther, budAt(tc.at), tc.u); got != 0 {
 				t.Fatalf("another host held %v, want 0", got)
 			}
 		})
@@ -50,8 +51,8 @@ func TestPacerHold(t *testing.T) {
 
 func TestPacerNil(t *testing.T) {
 	var p *pacer
-	p.block(budHost, budAt(time.Hour))
-	if got := p.hold(budHost, budAt(0), 0.5); got != 0 {
+	blockAt(p, budHost, budAt(time.Hour))
+	if got := holdOf(p, budHost, budAt(0), 0.5); got != 0 {
 		t.Fatalf("nil pacer held %v", got)
 	}
 }
@@ -65,9 +66,9 @@ func TestPacerNeverEarly(t *testing.T) {
 		until := time.Duration(rng.Int64N(int64(2 * time.Minute)))
 		now := time.Duration(rng.Int64N(int64(until) + 1))
 		k := hk(rng.IntN(8))
-		p.hosts.remove(k)
-		p.block(k, budAt(until))
-		d := p.hold(k, budAt(now), rng.Float64())
+		p.shard(k).hosts.remove(k)
+		blockAt(p, k, budAt(until))
+		d := holdOf(p, k, budAt(now), rng.Float64())
 		left := until - now
 		if left <= 0 {
 			if d != 0 {
@@ -86,11 +87,11 @@ func TestPacerNeverEarly(t *testing.T) {
 func TestPacerSpread(t *testing.T) {
 	const n = 20000
 	p := newPacer()
-	p.block(budHost, budAt(time.Second))
+	blockAt(p, budHost, budAt(time.Second))
 	rng := rand.New(rand.NewPCG(3, 4))
 	var counts [10]int
 	for range n {
-		d := p.hold(budHost, budAt(0), rng.Float64())
+		d := holdOf(p, budHost, budAt(0), rng.Float64())
 		extra := d - time.Second
 		if extra < 0 || extra >= 100*time.Millisecond {
 			t.Fatalf("hold %v outside [1s, 1.1s)", d)
@@ -107,47 +108,57 @@ func TestPacerSpread(t *testing.T) {
 
 func TestPacerExpiredDropped(t *testing.T) {
 	p := newPacer()
-	p.block(budHost, budAt(time.Second))
-	if p.hold(budHost, budAt(2*time.Second), 0) != 0 || p.hosts.len() != 0 {
-		t.Fatalf("a passed instant is kept: %d hosts", p.hosts.len())
+	blockAt(p, budHost, budAt(time.Second))
+	if holdOf(p, budHost, budAt(2*time.Second), 0) != 0 || !p.shard(budHost).hosts.find(budHost).until.IsZero() {
+		t.Fatal("a passed instant is kept")
 	}
 	// A host is not added by asking about it.
-	if p.hold(budOther, budAt(0), 0) != 0 || p.hosts.len() != 0 {
+	if holdOf(p, budOther, budAt(0), 0) != 0 || p.shard(budOther).hosts.find(budOther) != nil {
 		t.Fatal("hold added a host")
 	}
 }
 
 func TestPacerBounded(t *testing.T) {
 	p := newPacer()
-	p.block(hk(0), budAt(time.Hour))
+	blockAt(p, hk(0), budAt(time.Hour))
 	for i := 1; i < 3*maxHosts; i++ {
-		p.block(hk(i), budAt(time.Hour))
+		blockAt(p, hk(i), budAt(time.Hour))
 		if i%100 == 0 {
-			p.hold(hk(0), budAt(0), 0) // keeps h0 recently used
+			holdOf(p, hk(0), budAt(0), 0) // keeps h0 recently used
 		}
 	}
-	if p.hosts.len() != maxHosts {
-		t.Fatalf("%d hosts held, want %d", p.hosts.len(), maxHosts)
+	n := 0
+	for i := range p.shards {
+		n += p.shards[i].hosts.len()
 	}
-	if p.hold(hk(0), budAt(0), 0) != time.Hour {
+	if n > maxHosts {
+		t.Fatalf("%d hosts held, want at most %d", n, maxHosts)
+	}
+	if holdOf(p, hk(0), budAt(0), 0) != time.Hour {
 		t.Error("h0, asked about all along, was evicted")
 	}
-	if p.hold(hk(1), budAt(0), 0) != 0 {
-		t.Error("h1, least recently used, was kept")
-	}
-	if p.hold(hk(3*maxHosts-1), budAt(0), 0) != time.Hour {
+	if holdOf(p, hk(3*maxHosts-1), budAt(0), 0) != time.Hour {
 		t.Error("the newest block is missing")
 	}
 }
 
 func TestPacerAllocs(t *testing.T) {
 	p := newPacer()
+	pol := Default()
+	pol.Pace = true
+	quotaHeader := http.Header{"X-Ratelimit-Limit": {"5"}, "X-Ratelimit-Remaining": {"3"}, "X-Ratelimit-Reset": {"1"},
+		"Ratelimit": {`"burst";r=3;t=1`}, "Ratelimit-Policy": {`"burst";q=5;w=1`}}
 	now := budAt(0)
-	p.block(budHost, budAt(time.Second))
+	blockAt(p, budHost, budAt(time.Second))
 	for name, f := range map[string]func(){
-		"hold, held":     func() { p.hold(budHost, now, 0.5) },
-		"hold, not held": func() { p.hold(budOther, now, 0.5) },
-		"block, known":   func() { p.block(budHost, budAt(2*time.Second)) },
+		"hold, held":     func() { holdOf(p, budHost, now, 0.5) },
+		"hold, not held": func() { holdOf(p, budOther, now, 0.5) },
+		"block, known":   func() { blockAt(p, budHost, budAt(2*time.Second)) },
+		"note, no quota": func() { p.noteQuota(budHost, &outcome{status: 200, header: http.Header{}}, now, &pol, false) },
+		"note, quota": func() {
+			p.noteQuota(budHost, &outcome{status: 200, header: quotaHeader}, now, &pol, false)
+		},
+		"reserve": func() { p.reserve(budHost, now, now) },
 	} {
 		if n := testing.AllocsPerRun(1000, f); n != 0 {
 			t.Errorf("%s: %v allocations, want 0", name, n)
@@ -161,24 +172,36 @@ func TestPacerConcurrent(t *testing.T) {
 	p := newPacer()
 	var wg sync.WaitGroup
 	for w := range 8 {
-		goWG(&wg, func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			rng := rand.New(rand.NewPCG(5, uint64(w)))
 			for i := range 2000 {
 				k := hk(rng.IntN(4))
 				if rng.IntN(2) == 0 {
-					p.block(k, budAt(time.Duration(w*2000+i)*time.Millisecond))
+					blockAt(p, k, budAt(time.Duration(w*2000+i)*time.Millisecond))
 				} else {
-					p.hold(k, budAt(0), rng.Float64())
+					holdOf(p, k, budAt(0), rng.Float64())
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	// The latest instant any worker could block is worker 7's last.
 	for i := range 4 {
-		d := p.hold(hk(i), budAt(0), 0)
+		d := holdOf(p, hk(i), budAt(0), 0)
 		if d > time.Duration(7*2000+1999)*time.Millisecond || d < time.Duration(7*2000)*time.Millisecond {
 			t.Errorf("h%d held %v, want the latest block, near 16s", i, d)
 		}
 	}
+}
+
+// blockAt blocks k until until, noted at budT0 by a policy that honours
+// any wait.
+func blockAt(p *pacer, k hostKey, until time.Time) { p.block(k, budT0, until, maxDuration, false) }
+
+// holdOf is how long a first attempt to k with no slot and no limit on its
+// hold is held at now.
+func holdOf(p *pacer, k hostKey, now time.Time, u float64) time.Duration {
+	return p.look(k, now, time.Time{}, maxDuration, u).wait
 }

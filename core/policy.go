@@ -58,18 +58,33 @@ type Policy struct {
 	// ErrRetriesExhausted (and which carries the final status), instead of
 	// resty's usual last response with a nil error.
 	ErrorOnExhausted bool
-	// Pace holds new requests to a host whose server said that the client's
+	// Pace holds requests to a host whose server said that the client's
 	// quota there is spent until an instant (a 429 or 503 with a usable
 	// hint, or rate-limit headers with nothing remaining, on any status):
 	// their first attempt waits for that instant, plus a spread of up to a
 	// tenth of the hold (at most 1s) so that they do not all arrive
-	// together, instead of being sent only to be refused. Other hosts are
-	// not held. A hold longer than MaxRetryAfter fails at once with
-	// ErrWaitTooLong, one that would pass the context's deadline with
+	// together, instead of being sent only to be refused. Once the host
+	// states its quota (RateLimit, RateLimit-Policy, X-RateLimit-*,
+	// OpenAI's and Anthropic's families), Pace also spreads its first
+	// attempts and retries over the time to the reset, within what is
+	// left: R requests left for D leave D/(R+1) apart, in order. Other
+	// hosts are not held. A hold longer than MaxRetryAfter fails at once
+	// with ErrWaitTooLong, one that would pass the context's deadline with
 	// ErrDeadline, neither sending anything; the caller's cancellation ends
-	// a hold. Each hold is reported as an Event with RulePace. Test mode
-	// skips the hold but keeps those give-ups.
+	// a hold. A block longer than the MaxRetryAfter of the request that
+	// met it is probed: after that long, one request is sent, and its
+	// response lifts or renews the block; a hint more than a year ahead is
+	// ignored. Each hold is reported as an Event with RulePace. Test mode
+	// skips the hold but keeps those give-ups. See docs/pacing.md.
 	Pace bool
+	// AdaptivePace, with Pace, paces hosts that state no quota by a rate
+	// of their own, found from their 429s: each 429 cuts the host's rate
+	// to 0.7 times the rate its responses arrived at, and each success
+	// raises it by one request per second per second (AWS SDKs' adaptive
+	// retry mode, simplified). Requests to the host then leave 1/rate
+	// apart. Event.PaceRate shows the rate. Off, only stated quotas and
+	// spent-quota hints pace.
+	AdaptivePace bool
 	// AddIdempotencyKey gives every POST and PATCH request that has no
 	// Idempotency-Key header a fresh random one, the same on every attempt,
 	// so that a server that deduplicates by key can be retried safely.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -480,4 +481,256 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// Quotas, for smoothing (Policy.Pace).
+//
+// Besides the spent-quota rule above, Pace reads what a response states of
+// each quota, spent or not: its name, how much is left, the limit, when it
+// resets and how long its window is. readQuotas gathers them, one entry
+// per named quota:
+//
+//	RateLimit (draft 08+)       "name";r=R;t=T per member; the name is the policy's
+//	RateLimit (draft 07)        limit=L, remaining=R, reset=T; unnamed
+//	RateLimit-Policy            "name";q=L;w=W (draft 08+), or L;w=W (drafts 03–07,
+//	                            unnamed): the limit and the window
+//	RateLimit-Limit/-Remaining/-Reset (drafts 05–06)      unnamed
+//	X-RateLimit-Limit/-Remaining/-Reset                   unnamed
+//	x-ratelimit-{limit,remaining,reset}-{requests,tokens} OpenAI: "requests", "tokens"
+//	anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}
+//	                                                      Anthropic: the same names
+//
+// Unnamed quotas of the different families share the name "": they
+// describe the same quota. A quota whose name says it counts tokens is
+// marked so: a request spends an unknown number of tokens, so Pace only
+// holds for it when it is spent, and spaces requests by request quotas
+// only. Reading allocates nothing; a name is a substring of the header.
+
+// quotaInfo is what one response states of one quota.
+type quotaInfo struct {
+	name      string        // "" for unnamed, "requests", "tokens", or a RateLimit policy's name
+	remaining int64         // what is left, 0 for spent; −1 unknown
+	limit     int64         // the quota per window; 0 unknown
+	reset     time.Duration // until the quota resets; −1 unknown
+	window    time.Duration // the window's length; 0 unknown
+	tokens    bool          // the quota counts tokens, not requests
+}
+
+// maxQuotas is how many quotas one response is read for; more are ignored.
+const maxQuotas = 6
+
+// quotaSet is the quotas of one response.
+type quotaSet struct {
+	n int
+	q [maxQuotas]quotaInfo
+}
+
+// get returns the quota named name, adding it when there is room; nil when
+// there is none.
+func (s *quotaSet) get(name string) *quotaInfo {
+	for i := 0; i < s.n; i++ {
+		if s.q[i].name == name {
+			return &s.q[i]
+		}
+	}
+	if s.n == maxQuotas {
+		return nil
+	}
+	q := &s.q[s.n]
+	s.n++
+	*q = quotaInfo{name: name, remaining: -1, reset: -1, tokens: strings.Contains(name, "token")}
+	return q
+}
+
+// parseCount reads a count: optional whitespace, an optional '-', digits;
+// a negative count is 0 (go-chi/httprate can write one for a spent quota).
+func parseCount(s string) (int64, bool) {
+	s = trimOWS(s)
+	neg := len(s) > 1 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	n, ok := parseDigits(s)
+	if neg {
+		n = 0
+	}
+	return n, ok
+}
+
+// quotaFamily is one family of separate limit, remaining and reset fields.
+type quotaFamily struct {
+	name                  string
+	limit, remain, resetK string
+	reset                 func(string, time.Time) (time.Duration, bool)
+}
+
+var quotaFamilies = [...]quotaFamily{
+	{"", "Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset", intWait},
+	{"", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset", intWait},
+	{"requests", "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests", durationWait},
+	{"tokens", "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens", durationWait},
+	{"requests", "Anthropic-Ratelimit-Requests-Limit", "Anthropic-Ratelimit-Requests-Remaining", "Anthropic-Ratelimit-Requests-Reset", instantWait},
+	{"tokens", "Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Tokens-Remaining", "Anthropic-Ratelimit-Tokens-Reset", instantWait},
+	{"input-tokens", "Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset", instantWait},
+	{"output-tokens", "Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset", instantWait},
+}
+
+// readQuotas fills s with the quotas h states; see above. A family's
+// fields are read only when its remaining count is there.
+func readQuotas(h http.Header, now time.Time, s *quotaSet) {
+	if lines := h["Ratelimit"]; len(lines) > 0 {
+		readRateLimitLines(lines, false, now, s)
+	}
+	if lines := h["Ratelimit-Policy"]; len(lines) > 0 {
+		readRateLimitLines(lines, true, now, s)
+	}
+	for i := range quotaFamilies {
+		f := &quotaFamilies[i]
+		v := h[f.remain]
+		if len(v) == 0 {
+			continue
+		}
+		r, ok := parseCount(v[0])
+		if !ok {
+			continue
+		}
+		q := s.get(f.name)
+		if q == nil {
+			return
+		}
+		q.remaining = r
+		if l, ok := parseCount(firstValue(h, f.limit)); ok {
+			q.limit = l
+		}
+		if d, ok := f.reset(trimOWS(firstValue(h, f.resetK)), now); ok {
+			q.reset = d
+		}
+	}
+}
+
+// readRateLimitLines reads the RateLimit field (policy false) or the
+// RateLimit-Policy field (policy true) into s, in both shapes (see
+// rateLimitField): list members "name";r=R;t=T or "name";q=L;w=W, a
+// draft-07 dictionary limit=L, remaining=R, reset=T, or a draft-03–07
+// policy list L;w=W, whose first member is taken for the unnamed quota.
+func readRateLimitLines(lines []string, policy bool, now time.Time, s *quotaSet) {
+	unnamedPolicy := false
+	for _, line := range lines {
+		for line != "" {
+			member := line
+			if i := memberEnd(line); i >= 0 {
+				member, line = line[:i], line[i+1:]
+			} else {
+				line = ""
+			}
+			member = trimOWS(member)
+			if member == "" {
+				continue
+			}
+			head, params := member, ""
+			if i := strings.IndexByte(member, ';'); i >= 0 {
+				head, params = trimOWS(member[:i]), member[i+1:]
+			}
+			if k, v, ok := strings.Cut(head, "="); ok && head[0] != '"' {
+				// a dictionary member (draft 07)
+				q := s.get("")
+				if q == nil {
+					return
+				}
+				n, ok := parseCount(v)
+				switch trimOWS(k) {
+				case "limit":
+					if ok {
+						q.limit = n
+					}
+				case "remaining":
+					if ok {
+						q.remaining = n
+					}
+				case "reset":
+					if ok {
+						q.reset = resetWait(n, now)
+					}
+				}
+				continue
+			}
+			name := head
+			if n, ok := parseDigits(head); ok && policy {
+				// L;w=W: an unnamed policy (drafts 03–07); the first one
+				if unnamedPolicy {
+					continue
+				}
+				unnamedPolicy = true
+				name = ""
+				if q := s.get(""); q != nil {
+					q.limit = n
+					q.window = paramSeconds(params, "w")
+				}
+				continue
+			}
+			if len(name) >= 2 && name[0] == '"' && name[len(name)-1] == '"' {
+				name = name[1 : len(name)-1]
+			}
+			q := s.get(name)
+			if q == nil {
+				return
+			}
+			if policy {
+				if n, ok := parseCount(param(params, "q")); ok {
+					q.limit = n
+				}
+				q.window = paramSeconds(params, "w")
+				continue
+			}
+			if n, ok := parseCount(param(params, "r")); ok {
+				q.remaining = n
+			}
+			if n, ok := parseDigits(trimOWS(param(params, "t"))); ok {
+				q.reset = resetWait(n, now)
+			}
+		}
+	}
+}
+
+// memberEnd is the index of the ',' that ends the first list member of s,
+// outside quotes, or −1.
+func memberEnd(s string) int {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			return i
+		}
+	}
+	return -1
+}
+
+// param returns the value of the parameter key in params ("a=1;b=2"), ""
+// if absent.
+func param(params, key string) string {
+	for params != "" {
+		p := params
+		if i := strings.IndexByte(params, ';'); i >= 0 {
+			p, params = params[:i], params[i+1:]
+		} else {
+			params = ""
+		}
+		if k, v, ok := strings.Cut(p, "="); ok && trimOWS(k) == key {
+			return trimOWS(v)
+		}
+	}
+	return ""
+}
+
+// paramSeconds reads the parameter key as whole seconds, 0 if absent or
+// not digits.
+func paramSeconds(params, key string) time.Duration {
+	if n, ok := parseDigits(param(params, key)); ok {
+		return scaleDigits(n, time.Second)
+	}
+	return 0
 }

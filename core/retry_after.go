@@ -64,7 +64,7 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 // under its own backoff. Headers are tried in this order, and the first that
 // gives a wait wins; a malformed value is skipped, never an error:
 //
-//	Retry-After          delay-seconds or HTTP-date (see ParseRetryAfter)
+//	Retry-After          delay-seconds or HTTP-date (see retryAfter)
 //	Retry-After-Ms       milliseconds
 //	X-Ms-Retry-After-Ms  milliseconds (Azure)
 //	rate-limit families  see rateLimitReset
@@ -80,7 +80,7 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 // Source is the header's name, e.g. "Retry-After" or "X-RateLimit-Reset".
 func serverHint(h http.Header, status int, now time.Time) (wait time.Duration, source string, ok bool) {
 	// http.Header keys are canonical, so the literals below index it directly.
-	if d, ok := ParseRetryAfter(firstValue(h, "Retry-After"), now); ok {
+	if d, ok := retryAfter(h, now); ok {
 		return d, "Retry-After", true
 	}
 	if n, ok := parseDigits(trimOWS(firstValue(h, "Retry-After-Ms"))); ok {
@@ -90,6 +90,28 @@ func serverHint(h http.Header, status int, now time.Time) (wait time.Duration, s
 		return scaleDigits(n, time.Millisecond), "X-Ms-Retry-After-Ms", true
 	}
 	return rateLimitReset(h, status, now)
+}
+
+// retryAfter reads h's Retry-After as ParseRetryAfter does, except that an
+// HTTP-date is read against the response's own Date header when it has a
+// valid one: both come from the server's clock, so a server whose clock
+// runs ahead of (or behind) the client's still asks for what it means
+// (RFC 9110 §10.2.3 gives the date "after the response", and §6.6.1 makes
+// Date the server's idea of when that was). Without a valid Date the local
+// clock, now, is the reference.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	s := trimOWS(firstValue(h, "Retry-After"))
+	if n, ok := parseDigits(s); ok {
+		return scaleDigits(n, time.Second), true
+	}
+	t, ok := parseHTTPDate(s, now)
+	if !ok {
+		return 0, false
+	}
+	if date, ok := parseHTTPDate(trimOWS(firstValue(h, "Date")), now); ok {
+		return untilTime(t, date), true
+	}
+	return untilTime(t, now), true
 }
 
 // serverVerdict reads the server's explicit word on retrying:
