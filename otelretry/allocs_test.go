@@ -25,10 +25,17 @@ func (stubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // TestSuccessPathAllocations: on a request that succeeds at once, an
 // instrumented client allocates exactly what a client with a no-op
-// observer allocates plus the reference span (the tracer's span and its
-// attribute values): the observer, the span events and the metrics add
-// nothing. With and without a sampled caller span (which makes the SDK
-// keep exemplars).
+// observer allocates, plus the reference span (the tracer's span and its
+// attribute values), plus one: the request's record, which holds the
+// copy of the *http.Request that carries the attempt span down (the
+// RoundTripper contract forbids changing the caller's) and the start of
+// the logical request. The span events, the metrics (both durations
+// included) and the observer add nothing. With and without a sampled
+// caller span (which makes the SDK keep exemplars).
+// requestRecord is what an instrumented request allocates beyond the
+// reference span: its record (see TestSuccessPathAllocations).
+const requestRecord = 1
+
 func TestSuccessPathAllocations(t *testing.T) {
 	tel := newTelemetry(t)
 	none := propagation.NewCompositeTextMapPropagator()
@@ -60,9 +67,9 @@ func TestSuccessPathAllocations(t *testing.T) {
 		}
 		base := testing.AllocsPerRun(100, get(observed))
 		got := testing.AllocsPerRun(100, get(instrumented))
-		if got != base+ref {
-			t.Errorf("caller span %v: instrumented %v allocations, observed %v + reference span %v = %v",
-				ctx != context.Background(), got, base, ref, base+ref)
+		if got != base+ref+requestRecord {
+			t.Errorf("caller span %v: instrumented %v allocations, observed %v + reference span %v + the request record %v = %v",
+				ctx != context.Background(), got, base, ref, requestRecord, base+ref+requestRecord)
 		}
 		t.Logf("caller span %v: observed %v, reference span %v, instrumented %v", ctx != context.Background(), base, ref, got)
 	}
@@ -75,6 +82,13 @@ func TestSuccessPathAllocations(t *testing.T) {
 	for k, h := range att {
 		if h.count != 202 || h.sum != 202 {
 			t.Errorf("attempts %s: count %d sum %v, want 202 and 202", k, h.count, h.sum)
+		}
+	}
+	for _, name := range []string{otelretry.MetricRequestDuration, otelretry.MetricClientDuration} {
+		for k, h := range hists[float64](t, tel.collect(t), name) {
+			if h.count != 202 {
+				t.Errorf("%s %s: count %d, want 202", name, k, h.count)
+			}
 		}
 	}
 	if n := len(tel.spans.Ended()); n != 202+101 {

@@ -18,11 +18,13 @@ const ScopeName = "github.com/restyretry/restyretry/otelretry"
 type Option func(*config)
 
 type config struct {
-	tp      trace.TracerProvider
-	mp      metric.MeterProvider
-	prop    propagation.TextMapPropagator
-	noSpans bool
-	onError func(error)
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	prop        propagation.TextMapPropagator
+	noSpans     bool
+	requestSpan bool
+	dropQuery   bool
+	onError     func(error)
 }
 
 // WithTracerProvider sets the provider of the attempt spans' tracer; the
@@ -64,9 +66,30 @@ func WithoutAttemptSpans() Option {
 	return func(c *config) { c.noSpans = true }
 }
 
+// WithRequestSpan makes a span for every logical request: one Execute,
+// with all its attempts, redirects and waits. It is the parent of the
+// attempt spans and a child of the caller's span, if any, so that a
+// request sent with no span in its context still has all its attempts in
+// one trace. It is an internal span named by the method, with
+// http.request.method, server.address, server.port, the final
+// http.response.status_code and error.type, restyretry.attempt_count
+// and, when the request gave up, restyretry.give_up.reason; the span
+// events of the decisions go on it rather than on the caller's span.
+func WithRequestSpan() Option {
+	return func(c *config) { c.requestSpan = true }
+}
+
+// WithoutURLQuery makes url.full leave out the query string altogether,
+// as otelretry did before it followed the conventions (which keep the
+// query and redact the values of SensitiveQueryParams only).
+func WithoutURLQuery() Option {
+	return func(c *config) { c.dropQuery = true }
+}
+
 // WithErrorHandler sets the function that receives the error of creating
-// the instruments, otel.Handle by default. Instrument then goes on without
-// metrics.
+// the instruments (Instrument then goes on without metrics) and the notice
+// that a transport below makes client spans of its own; otel.Handle by
+// default.
 func WithErrorHandler(f func(error)) Option {
 	return func(c *config) {
 		if f != nil {
@@ -122,44 +145,71 @@ func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if cfg.prop == nil {
 		cfg.prop = otel.GetTextMapPropagator()
 	}
-	if !cfg.noSpans {
-		wrapTransport(c, &cfg)
-	}
 	ins, err := newInstruments(cfg.mp.Meter(ScopeName))
 	if err != nil {
 		cfg.onError(err)
 		ins = nil
 	}
-	o := &observer{ins: ins}
+	tracer := cfg.tp.Tracer(ScopeName)
+	if !cfg.noSpans {
+		wrapTransport(c, &cfg, tracer, ins)
+	}
+	o := &observer{ins: ins, cfg: cfg, tracer: tracer,
+		requestSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}}
+	c.OnBeforeRequest(o.before)
+	c.OnSuccess(o.onSuccess)
+	c.OnError(o.onError)
+	c.OnPanic(o.onError)
 	restyretry.Observe(c, o.observe)
 	return c
 }
 
 // wrapTransport puts an attemptTransport over c's transport, unless one
 // already makes attempt spans.
-func wrapTransport(c *resty.Client, cfg *config) {
+func wrapTransport(c *resty.Client, cfg *config, tracer trace.Tracer, ins *instruments) {
 	hc := c.GetClient()
 	base := hc.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if _, ours := base.(*attemptTransport); ours || isOtelHTTP(base) {
+	if makesSpans(base) {
 		return
 	}
-	c.SetTransport(newAttemptTransport(base, cfg.tp.Tracer(ScopeName), cfg.prop))
+	c.SetTransport(newAttemptTransport(base, tracer, cfg, ins))
 }
 
-// observer receives the client's events.
+// observer receives the client's events and runs its request hooks.
 type observer struct {
-	ins *instruments // nil when the instruments could not be made
+	ins             *instruments // nil when the instruments could not be made
+	cfg             config
+	tracer          trace.Tracer
+	requestSpanOpts []trace.SpanStartOption
+	reg             registry
 }
 
 func (o *observer) observe(ev restyretry.Event) {
 	reason := reasonOf(&ev)
-	if o.ins != nil {
-		o.ins.record(&ev, reason)
+	name := spanEventName(&ev, reason)
+	var rc *reqCtx
+	if name != "" || reason != "" {
+		// Not on the success path: only decisions that are recorded as
+		// span events, or that end the request in a give-up, look for
+		// the request's record.
+		rc = o.link(&ev)
+		if rc != nil && reason != "" {
+			rc.mu.Lock()
+			rc.reason = reason
+			rc.mu.Unlock()
+		}
 	}
-	if name := spanEventName(&ev, reason); name != "" {
-		addSpanEvent(&ev, name, reason)
+	if o.ins != nil {
+		ctx := ev.Context
+		if rc != nil {
+			ctx = rc
+		}
+		o.ins.record(ctx, &ev, reason)
+	}
+	if name != "" {
+		addSpanEvent(&ev, rc, name, reason)
 	}
 }
