@@ -52,8 +52,9 @@ type reqCtx struct {
 	lastSpan trace.SpanContext // the latest attempt span
 	linked   int               // the latest attempt an event was linked to
 	reason   string            // the give-up reason, when the request gave up
-	host     string            // server.address and server.port of the first send
+	host     string            // server.address, server.port and path of the first send
 	port     int
+	path     string
 }
 
 type reqKey struct{}
@@ -82,6 +83,7 @@ func (c *reqCtx) send(sc trace.SpanContext, req *http.Request) int {
 	c.lastSpan = sc
 	if n == 0 && req.URL != nil {
 		c.host, c.port = hostPort(req.URL.Scheme, req.URL.Host)
+		c.path = req.URL.Path
 	}
 	c.mu.Unlock()
 	return n
@@ -301,13 +303,17 @@ func (g *registry) remove(rc *reqCtx) {
 
 // find returns the record of the request ev is about, among those sharing
 // ev's context: the one whose latest send was ev's attempt and that has
-// no event for it yet, of the same method and host. Two requests alike in
-// all of these are told apart by arrival only.
+// no event for it yet, of the same method, host and path. Two requests
+// alike in all of these are told apart by arrival only.
 func (g *registry) find(ev *restyretry.Event) *reqCtx {
 	if !hashable(ev.Context) {
 		return nil
 	}
 	host, port := eventHost(ev.URL)
+	path := ""
+	if u, err := url.Parse(ev.URL); err == nil {
+		path = u.Path
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for rc := g.m[ev.Context]; rc != nil; rc = rc.next {
@@ -315,7 +321,7 @@ func (g *registry) find(ev *restyretry.Event) *reqCtx {
 			continue
 		}
 		rc.mu.Lock()
-		ok := rc.attempt == ev.Attempt && rc.linked < ev.Attempt && rc.host == host && rc.port == port
+		ok := rc.attempt == ev.Attempt && rc.linked < ev.Attempt && rc.host == host && rc.port == port && rc.path == path
 		rc.mu.Unlock()
 		if ok {
 			return rc

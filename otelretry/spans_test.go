@@ -341,3 +341,33 @@ func TestUnknownMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestURLFullOptions: url.full keeps the query with its sensitive values
+// redacted and shows user info as REDACTED:REDACTED; WithoutURLQuery drops
+// the query, as before.
+func TestURLFullOptions(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		tel := newTelemetry(t)
+		srv := newScript(t, failFirst(0))
+		opts := tel.options()
+		if drop {
+			opts = append(opts, otelretry.WithoutURLQuery())
+		}
+		c := otelretry.Instrument(newClient(t, fastPolicy(0)), opts...)
+		target := strings.Replace(srv.URL, "http://", "http://alice:pw@", 1) + "/f?page=2&sig=abc"
+		if _, err := c.R().Get(target); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.Replace(srv.URL, "http://", "http://REDACTED:REDACTED@", 1) + "/f?page=2&sig=REDACTED"
+		if drop {
+			want = strings.Replace(srv.URL, "http://", "http://REDACTED:REDACTED@", 1) + "/f"
+		}
+		spans := attemptSpans(tel, otelretry.ScopeName)
+		if len(spans) != 1 {
+			t.Fatalf("%d spans, want 1", len(spans))
+		}
+		if got := attrMap(spans[0].Attributes())["url.full"]; got != want {
+			t.Errorf("WithoutURLQuery %v: url.full %q, want %q", drop, got, want)
+		}
+	}
+}

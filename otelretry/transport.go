@@ -232,13 +232,9 @@ func (c *lazyCarrier) Keys() []string {
 	return keys
 }
 
-// isOtelHTTP reports whether rt is otelhttp's *Transport, which makes the
-// attempt spans itself. It is recognised by its type's package and name,
-// so that this package does not depend on otelhttp.
-func isOtelHTTP(rt http.RoundTripper) bool {
-	return isOtelHTTPType(reflect.TypeOf(rt))
-}
-
+// isOtelHTTPType reports whether t is otelhttp's *Transport, which makes
+// the attempt spans itself. It is recognised by its type's package and
+// name, so that this package does not depend on otelhttp.
 func isOtelHTTPType(t reflect.Type) bool {
 	if t == nil || t.Kind() != reflect.Pointer {
 		return false
