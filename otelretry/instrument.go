@@ -59,9 +59,10 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 }
 
 // WithoutAttemptSpans makes Instrument leave the client's transport alone:
-// no attempt spans, only span events and metrics. Use it when something
-// below resty other than otelhttp's Transport (which Instrument
-// recognises) already makes a span per request.
+// no attempt spans and no http.client.request.duration, only span events
+// and the other metrics. Use it when something below resty other than
+// otelhttp's Transport (which Instrument recognises) already makes a span
+// per request.
 func WithoutAttemptSpans() Option {
 	return func(c *config) { c.noSpans = true }
 }
@@ -104,28 +105,29 @@ func WithErrorHandler(f func(error)) Option {
 //   - every attempt sent over the wire gets its own client span, child of
 //     the span in the request's context, with http.request.resend_count on
 //     every resend (the HTTP semantic conventions' "retries and
-//     redirects"): Instrument wraps c's transport, unless it is already
-//     otelhttp's Transport, which then makes the spans (see
-//     NewResendTransport for their resend count), or WithoutAttemptSpans
-//     is given;
+//     redirects"), and the request handed down carries it in its context:
+//     Instrument wraps c's transport, unless otelhttp's Transport is in it
+//     (then otelhttp makes the spans; see NewResendTransport for their
+//     resend count), or WithoutAttemptSpans is given;
 //   - every retry and every give-up is a span event on the logical
-//     request's span, the span in the context the caller gave the request
-//     (none when it has no recording span);
-//   - every decision is counted in the metrics listed in the package doc.
+//     request's span (WithRequestSpan) or the caller's;
+//   - every decision is counted, and every attempt and logical request
+//     measured, in the metrics listed in the package doc.
 //
-// Spans and span events are made with the tracer and the span in the
-// request's context; metrics with the meter of WithMeterProvider.
+// It registers request hooks on c (OnBeforeRequest, OnSuccess, OnError,
+// OnPanic) that keep each logical request's record in its context while
+// it runs, and put the caller's context back at the end.
 //
 // Call Instrument once per client, after Apply and after setting its
-// transport: a client with no policy applied gets attempt spans (with no
-// resend count) and no metrics, a transport set afterwards replaces the
+// transport: a client with no policy applied gets attempt spans and
+// durations (no decision metrics), a transport set afterwards replaces the
 // one that makes the attempt spans, and a second call on one client counts
-// every decision twice. The policy may be
-// applied again afterwards. A Clone of an instrumented client is
-// instrumented too: it shares its original's observers, and keeps them when
-// it gets its own policy, and it shares the transport, since resty's Clone
-// shares the *http.Client. Do not instrument a clone again: its decisions
-// would be counted twice.
+// every decision twice. The policy may be applied again afterwards. A
+// Clone of an instrumented client is instrumented too: it shares its
+// original's observers and hooks, and keeps them when it gets its own
+// policy, and it shares the transport, since resty's Clone shares the
+// *http.Client. Do not instrument a clone again: its decisions would be
+// counted twice.
 func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if c == nil {
 		return nil

@@ -321,9 +321,11 @@ type resendTransport struct{ base http.RoundTripper }
 // NewResendTransport returns a transport that sends every request through
 // base and, when the request is a resend (a retry of a restyretry policy
 // or a redirect), sets http.request.resend_count on the span in the
-// request's context. It is for clients that make their attempt spans with
-// otelhttp, whose transport does not set the attribute: put it under
-// otelhttp's,
+// request's context: 1, 2, 3, ... over the whole logical request of an
+// instrumented client. It also notes that span as the attempt's, for the
+// restyretry.attempt_span_id of the span events. It is for clients that
+// make their attempt spans with otelhttp, whose transport does not set the
+// attribute: put it under otelhttp's,
 //
 //	client.SetTransport(otelhttp.NewTransport(otelretry.NewResendTransport(http.DefaultTransport)))
 //
