@@ -10,7 +10,6 @@ import (
 	"github.com/restyretry/restyretry/otelretry"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -44,16 +43,6 @@ type funcRT func(*http.Request) (*http.Response, error)
 
 func (f funcRT) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
-// parentName is the name of s's parent among spans, "none" if not found.
-func parentOf(s sdktrace.ReadOnlySpan, spans []sdktrace.ReadOnlySpan) sdktrace.ReadOnlySpan {
-	for _, p := range spans {
-		if p.SpanContext().SpanID() == s.Parent().SpanID() {
-			return p
-		}
-	}
-	return nil
-}
-
 // TestSpansBelowAreChildren: with no propagator at all (the global
 // default writes nothing), a span started below from the request's
 // context is a child of the attempt span, for every attempt.
@@ -82,20 +71,6 @@ func TestSpansBelowAreChildren(t *testing.T) {
 			t.Errorf("logging span %d: parent %v, want attempt span %d (%v)", i, l.Parent().SpanID(), i, attempts[i].SpanContext().SpanID())
 		}
 	}
-}
-
-// clientSpans counts the client spans of all, by the physical request
-// they were made for (their url.full and resend count).
-func clientSpans(all []sdktrace.ReadOnlySpan) map[string]int {
-	out := make(map[string]int)
-	for _, s := range all {
-		if s.SpanKind() != trace.SpanKindClient {
-			continue
-		}
-		a := attrMap(s.Attributes())
-		out[a["url.full"]+"#"+a["http.request.resend_count"]]++
-	}
-	return out
 }
 
 // TestOtelHTTPWrapped: otelhttp's transport inside another RoundTripper,

@@ -14,17 +14,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// children returns the spans of all whose parent is p, in order.
-func children(p sdktrace.ReadOnlySpan, all []sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range all {
-		if s.Parent().SpanID() == p.SpanContext().SpanID() {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // TestRequestSpan: with WithRequestSpan and no span in the caller's
 // context, a request's attempts are children of one internal span, in one
 // trace; the retry events are on it and name each attempt's span.
@@ -123,6 +112,19 @@ func TestRequestSpanGiveUp(t *testing.T) {
 func TestRequestSpanConcurrent(t *testing.T) {
 	tel := newTelemetry(t)
 	srv := newScript(t, failFirst(1))
+	// Every first attempt is answered only once all 20 have arrived, so
+	// that the 20 requests are in flight together.
+	var arrived sync.WaitGroup
+	arrived.Add(20)
+	h := srv.Config.Handler
+	var once sync.Map
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, again := once.LoadOrStore(r.URL.Path, true); !again {
+			arrived.Done()
+			arrived.Wait()
+		}
+		h.ServeHTTP(w, r)
+	})
 	p := fastPolicy(3)
 	p.MaxElapsed = time.Minute
 	c := otelretry.Instrument(newClient(t, p), append(tel.options(), otelretry.WithRequestSpan())...)
