@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-resty/resty/v2"
 	"github.com/restyretry/restyretry"
@@ -93,5 +94,40 @@ func TestSuccessPathAllocations(t *testing.T) {
 	}
 	if n := len(tel.spans.Ended()); n != 202+101 {
 		t.Errorf("%d spans ended, want 202 attempt spans and 101 reference spans", n)
+	}
+}
+
+// TestSuccessPathAllocationsWithState: with a MaxElapsed (as Default has),
+// the library makes the request's state before otelretry's hook runs, and
+// otelretry keeps the request's record where the events will find it; the
+// success path still costs the reference span and the record only.
+func TestSuccessPathAllocationsWithState(t *testing.T) {
+	tel := newTelemetry(t)
+	p := fastPolicy(2)
+	p.MaxElapsed = time.Minute
+	none := propagation.NewCompositeTextMapPropagator()
+	observed := restyretry.Observe(p.Apply(resty.New().SetTransport(stubTransport{})), func(restyretry.Event) {})
+	instrumented := otelretry.Instrument(p.Apply(resty.New().SetTransport(stubTransport{})),
+		append(tel.options(), otelretry.WithPropagators(none))...)
+	const target = "http://127.0.0.1:9/items/1"
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf [8]attribute.KeyValue
+	tracer := tel.tp.Tracer("reference")
+	ref := testing.AllocsPerRun(100, func() { referenceSpan(tracer, req, http.StatusOK, &buf) })
+	get := func(c *resty.Client) func() {
+		return func() {
+			if resp, err := c.R().Get(target); err != nil || resp.StatusCode() != http.StatusOK {
+				t.Fatalf("status %d, err %v", resp.StatusCode(), err)
+			}
+		}
+	}
+	base := testing.AllocsPerRun(200, get(observed))
+	got := testing.AllocsPerRun(200, get(instrumented))
+	if got != base+ref+requestRecord {
+		t.Errorf("instrumented %v allocations, observed %v + reference span %v + the request record %v = %v",
+			got, base, ref, requestRecord, base+ref+requestRecord)
 	}
 }
