@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-resty/resty/v2"
 	"github.com/restyretry/restyretry"
@@ -25,10 +26,17 @@ func (stubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // TestSuccessPathAllocations: on a request that succeeds at once, an
 // instrumented client allocates exactly what a client with a no-op
-// observer allocates plus the reference span (the tracer's span and its
-// attribute values): the observer, the span events and the metrics add
-// nothing. With and without a sampled caller span (which makes the SDK
-// keep exemplars).
+// observer allocates, plus the reference span (the tracer's span and its
+// attribute values), plus one: the request's record, which holds the
+// copy of the *http.Request that carries the attempt span down (the
+// RoundTripper contract forbids changing the caller's) and the start of
+// the logical request. The span events, the metrics (both durations
+// included) and the observer add nothing. With and without a sampled
+// caller span (which makes the SDK keep exemplars).
+// requestRecord is what an instrumented request allocates beyond the
+// reference span: its record (see TestSuccessPathAllocations).
+const requestRecord = 1
+
 func TestSuccessPathAllocations(t *testing.T) {
 	tel := newTelemetry(t)
 	none := propagation.NewCompositeTextMapPropagator()
@@ -60,9 +68,9 @@ func TestSuccessPathAllocations(t *testing.T) {
 		}
 		base := testing.AllocsPerRun(100, get(observed))
 		got := testing.AllocsPerRun(100, get(instrumented))
-		if got != base+ref {
-			t.Errorf("caller span %v: instrumented %v allocations, observed %v + reference span %v = %v",
-				ctx != context.Background(), got, base, ref, base+ref)
+		if got != base+ref+requestRecord {
+			t.Errorf("caller span %v: instrumented %v allocations, observed %v + reference span %v + the request record %v = %v",
+				ctx != context.Background(), got, base, ref, requestRecord, base+ref+requestRecord)
 		}
 		t.Logf("caller span %v: observed %v, reference span %v, instrumented %v", ctx != context.Background(), base, ref, got)
 	}
@@ -77,7 +85,49 @@ func TestSuccessPathAllocations(t *testing.T) {
 			t.Errorf("attempts %s: count %d sum %v, want 202 and 202", k, h.count, h.sum)
 		}
 	}
+	for _, name := range []string{otelretry.MetricRequestDuration, otelretry.MetricClientDuration} {
+		for k, h := range hists[float64](t, tel.collect(t), name) {
+			if h.count != 202 {
+				t.Errorf("%s %s: count %d, want 202", name, k, h.count)
+			}
+		}
+	}
 	if n := len(tel.spans.Ended()); n != 202+101 {
 		t.Errorf("%d spans ended, want 202 attempt spans and 101 reference spans", n)
+	}
+}
+
+// TestSuccessPathAllocationsWithState: with a MaxElapsed (as Default has),
+// the library makes the request's state before otelretry's hook runs, and
+// otelretry keeps the request's record where the events will find it; the
+// success path still costs the reference span and the record only.
+func TestSuccessPathAllocationsWithState(t *testing.T) {
+	tel := newTelemetry(t)
+	p := fastPolicy(2)
+	p.MaxElapsed = time.Minute
+	none := propagation.NewCompositeTextMapPropagator()
+	observed := restyretry.Observe(p.Apply(resty.New().SetTransport(stubTransport{})), func(restyretry.Event) {})
+	instrumented := otelretry.Instrument(p.Apply(resty.New().SetTransport(stubTransport{})),
+		append(tel.options(), otelretry.WithPropagators(none))...)
+	const target = "http://127.0.0.1:9/items/1"
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf [8]attribute.KeyValue
+	tracer := tel.tp.Tracer("reference")
+	ref := testing.AllocsPerRun(100, func() { referenceSpan(tracer, req, http.StatusOK, &buf) })
+	get := func(c *resty.Client) func() {
+		return func() {
+			if resp, err := c.R().Get(target); err != nil || resp.StatusCode() != http.StatusOK {
+				t.Fatalf("status %d, err %v", resp.StatusCode(), err)
+			}
+		}
+	}
+	base := testing.AllocsPerRun(200, get(observed))
+	got := testing.AllocsPerRun(200, get(instrumented))
+	if got != base+ref+requestRecord {
+		t.Errorf("instrumented %v allocations, observed %v + reference span %v + the request record %v = %v",
+			got, base, ref, requestRecord, base+ref+requestRecord)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,15 +26,23 @@ const (
 	// WaitSourceKey is where a wait came from: "backoff" or the name of
 	// the response header that asked for it.
 	WaitSourceKey = attribute.Key("restyretry.wait.source")
+	// WaitDurationKey is the wait of a span event, in seconds: the wait
+	// before the next attempt of a retry, or the wait that was refused by
+	// a give-up. (It was restyretry.wait, which was also the namespace of
+	// restyretry.wait.source.)
+	WaitDurationKey = attribute.Key("restyretry.wait.duration")
 	// ReasonKey is why a request gave up (see the package doc for values).
 	ReasonKey = attribute.Key("restyretry.give_up.reason")
 	// RefusalKey says what refused a request: "budget" or "pace".
 	RefusalKey = attribute.Key("restyretry.refusal")
 	// AttemptKey is the attempt a span event is about; 1 is the first.
 	AttemptKey = attribute.Key("restyretry.attempt")
-	// WaitKey is the wait of a span event, in seconds: the wait before the
-	// next attempt of a retry, or the wait that was refused by a give-up.
-	WaitKey = attribute.Key("restyretry.wait")
+	// AttemptSpanIDKey is the span ID (16 hex digits) of the attempt span
+	// a span event is about, when otelretry or otelhttp made it.
+	AttemptSpanIDKey = attribute.Key("restyretry.attempt_span_id")
+	// AttemptsKey is the number of attempts of a logical request, on its
+	// span (WithRequestSpan).
+	AttemptsKey = attribute.Key("restyretry.attempt_count")
 	// ConditionKey is the 1-based index of the custom condition that
 	// decided, on span events whose rule is "condition".
 	ConditionKey = attribute.Key("restyretry.condition")
@@ -153,4 +162,85 @@ func errorType(err error) string {
 		return "unexpected_eof"
 	}
 	return semconv.ErrorType(err).Value.AsString()
+}
+
+// SensitiveQueryParams are the query parameters whose values url.full
+// shows as REDACTED: the semantic conventions' list (v1.43.0: X-Amz-Signature,
+// X-Amz-Credential, X-Amz-Security-Token, sig, X-Goog-Signature) and the
+// list before it (AWSAccessKeyId, Signature: AWS query authentication
+// version 2). Keys are matched case-sensitively, as the conventions ask.
+var SensitiveQueryParams = []string{
+	"AWSAccessKeyId", "Signature", "X-Amz-Signature", "X-Amz-Credential",
+	"X-Amz-Security-Token", "sig", "X-Goog-Signature",
+}
+
+const redacted = "REDACTED"
+
+var redactedUser = url.UserPassword(redacted, redacted)
+
+// fullURL is url.full: the URL without its fragment, user info as
+// REDACTED:REDACTED, and the values of the sensitive query parameters as
+// REDACTED (the other parameters as they are); with dropQuery, without
+// its query.
+func fullURL(u *url.URL, dropQuery bool) string {
+	v := *u
+	v.Fragment, v.RawFragment = "", ""
+	if v.User != nil {
+		v.User = redactedUser
+	}
+	if dropQuery {
+		v.RawQuery, v.ForceQuery = "", false
+	} else {
+		v.RawQuery = redactQuery(v.RawQuery)
+	}
+	return v.String()
+}
+
+// redactQuery replaces the values of the sensitive parameters of the raw
+// query q with REDACTED, keeping their keys and everything else as it is.
+// A query with none returns unchanged, without allocating.
+func redactQuery(q string) string {
+	if q == "" || !mayHoldSensitive(q) {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q))
+	for i, part := range strings.Split(q, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		k, _, hasValue := strings.Cut(part, "=")
+		if hasValue && isSensitive(k) {
+			b.WriteString(k)
+			b.WriteString("=" + redacted)
+			continue
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+// mayHoldSensitive reports whether q contains a sensitive key or an
+// escape (which may hide one).
+func mayHoldSensitive(q string) bool {
+	if strings.ContainsAny(q, "%+") {
+		return true
+	}
+	for _, k := range SensitiveQueryParams {
+		if strings.Contains(q, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSensitive reports whether the raw query key k, unescaped, is one of
+// SensitiveQueryParams.
+func isSensitive(k string) bool {
+	if strings.ContainsAny(k, "%+") {
+		if u, err := url.QueryUnescape(k); err == nil {
+			k = u
+		}
+	}
+	return slices.Contains(SensitiveQueryParams, k)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"syscall"
 	"testing"
@@ -117,5 +118,43 @@ func TestReasonOf(t *testing.T) {
 		if got := reasonOf(&ev); got != c.want {
 			t.Errorf("reasonOf(%v, %s) = %q, want %q", c.reason, c.rule, got, c.want)
 		}
+	}
+}
+
+func TestFullURL(t *testing.T) {
+	cases := []struct {
+		in, want, dropped string
+	}{
+		{"https://api.example/v1/x", "https://api.example/v1/x", "https://api.example/v1/x"},
+		{"https://user:pw@api.example/x?a=1#frag", "https://REDACTED:REDACTED@api.example/x?a=1", "https://REDACTED:REDACTED@api.example/x"},
+		{"https://token@api.example/x", "https://REDACTED:REDACTED@api.example/x", "https://REDACTED:REDACTED@api.example/x"},
+		{"https://s3.example/b/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc&X-Amz-Security-Token=t&part=2",
+			"https://s3.example/b/k?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&X-Amz-Security-Token=REDACTED&part=2",
+			"https://s3.example/b/k"},
+		{"https://blob.example/c?sv=2024&sig=s3cr3t&se=later", "https://blob.example/c?sv=2024&sig=REDACTED&se=later", "https://blob.example/c"},
+		{"https://gcs.example/o?X-Goog-Signature=ff&X-Goog-Date=1", "https://gcs.example/o?X-Goog-Signature=REDACTED&X-Goog-Date=1", "https://gcs.example/o"},
+		{"https://old.example/o?AWSAccessKeyId=A&Signature=S&Expires=1", "https://old.example/o?AWSAccessKeyId=REDACTED&Signature=REDACTED&Expires=1", "https://old.example/o"},
+		// Case-sensitive, as the conventions ask; an escaped key is unescaped first.
+		{"https://x.example/?SIG=keep&si%67=hide", "https://x.example/?SIG=keep&si%67=REDACTED", "https://x.example/"},
+		// A key without a value, an empty value, and one that only contains a sensitive name.
+		{"https://x.example/?sig&sig=&mysig=1", "https://x.example/?sig&sig=REDACTED&mysig=1", "https://x.example/"},
+	}
+	for _, c := range cases {
+		u, err := url.Parse(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fullURL(u, false); got != c.want {
+			t.Errorf("fullURL(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if got := fullURL(u, true); got != c.dropped {
+			t.Errorf("fullURL(%q, dropQuery) = %q, want %q", c.in, got, c.dropped)
+		}
+	}
+}
+
+func TestRedactQueryAllocates(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { redactQuery("page=2&sort=name&limit=50") }); n != 0 {
+		t.Errorf("redactQuery of a query with nothing to redact allocates %v times", n)
 	}
 }

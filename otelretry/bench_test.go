@@ -107,7 +107,7 @@ func BenchmarkSuccess(b *testing.B) {
 // values' (url.full); buf is reused, as the transport reuses its own.
 func referenceSpan(tracer trace.Tracer, req *http.Request, status int, buf *[8]attribute.KeyValue) {
 	_, span := tracer.Start(req.Context(), "GET", spanStart...)
-	span.SetAttributes(otelretry.RequestAttrs(buf[:0], req)...)
+	span.SetAttributes(otelretry.RequestAttrs(buf[:0], req, 0, false)...)
 	span.SetAttributes(append(buf[:0], semconv.HTTPResponseStatusCode(status))...)
 	span.End()
 }

@@ -36,15 +36,39 @@ func spanEventName(ev *restyretry.Event, reason string) string {
 	return ""
 }
 
-// addSpanEvent adds the event name about ev to the span of the context the
-// caller gave the request, if that span is recording.
-func addSpanEvent(ev *restyretry.Event, name, reason string) {
+// addSpanEvent adds the event name about ev to the logical request's span
+// (WithRequestSpan) or else to the span of the context the caller gave the
+// request, if that span is recording. rc is the request's record, nil if
+// unknown.
+func addSpanEvent(ev *restyretry.Event, rc *reqCtx, name, reason string) {
 	span := trace.SpanFromContext(ev.Context)
+	if rc != nil && rc.span != nil {
+		span = rc.span
+	}
 	if !span.IsRecording() {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 8)
-	attrs = append(attrs, AttemptKey.Int(ev.Attempt), RuleKey.String(string(ev.Rule)))
+	attrs := make([]attribute.KeyValue, 0, 12)
+	method, known := methodOf(ev.Method)
+	attrs = append(attrs, AttemptKey.Int(ev.Attempt), RuleKey.String(string(ev.Rule)),
+		semconv.HTTPRequestMethodKey.String(method))
+	if !known {
+		attrs = append(attrs, semconv.HTTPRequestMethodOriginal(ev.Method))
+	}
+	if host, port := eventHost(ev.URL); host != "" {
+		attrs = append(attrs, semconv.ServerAddress(host))
+		if port > 0 {
+			attrs = append(attrs, semconv.ServerPort(port))
+		}
+	}
+	if rc != nil {
+		rc.mu.Lock()
+		sc, attempt := rc.lastSpan, rc.attempt
+		rc.mu.Unlock()
+		if sc.IsValid() && attempt == ev.Attempt {
+			attrs = append(attrs, AttemptSpanIDKey.String(sc.SpanID().String()))
+		}
+	}
 	if ev.Condition != 0 {
 		attrs = append(attrs, ConditionKey.Int(ev.Condition))
 	}
@@ -55,7 +79,7 @@ func addSpanEvent(ev *restyretry.Event, name, reason string) {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(errorType(ev.Err)))
 	}
 	if ev.WaitSource != "" {
-		attrs = append(attrs, WaitKey.Float64(ev.Wait.Seconds()), WaitSourceKey.String(ev.WaitSource))
+		attrs = append(attrs, WaitDurationKey.Float64(ev.Wait.Seconds()), WaitSourceKey.String(ev.WaitSource))
 	}
 	if reason != "" {
 		attrs = append(attrs, ReasonKey.String(reason))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -76,7 +78,7 @@ func ExampleInstrument() {
 			e := attribute.NewSet(ev.Attributes...)
 			fmt.Printf("  event %s: attempt %s, rule %s, wait %ss (%s)\n", ev.Name,
 				value(e, otelretry.AttemptKey), value(e, otelretry.RuleKey),
-				value(e, otelretry.WaitKey), value(e, otelretry.WaitSourceKey))
+				value(e, otelretry.WaitDurationKey), value(e, otelretry.WaitSourceKey))
 		}
 	}
 
@@ -98,6 +100,17 @@ func ExampleInstrument() {
 				fmt.Printf("metric %s: %d request, %d attempts (rule %s)\n", m.Name, p.Count, p.Sum, rule.String())
 			}
 		case metricdata.Histogram[float64]:
+			if m.Name != otelretry.MetricWait {
+				// Durations vary: print what they measured, by status.
+				var counts []string
+				for _, p := range d.DataPoints {
+					status, _ := p.Attributes.Value("http.response.status_code")
+					counts = append(counts, fmt.Sprintf("%d × %s", p.Count, status.String()))
+				}
+				sort.Strings(counts)
+				fmt.Printf("metric %s (%s): %s\n", m.Name, m.Unit, strings.Join(counts, ", "))
+				continue
+			}
 			for _, p := range d.DataPoints {
 				fmt.Printf("metric %s: %d waits, %gs in all\n", m.Name, p.Count, p.Sum)
 			}
@@ -112,8 +125,10 @@ func ExampleInstrument() {
 	//   event restyretry.retry: attempt 1, rule status, wait 0.001s (backoff)
 	//   event restyretry.retry: attempt 2, rule status, wait 0.002s (backoff)
 	// metric restyretry.retries: 2 (rule status)
-	// metric restyretry.wait: 2 waits, 0.003s in all
+	// metric restyretry.retry.wait.duration: 2 waits, 0.003s in all
 	// metric restyretry.attempts: 1 request, 3 attempts (rule success)
+	// metric restyretry.request.duration (s): 1 × 200
+	// metric http.client.request.duration (s): 1 × 200, 2 × 503
 }
 
 // value is the attribute k of set, "-" when it has none.

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // fastPolicy retries up to maxRetries times after 1ms, 2ms, 4ms (no
@@ -194,6 +195,41 @@ func sortPairs(kv []string) []string {
 	out := make([]string, 0, len(kv))
 	for _, p := range ps {
 		out = append(out, p.k, p.v)
+	}
+	return out
+}
+
+// parentOf is the span among spans that is s's parent, nil if none.
+func parentOf(s sdktrace.ReadOnlySpan, spans []sdktrace.ReadOnlySpan) sdktrace.ReadOnlySpan {
+	for _, p := range spans {
+		if p.SpanContext().SpanID() == s.Parent().SpanID() {
+			return p
+		}
+	}
+	return nil
+}
+
+// clientSpans counts the client spans of all, by the physical request
+// they were made for (their url.full and resend count).
+func clientSpans(all []sdktrace.ReadOnlySpan) map[string]int {
+	out := make(map[string]int)
+	for _, s := range all {
+		if s.SpanKind() != trace.SpanKindClient {
+			continue
+		}
+		a := attrMap(s.Attributes())
+		out[a["url.full"]+"#"+a["http.request.resend_count"]]++
+	}
+	return out
+}
+
+// children returns the spans of all whose parent is p, in order.
+func children(p sdktrace.ReadOnlySpan, all []sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range all {
+		if s.Parent().SpanID() == p.SpanContext().SpanID() {
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -18,11 +18,13 @@ const ScopeName = "github.com/restyretry/restyretry/otelretry"
 type Option func(*config)
 
 type config struct {
-	tp      trace.TracerProvider
-	mp      metric.MeterProvider
-	prop    propagation.TextMapPropagator
-	noSpans bool
-	onError func(error)
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	prop        propagation.TextMapPropagator
+	noSpans     bool
+	requestSpan bool
+	dropQuery   bool
+	onError     func(error)
 }
 
 // WithTracerProvider sets the provider of the attempt spans' tracer; the
@@ -57,16 +59,38 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 }
 
 // WithoutAttemptSpans makes Instrument leave the client's transport alone:
-// no attempt spans, only span events and metrics. Use it when something
-// below resty other than otelhttp's Transport (which Instrument
-// recognises) already makes a span per request.
+// no attempt spans and no http.client.request.duration, only span events
+// and the other metrics. Use it when something below resty other than
+// otelhttp's Transport (which Instrument recognises) already makes a span
+// per request.
 func WithoutAttemptSpans() Option {
 	return func(c *config) { c.noSpans = true }
 }
 
+// WithRequestSpan makes a span for every logical request: one Execute,
+// with all its attempts, redirects and waits. It is the parent of the
+// attempt spans and a child of the caller's span, if any, so that a
+// request sent with no span in its context still has all its attempts in
+// one trace. It is an internal span named by the method, with
+// http.request.method, server.address, server.port, the final
+// http.response.status_code and error.type, restyretry.attempt_count
+// and, when the request gave up, restyretry.give_up.reason; the span
+// events of the decisions go on it rather than on the caller's span.
+func WithRequestSpan() Option {
+	return func(c *config) { c.requestSpan = true }
+}
+
+// WithoutURLQuery makes url.full leave out the query string altogether,
+// as otelretry did before it followed the conventions (which keep the
+// query and redact the values of SensitiveQueryParams only).
+func WithoutURLQuery() Option {
+	return func(c *config) { c.dropQuery = true }
+}
+
 // WithErrorHandler sets the function that receives the error of creating
-// the instruments, otel.Handle by default. Instrument then goes on without
-// metrics.
+// the instruments (Instrument then goes on without metrics) and the notice
+// that a transport below makes client spans of its own; otel.Handle by
+// default.
 func WithErrorHandler(f func(error)) Option {
 	return func(c *config) {
 		if f != nil {
@@ -81,28 +105,29 @@ func WithErrorHandler(f func(error)) Option {
 //   - every attempt sent over the wire gets its own client span, child of
 //     the span in the request's context, with http.request.resend_count on
 //     every resend (the HTTP semantic conventions' "retries and
-//     redirects"): Instrument wraps c's transport, unless it is already
-//     otelhttp's Transport, which then makes the spans (see
-//     NewResendTransport for their resend count), or WithoutAttemptSpans
-//     is given;
+//     redirects"), and the request handed down carries it in its context:
+//     Instrument wraps c's transport, unless otelhttp's Transport is in it
+//     (then otelhttp makes the spans; see NewResendTransport for their
+//     resend count), or WithoutAttemptSpans is given;
 //   - every retry and every give-up is a span event on the logical
-//     request's span, the span in the context the caller gave the request
-//     (none when it has no recording span);
-//   - every decision is counted in the metrics listed in the package doc.
+//     request's span (WithRequestSpan) or the caller's;
+//   - every decision is counted, and every attempt and logical request
+//     measured, in the metrics listed in the package doc.
 //
-// Spans and span events are made with the tracer and the span in the
-// request's context; metrics with the meter of WithMeterProvider.
+// It registers request hooks on c (OnBeforeRequest, OnSuccess, OnError,
+// OnPanic) that keep each logical request's record in its context while
+// it runs, and put the caller's context back at the end.
 //
 // Call Instrument once per client, after Apply and after setting its
-// transport: a client with no policy applied gets attempt spans (with no
-// resend count) and no metrics, a transport set afterwards replaces the
+// transport: a client with no policy applied gets attempt spans and
+// durations (no decision metrics), a transport set afterwards replaces the
 // one that makes the attempt spans, and a second call on one client counts
-// every decision twice. The policy may be
-// applied again afterwards. A Clone of an instrumented client is
-// instrumented too: it shares its original's observers, and keeps them when
-// it gets its own policy, and it shares the transport, since resty's Clone
-// shares the *http.Client. Do not instrument a clone again: its decisions
-// would be counted twice.
+// every decision twice. The policy may be applied again afterwards. A
+// Clone of an instrumented client is instrumented too: it shares its
+// original's observers and hooks, and keeps them when it gets its own
+// policy, and it shares the transport, since resty's Clone shares the
+// *http.Client. Do not instrument a clone again: its decisions would be
+// counted twice.
 func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if c == nil {
 		return nil
@@ -122,44 +147,71 @@ func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if cfg.prop == nil {
 		cfg.prop = otel.GetTextMapPropagator()
 	}
-	if !cfg.noSpans {
-		wrapTransport(c, &cfg)
-	}
 	ins, err := newInstruments(cfg.mp.Meter(ScopeName))
 	if err != nil {
 		cfg.onError(err)
 		ins = nil
 	}
-	o := &observer{ins: ins}
+	tracer := cfg.tp.Tracer(ScopeName)
+	if !cfg.noSpans {
+		wrapTransport(c, &cfg, tracer, ins)
+	}
+	o := &observer{ins: ins, cfg: cfg, tracer: tracer,
+		requestSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}}
+	c.OnBeforeRequest(o.before)
+	c.OnSuccess(o.onSuccess)
+	c.OnError(o.onError)
+	c.OnPanic(o.onError)
 	restyretry.Observe(c, o.observe)
 	return c
 }
 
 // wrapTransport puts an attemptTransport over c's transport, unless one
 // already makes attempt spans.
-func wrapTransport(c *resty.Client, cfg *config) {
+func wrapTransport(c *resty.Client, cfg *config, tracer trace.Tracer, ins *instruments) {
 	hc := c.GetClient()
 	base := hc.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if _, ours := base.(*attemptTransport); ours || isOtelHTTP(base) {
+	if makesSpans(base) {
 		return
 	}
-	c.SetTransport(newAttemptTransport(base, cfg.tp.Tracer(ScopeName), cfg.prop))
+	c.SetTransport(newAttemptTransport(base, tracer, cfg, ins))
 }
 
-// observer receives the client's events.
+// observer receives the client's events and runs its request hooks.
 type observer struct {
-	ins *instruments // nil when the instruments could not be made
+	ins             *instruments // nil when the instruments could not be made
+	cfg             config
+	tracer          trace.Tracer
+	requestSpanOpts []trace.SpanStartOption
+	reg             registry
 }
 
 func (o *observer) observe(ev restyretry.Event) {
 	reason := reasonOf(&ev)
-	if o.ins != nil {
-		o.ins.record(&ev, reason)
+	name := spanEventName(&ev, reason)
+	var rc *reqCtx
+	if name != "" || reason != "" {
+		// Not on the success path: only decisions that are recorded as
+		// span events, or that end the request in a give-up, look for
+		// the request's record.
+		rc = o.link(&ev)
+		if rc != nil && reason != "" {
+			rc.mu.Lock()
+			rc.reason = reason
+			rc.mu.Unlock()
+		}
 	}
-	if name := spanEventName(&ev, reason); name != "" {
-		addSpanEvent(&ev, name, reason)
+	if o.ins != nil {
+		ctx := ev.Context
+		if rc != nil {
+			ctx = rc
+		}
+		o.ins.record(ctx, &ev, reason)
+	}
+	if name != "" {
+		addSpanEvent(&ev, rc, name, reason)
 	}
 }

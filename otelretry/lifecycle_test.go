@@ -93,7 +93,8 @@ func TestInstrumentError(t *testing.T) {
 }
 
 // TestNotApplied: a client with no policy applied gets attempt spans
-// (one per request: resty alone does not retry) and no metrics.
+// (one per request: resty alone does not retry) and the two durations,
+// but no decision metrics.
 func TestNotApplied(t *testing.T) {
 	tel := newTelemetry(t)
 	srv := newScript(t, failFirst(1))
@@ -111,7 +112,12 @@ func TestNotApplied(t *testing.T) {
 	checkAttrs(t, "the span", attrMap(spans[0].Attributes()), map[string]string{"http.response.status_code": "503"},
 		"http.request.resend_count")
 	for name := range tel.collect(t) {
-		t.Errorf("metric %s recorded for a client with no policy", name)
+		if name != otelretry.MetricClientDuration && name != otelretry.MetricRequestDuration {
+			t.Errorf("metric %s recorded for a client with no policy", name)
+		}
+	}
+	if n := len(hists[float64](t, tel.collect(t), otelretry.MetricClientDuration)); n != 1 {
+		t.Errorf("%d series of %s, want 1", n, otelretry.MetricClientDuration)
 	}
 }
 

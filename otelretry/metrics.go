@@ -1,8 +1,12 @@
 package otelretry
 
 import (
+	"context"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/restyretry/restyretry"
 	"go.opentelemetry.io/otel/attribute"
@@ -12,17 +16,28 @@ import (
 
 // Metric names; see the package doc for units and attributes.
 const (
-	MetricRetries  = "restyretry.retries"  // counter, {retry}
-	MetricGiveUps  = "restyretry.give_ups" // counter, {request}
-	MetricWait     = "restyretry.wait"     // histogram, s
-	MetricAttempts = "restyretry.attempts" // histogram, {attempt}
-	MetricRefusals = "restyretry.refusals" // counter, {request}
+	MetricRetries  = "restyretry.retries"             // counter, {retry}
+	MetricGiveUps  = "restyretry.give_ups"            // counter, {request}
+	MetricWait     = "restyretry.retry.wait.duration" // histogram, s (was restyretry.wait)
+	MetricAttempts = "restyretry.attempts"            // histogram, {attempt}
+	MetricRefusals = "restyretry.refusals"            // counter, {request}
+	// MetricRequestDuration is the whole logical request, every attempt
+	// and wait: histogram, s.
+	MetricRequestDuration = "restyretry.request.duration"
+	// MetricClientDuration is the HTTP conventions' client metric, one
+	// measurement per attempt span otelretry makes: histogram, s.
+	MetricClientDuration = "http.client.request.duration"
 )
 
 // Bucket boundaries of the histograms.
 var (
 	waitBuckets    = []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 	attemptBuckets = []float64{1, 2, 3, 4, 5, 6, 8, 10, 16}
+	// The HTTP conventions' boundaries for http.client.request.duration.
+	clientBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+	// The conventions' boundaries, on to five minutes: a logical request
+	// includes its waits.
+	requestBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120, 300}
 )
 
 // instruments are the metrics of one Instrument call.
@@ -32,6 +47,8 @@ type instruments struct {
 	refusals metric.Int64Counter
 	wait     metric.Float64Histogram
 	attempts metric.Int64Histogram
+	request  metric.Float64Histogram
+	client   metric.Float64Histogram
 	series   seriesCache
 }
 
@@ -60,6 +77,16 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 		metric.WithExplicitBucketBoundaries(attemptBuckets...)); err != nil {
 		return nil, err
 	}
+	if in.request, err = m.Float64Histogram(MetricRequestDuration, metric.WithUnit("s"),
+		metric.WithDescription("Duration of logical requests: every attempt, redirect and wait, from the first attempt's hooks to the end."),
+		metric.WithExplicitBucketBoundaries(requestBuckets...)); err != nil {
+		return nil, err
+	}
+	if in.client, err = m.Float64Histogram(MetricClientDuration, metric.WithUnit("s"),
+		metric.WithDescription("Duration of HTTP client requests."),
+		metric.WithExplicitBucketBoundaries(clientBuckets...)); err != nil {
+		return nil, err
+	}
 	in.series.m = make(map[seriesKey]*series)
 	return &in, nil
 }
@@ -76,6 +103,8 @@ type seriesKey struct {
 	rule    restyretry.Rule
 	source  string
 	reason  string
+	scheme  string
+	proto   string
 }
 
 const (
@@ -84,6 +113,8 @@ const (
 	kRefusals
 	kWait
 	kAttempts
+	kRequest
+	kClient
 )
 
 // series holds the prepared options of one attribute set, so that
@@ -112,6 +143,7 @@ func (c *seriesCache) get(k seriesKey) *series {
 	}
 	k.method, k.host, k.errType = strings.Clone(k.method), strings.Clone(k.host), strings.Clone(k.errType)
 	k.rule, k.source, k.reason = restyretry.Rule(strings.Clone(string(k.rule))), strings.Clone(k.source), strings.Clone(k.reason)
+	k.scheme = strings.Clone(k.scheme) // proto is one of protoVersion's constants
 	opt := metric.WithAttributeSet(attribute.NewSet(k.attrs()...))
 	s = &series{add: []metric.AddOption{opt}, rec: []metric.RecordOption{opt}}
 	c.mu.Lock()
@@ -140,6 +172,14 @@ func (k seriesKey) attrs() []attribute.KeyValue {
 	}
 	if k.errType != "" {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(k.errType))
+	} else if k.metric == kClient && k.status >= 400 {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(k.status)))
+	}
+	if k.scheme != "" {
+		attrs = append(attrs, semconv.URLScheme(k.scheme))
+	}
+	if k.proto != "" {
+		attrs = append(attrs, semconv.NetworkProtocolVersion(k.proto))
 	}
 	if k.rule != "" {
 		attrs = append(attrs, RuleKey.String(string(k.rule)))
@@ -159,8 +199,9 @@ func (k seriesKey) attrs() []attribute.KeyValue {
 
 // record turns one Event into measurements. A success costs one lookup
 // in the series cache and one histogram record, with no allocation.
-func (in *instruments) record(ev *restyretry.Event, reason string) {
-	ctx := ev.Context
+// ctx is the context the measurements are made in: the exemplars link to
+// its span.
+func (in *instruments) record(ctx context.Context, ev *restyretry.Event, reason string) {
 	method, _ := methodOf(ev.Method)
 	host, port := eventHost(ev.URL)
 	base := seriesKey{method: method, host: host, port: port}
@@ -207,4 +248,22 @@ func (in *instruments) record(ev *restyretry.Event, reason string) {
 		k.metric, k.source = kRefusals, RefusalBudget
 		in.refusals.Add(ctx, 1, in.series.get(k).add...)
 	}
+}
+
+// recordAttempt records http.client.request.duration for one attempt span
+// otelretry made; ctx holds that span.
+func (in *instruments) recordAttempt(ctx context.Context, req *http.Request, resp *http.Response, err error, d time.Duration) {
+	method, _ := methodOf(req.Method)
+	k := seriesKey{metric: kClient, method: method}
+	if req.URL != nil {
+		k.host, k.port = hostPort(req.URL.Scheme, req.URL.Host)
+		k.scheme = req.URL.Scheme
+	}
+	switch {
+	case err != nil:
+		k.errType = errorType(err)
+	case resp != nil:
+		k.status, k.proto = resp.StatusCode, protoVersion(resp)
+	}
+	in.client.Record(ctx, d.Seconds(), in.series.get(k).rec...)
 }

@@ -64,7 +64,7 @@ func TestSpanTreeFailTwiceThenSucceed(t *testing.T) {
 		append(tel.options(), otelretry.WithPropagators(propagation.TraceContext{}))...)
 
 	ctx, caller := tel.tp.Tracer("caller").Start(context.Background(), "caller")
-	resp, err := c.R().SetContext(ctx).Get(srv.URL + "/items/7?token=secret#frag")
+	resp, err := c.R().SetContext(ctx).Get(srv.URL + "/items/7?token=abc&sig=secret#frag")
 	caller.End()
 	if err != nil || resp.StatusCode() != http.StatusOK {
 		t.Fatalf("status %d, err %v", resp.StatusCode(), err)
@@ -88,7 +88,9 @@ func TestSpanTreeFailTwiceThenSucceed(t *testing.T) {
 			"http.request.method":       "GET",
 			"server.address":            "127.0.0.1",
 			"server.port":               port,
-			"url.full":                  srv.URL + "/items/7",
+			"url.full":                  srv.URL + "/items/7?token=abc&sig=REDACTED",
+			"url.scheme":                "http",
+			"network.protocol.version":  "1.1",
 			"http.response.status_code": statuses[i],
 		}
 		absent := []string{}
@@ -134,12 +136,16 @@ func TestSpanTreeFailTwiceThenSucceed(t *testing.T) {
 			t.Errorf("event %d is %q, want %q", i, e.Name, otelretry.EventRetry)
 		}
 		checkAttrs(t, fmt.Sprintf("event %d", i), attrMap(e.Attributes), map[string]string{
-			"restyretry.attempt":        fmt.Sprint(i + 1),
-			"restyretry.rule":           "status",
-			"restyretry.wait":           waits[i],
-			"restyretry.wait.source":    "backoff",
-			"http.response.status_code": "503",
-		}, "restyretry.give_up.reason", "error.type")
+			"restyretry.attempt":         fmt.Sprint(i + 1),
+			"restyretry.rule":            "status",
+			"restyretry.wait.duration":   waits[i],
+			"restyretry.wait.source":     "backoff",
+			"http.response.status_code":  "503",
+			"http.request.method":        "GET",
+			"server.address":             "127.0.0.1",
+			"server.port":                port,
+			"restyretry.attempt_span_id": spans[i].SpanContext().SpanID().String(),
+		}, "restyretry.give_up.reason", "error.type", "restyretry.wait")
 	}
 }
 
@@ -158,7 +164,7 @@ func TestGiveUpSpanEvents(t *testing.T) {
 			"restyretry.attempt":        "1",
 			"restyretry.rule":           "status",
 			"restyretry.give_up.reason": "wait_too_long",
-			"restyretry.wait":           "3600",
+			"restyretry.wait.duration":  "3600",
 			"restyretry.wait.source":    "Retry-After",
 			"http.response.status_code": "503",
 		}, 1},
@@ -232,8 +238,9 @@ func TestNoCallerSpan(t *testing.T) {
 	}
 }
 
-// TestRedirectResendCount: a redirect followed within an attempt is a
-// resend of its own span.
+// TestRedirectResendCount: every physical send of a logical request
+// counts, retries and redirects together: a redirect followed within an
+// attempt is a resend, and so is every hop of a later attempt.
 func TestRedirectResendCount(t *testing.T) {
 	tel := newTelemetry(t)
 	srv := newScript(t, func(path string, n int) int {
@@ -254,7 +261,7 @@ func TestRedirectResendCount(t *testing.T) {
 		a := attrMap(s.Attributes())
 		got = append(got, a["url.full"][len(srv.URL):]+" "+a["http.response.status_code"]+" "+a["http.request.resend_count"])
 	}
-	want := []string{"/a 302 ", "/b 503 1", "/a 302 1", "/b 200 2"}
+	want := []string{"/a 302 ", "/b 503 1", "/a 302 2", "/b 200 3"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("spans (path status resend) %q, want %q", got, want)
 	}
@@ -331,6 +338,36 @@ func TestUnknownMethod(t *testing.T) {
 	for k := range retries {
 		if !strings.Contains(k, "http.request.method=_OTHER") {
 			t.Errorf("retries series %s, want method _OTHER", k)
+		}
+	}
+}
+
+// TestURLFullOptions: url.full keeps the query with its sensitive values
+// redacted and shows user info as REDACTED:REDACTED; WithoutURLQuery drops
+// the query, as before.
+func TestURLFullOptions(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		tel := newTelemetry(t)
+		srv := newScript(t, failFirst(0))
+		opts := tel.options()
+		if drop {
+			opts = append(opts, otelretry.WithoutURLQuery())
+		}
+		c := otelretry.Instrument(newClient(t, fastPolicy(0)), opts...)
+		target := strings.Replace(srv.URL, "http://", "http://alice:pw@", 1) + "/f?page=2&sig=abc"
+		if _, err := c.R().Get(target); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.Replace(srv.URL, "http://", "http://REDACTED:REDACTED@", 1) + "/f?page=2&sig=REDACTED"
+		if drop {
+			want = strings.Replace(srv.URL, "http://", "http://REDACTED:REDACTED@", 1) + "/f"
+		}
+		spans := attemptSpans(tel, otelretry.ScopeName)
+		if len(spans) != 1 {
+			t.Fatalf("%d spans, want 1", len(spans))
+		}
+		if got := attrMap(spans[0].Attributes())["url.full"]; got != want {
+			t.Errorf("WithoutURLQuery %v: url.full %q, want %q", drop, got, want)
 		}
 	}
 }

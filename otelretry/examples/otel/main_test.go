@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -14,116 +17,112 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// jsonSpan is the part of stdouttrace's output the test reads.
-type jsonSpan struct {
-	Name        string
-	SpanContext struct{ TraceID, SpanID string }
-	Parent      struct{ SpanID string }
-	Attributes  []jsonAttr
-	Events      []struct {
-		Name       string
-		Attributes []jsonAttr
-	}
-	InstrumentationScope struct{ Name string }
-}
-
-type jsonAttr struct {
-	Key   string
-	Value struct{ Value any }
-}
-
-func attr(attrs []jsonAttr, key string) string {
-	for _, a := range attrs {
-		if a.Key == key {
-			return fmt.Sprint(a.Value.Value)
-		}
-	}
-	return ""
-}
-
-// TestRun plays the example and reads what the stdout exporters printed:
-// the attempt spans of each request, children of its span, with their
-// resend counts, the span events on it, and the retry and give-up counts.
-func TestRun(t *testing.T) {
-	var notes, spans, metrics bytes.Buffer
-	if err := run(&notes, &spans, &metrics, policy()); err != nil {
+// TestSummary plays the example and reads its summary: the tree of spans
+// (IDs and the port masked), with each request's events, attempt spans
+// and resend counts, and one line per metric with its kind and unit.
+func TestSummary(t *testing.T) {
+	start := time.Now()
+	var notes, out bytes.Buffer
+	res, err := run(&notes, policy())
+	if err != nil {
 		t.Fatalf("%v\n%s", err, notes.String())
 	}
-	var all []jsonSpan
-	dec := json.NewDecoder(&spans)
+	res.writeSummary(&out)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the example took %v, want under 10s", d)
+	}
+	text := out.String()
+	// Each event names the attempt span it is about: that span is in the tree.
+	for _, m := range regexp.MustCompile(`attempt_span=([0-9a-f]{4})`).FindAllStringSubmatch(text, -1) {
+		if !strings.Contains(text, "[client "+m[1]+"]") {
+			t.Errorf("an event names attempt span %s, which is not in the tree", m[1])
+		}
+	}
+	masked := regexp.MustCompile(`\b(internal|client|attempt_span=)( ?)[0-9a-f]{4}\b`).ReplaceAllString(text, "$1$2####")
+	masked = regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(masked, "127.0.0.1:PORT")
+	masked = regexp.MustCompile(`/\d+\.\dms`).ReplaceAllString(masked, "/T")
+	// Exemplars: at least one per series (one per bucket a series fills).
+	for _, m := range regexp.MustCompile(`; (\d+) exemplars`).FindAllStringSubmatch(masked, -1) {
+		if m[1] == "0" {
+			t.Errorf("a histogram without exemplars: %s", m[0])
+		}
+	}
+	masked = regexp.MustCompile(`; \d+ exemplars`).ReplaceAllString(masked, "; N exemplars")
+	want := `
+spans (server on 127.0.0.1:PORT; span IDs shortened to 4 hex digits)
+checkout [internal ####]
+└─ GET [internal ####] status=200 attempts=3
+   ├─ · restyretry.retry attempt=1 rule=status status=503 wait=0.01s source=backoff attempt_span=####
+   ├─ · restyretry.retry attempt=2 rule=status status=503 wait=0.02s source=backoff attempt_span=####
+   ├─ GET [client ####] ERROR status=503 error=503 url=http://…/inventory
+   ├─ GET [client ####] ERROR status=503 error=503 resend=1 url=http://…/inventory
+   └─ GET [client ####] status=200 resend=2 url=http://…/inventory
+quote [internal ####]
+└─ GET [internal ####] status=200 attempts=2
+   ├─ · restyretry.retry attempt=1 rule=status status=429 wait=0.02625s source=Retry-After-Ms attempt_span=####
+   ├─ GET [client ####] ERROR status=429 error=429 url=http://…/rates
+   └─ GET [client ####] status=200 resend=1 url=http://…/rates
+report [internal ####]
+└─ GET [internal ####] ERROR status=503 error=503 attempts=3 reason=retries_exhausted
+   ├─ · restyretry.retry attempt=1 rule=status status=503 wait=0.01s source=backoff attempt_span=####
+   ├─ · restyretry.retry attempt=2 rule=status status=503 wait=0.02s source=backoff attempt_span=####
+   ├─ · restyretry.give_up attempt=3 rule=max-retries status=503 reason=retries_exhausted attempt_span=####
+   ├─ GET [client ####] ERROR status=503 error=503 url=http://…/down
+   ├─ GET [client ####] ERROR status=503 error=503 resend=1 url=http://…/down
+   └─ GET [client ####] ERROR status=503 error=503 resend=2 url=http://…/down
+POST [internal ####] ERROR status=503 error=503 attempts=1 reason=wait_too_long
+├─ · restyretry.give_up attempt=1 rule=status status=503 wait=3600s source=Retry-After reason=wait_too_long attempt_span=####
+└─ POST [client ####] ERROR status=503 error=503 url=http://…/upload
+
+metrics (one line each: kind, unit, what was recorded)
+restyretry.retries             counter   {retry}   total 5; by http.request.method+http.response.status_code GET+429:1 GET+503:4
+restyretry.give_ups            counter   {request} total 2; by restyretry.give_up.reason retries_exhausted:1 wait_too_long:1
+restyretry.retry.wait.duration histogram s         count/sum by restyretry.wait.source Retry-After-Ms:1/0.02625s backoff:4/0.06s; N exemplars
+restyretry.attempts            histogram {attempt} count/sum by http.request.method+restyretry.rule GET+max-retries:1/3 GET+success:2/5 POST+status:1/1
+restyretry.request.duration    histogram s         count/sum by http.request.method+http.response.status_code GET+200:2/T GET+503:1/T POST+503:1/T; N exemplars
+http.client.request.duration   histogram s         count/sum by http.request.method+http.response.status_code GET+200:2/T GET+429:1/T GET+503:5/T POST+503:1/T; N exemplars
+`
+	if masked != want {
+		t.Errorf("summary\n%s\nwant\n%s", masked, want)
+	}
+}
+
+// TestJSON: -json prints every span as stdouttrace does (3 callers' spans,
+// 4 request spans, 9 attempts) and then the metrics as stdoutmetric does.
+func TestJSON(t *testing.T) {
+	res, err := run(io.Discard, policy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := res.writeJSON(&out); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&out)
+	kinds := make(map[string]int)
+	var metrics []string
 	for {
-		var s jsonSpan
-		if err := dec.Decode(&s); err == io.EOF {
+		var v map[string]any
+		if err := dec.Decode(&v); err == io.EOF {
 			break
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, s)
-	}
-	// Per request span: the resend counts of its attempts, then its events.
-	got := make(map[string]string)
-	for _, caller := range all {
-		if caller.InstrumentationScope.Name != "example" {
+		if _, ok := v["SpanContext"]; ok {
+			kinds[fmt.Sprint(v["SpanKind"])]++
 			continue
 		}
-		var resends, events []string
-		for _, s := range all {
-			if s.Parent.SpanID == caller.SpanContext.SpanID {
-				resends = append(resends, s.Name+"#"+attr(s.Attributes, "http.request.resend_count"))
-			}
-		}
-		for _, e := range caller.Events {
-			events = append(events, e.Name+"("+attr(e.Attributes, "restyretry.wait")+" "+
-				attr(e.Attributes, "restyretry.wait.source")+" "+attr(e.Attributes, "restyretry.give_up.reason")+")")
-		}
-		got[caller.Name] = fmt.Sprint(resends, events)
-	}
-	want := map[string]string{
-		"checkout": "[GET# GET#1 GET#2] [restyretry.retry(0.01 backoff ) restyretry.retry(0.02 backoff )]",
-		// 25ms and half of the spread of 10%
-		"quote":  "[GET# GET#1] [restyretry.retry(0.02625 Retry-After-Ms )]",
-		"report": "[GET# GET#1 GET#2] [restyretry.retry(0.01 backoff ) restyretry.retry(0.02 backoff ) restyretry.give_up(  retries_exhausted)]",
-		"import": "[POST#] [restyretry.give_up(3600 Retry-After wait_too_long)]",
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("spans\n got %v\nwant %v", got, want)
-	}
-	if len(all) != 13 {
-		t.Errorf("%d spans printed, want 9 attempts and 4 requests", len(all))
-	}
-
-	var rm struct {
-		ScopeMetrics []struct {
-			Metrics []struct {
-				Name string
-				Data struct {
-					DataPoints []struct {
-						Value float64
-						Count uint64
-						Sum   float64
-					}
-				}
+		for _, sm := range v["ScopeMetrics"].([]any) {
+			for _, m := range sm.(map[string]any)["Metrics"].([]any) {
+				metrics = append(metrics, m.(map[string]any)["Name"].(string))
 			}
 		}
 	}
-	if err := json.Unmarshal(metrics.Bytes(), &rm); err != nil {
-		t.Fatal(err)
+	// SpanKind 1 is internal, 3 client.
+	if fmt.Sprint(kinds) != "map[1:7 3:9]" {
+		t.Errorf("span kinds %v, want 7 internal and 9 client", kinds)
 	}
-	totals := make(map[string]float64)
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			for _, dp := range m.Data.DataPoints {
-				totals[m.Name] += dp.Value + float64(dp.Count)
-			}
-		}
-	}
-	wantTotals := map[string]float64{
-		"restyretry.retries":  5, // 2 + 1 + 2
-		"restyretry.give_ups": 2,
-		"restyretry.wait":     5, // a count
-		"restyretry.attempts": 4, // a count: one per request
-	}
-	if fmt.Sprint(totals) != fmt.Sprint(wantTotals) {
-		t.Errorf("metrics %v, want %v", totals, wantTotals)
+	if got := strings.Join(metrics, " "); got != "restyretry.retries restyretry.give_ups restyretry.retry.wait.duration restyretry.attempts restyretry.request.duration http.client.request.duration" {
+		t.Errorf("metrics %s", got)
 	}
 }
