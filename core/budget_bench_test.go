@@ -1,88 +1,35 @@
 package core
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/go-resty/resty/v2"
 )
 
-// BenchmarkOutageHitsPerRequest measures the load a client fleet puts on a
-// service that is down (every request answered 503): server hits per
-// logical request, for many goroutines sharing one client.
-//
-//   - restyretry: Default policy at 1ms backoff; with no success the
-//     budget allows its Reserve per window: 1 + 100/b.N when the run is
-//     shorter than 9s.
-//   - resty: resty's own retry, 3 retries at 1ms: always 4.0.
-//
-// Run with e.g. -bench OutageHitsPerRequest -benchtime 4000x.
-func BenchmarkOutageHitsPerRequest(b *testing.B) {
-	b.Run("restyretry", func(b *testing.B) {
-		p := Default()
-		p.BaseDelay = time.Millisecond
-		benchOutage(b, func(c *resty.Client) { p.Apply(c) })
-	})
-	b.Run("resty", func(b *testing.B) {
-		benchOutage(b, func(c *resty.Client) {
-			c.SetRetryCount(3).
-				SetRetryWaitTime(time.Millisecond).
-				SetRetryMaxWaitTime(time.Millisecond).
-				AddRetryCondition(func(r *resty.Response, err error) bool {
-					return err != nil || r.StatusCode() == http.StatusServiceUnavailable
-				})
-		})
-	})
-}
-
-func benchOutage(b *testing.B, setup func(*resty.Client)) {
-	var hits, logical atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	defer srv.Close()
-	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 256}
-	defer tr.CloseIdleConnections()
-	c := resty.New().SetTransport(tr).SetLogger(nopLogger{})
-	setup(c)
-
-	b.SetParallelism(16) // 16 × GOMAXPROCS goroutines share c
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			logical.Add(1)
-			if _, err := c.R().Get(srv.URL); err != nil && hits.Load() == 0 {
-				b.Error(err) // the server was never reached
-			}
-		}
-	})
-	b.StopTimer()
-	b.ReportMetric(float64(hits.Load())/float64(logical.Load()), "hits/req")
-}
-
-// The budgets and the pacer on their own: the cost of one call under the
-// mutex, on one host and spread over many, alone and from every CPU.
-// Time advances 1µs per call so that slots move on as they would.
-
+// BenchmarkBudgets measures the budget's calls under its one mutex, on one
+// key and spread over many, alone and from every CPU: settle of a success
+// (the success path's one call) and a withdrawal refunded (a retry given
+// back). Time advances 1µs per call so that slots move on as they would.
 func BenchmarkBudgets(b *testing.B) {
-	keys := make([]hostKey, 64)
-	for i := range keys {
-		keys[i] = hk(i)
+	urls := make([]*url.URL, 64)
+	for i := range urls {
+		urls[i] = budURL("https://h" + strconv.Itoa(i) + ".example.com/v1/items")
 	}
+	p := Default()
 	for _, bc := range []struct {
 		name string
-		op   func(bs *budgets, k hostKey, now time.Time)
+		op   func(bs *budgets, u *url.URL, now time.Time)
 	}{
-		{"onOutcome", func(bs *budgets, k hostKey, now time.Time) { bs.onOutcome(k, now, true) }},
-		{"withdraw+refund", func(bs *budgets, k hostKey, now time.Time) {
-			if bs.withdraw(k, now) {
-				bs.refund(k, now)
+		{"settle", func(bs *budgets, u *url.URL, now time.Time) {
+			var t budgetTicket
+			bs.settle(&t, u, now, 1, true)
+		}},
+		{"withdraw+refund", func(bs *budgets, u *url.URL, now time.Time) {
+			var t budgetTicket
+			if bs.withdraw(&t, u, now, 1, &p) {
+				bs.refund(&t, now)
 			}
 		}},
 	} {
@@ -93,7 +40,7 @@ func BenchmarkBudgets(b *testing.B) {
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					bc.op(bs, keys[i%hosts], budAt(time.Duration(i)*time.Microsecond))
+					bc.op(bs, urls[i%hosts], budAt(time.Duration(i)*time.Microsecond))
 					i++
 				}
 			})
@@ -104,7 +51,7 @@ func BenchmarkBudgets(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					i := int(seq.Add(1)) * 7
 					for pb.Next() {
-						bc.op(bs, keys[i%hosts], budAt(time.Duration(i)*time.Microsecond))
+						bc.op(bs, urls[i%hosts], budAt(time.Duration(i)*time.Microsecond))
 						i++
 					}
 				})
@@ -114,21 +61,19 @@ func BenchmarkBudgets(b *testing.B) {
 }
 
 func BenchmarkKeyOf(b *testing.B) {
-	u, err := url.Parse("https://api.example.com/v1/chat/completions?stream=true")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var k hostKey
+	u := budURL("https://api.example.com/v1/chat/completions?stream=true")
+	var k budgetKey
 	b.ReportAllocs()
 	for b.Loop() {
-		k = keyOf(u)
+		k = budgetKeyOf(u, "")
 	}
-	if k.port != "443" {
+	if k.host.port != "443" || k.route != "v1" {
 		b.Fatal(k)
 	}
 }
 
 func BenchmarkPacer(b *testing.B) {
+	host := keyOf(budHostURL)
 	for _, held := range []bool{false, true} {
 		name := "hold/free"
 		if held {
@@ -137,7 +82,7 @@ func BenchmarkPacer(b *testing.B) {
 		setup := func() *pacer {
 			p := newPacer()
 			if held {
-				p.block(budHost, budAt(time.Hour))
+				p.block(host, budAt(time.Hour))
 			}
 			return p
 		}
@@ -145,26 +90,8 @@ func BenchmarkPacer(b *testing.B) {
 			p := setup()
 			b.ReportAllocs()
 			for b.Loop() {
-				p.hold(budHost, budT0, 0.5)
+				p.hold(host, budT0, 0.5)
 			}
 		})
-		b.Run(name+"/parallel", func(b *testing.B) {
-			p := setup()
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					p.hold(budHost, budT0, 0.5)
-				}
-			})
-		})
 	}
-	b.Run("block", func(b *testing.B) {
-		p := newPacer()
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			p.block(budHost, budAt(time.Duration(i)))
-			i++
-		}
-	})
 }
