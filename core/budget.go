@@ -303,7 +303,12 @@ func (t *budgetTicket) grant(p payment) bool {
 
 // withdraw pays for the retry that follows attempt (1-based) of t's
 // request to u, under p; false means the budget refuses it.
-func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt int, p *Policy) bool {
+//
+// The tolerance is judged by when the request started (start) as well as
+// by now, so that a burst's requests, which start together, are paid alike
+// however long their attempts take; a request that has spent its
+// reservation is paid again only while now is within the tolerance.
+func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt int, p *Policy, start time.Time) bool {
 	if b == nil {
 		return true
 	}
@@ -320,7 +325,8 @@ func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt i
 	if h.failAt.IsZero() {
 		h.failAt = now
 	}
-	if now.Sub(h.failAt) <= tol { // the episode's tolerance: tokens pay
+	fresh := now.Sub(h.failAt) <= tol // the episode's tolerance: tokens pay
+	if fresh || start.Sub(h.failAt) <= tol && (attempt == 1 || t.reserved >= milli) {
 		if t.reserved >= milli {
 			t.reserved -= milli
 			return t.grant(payToken)

@@ -28,7 +28,7 @@ func BenchmarkBudgets(b *testing.B) {
 		}},
 		{"withdraw+refund", func(bs *budgets, u *url.URL, now time.Time) {
 			var t budgetTicket
-			if bs.withdraw(&t, u, now, 1, &p) {
+			if bs.withdraw(&t, u, now, 1, &p, now) {
 				bs.refund(&t, now)
 			}
 		}},

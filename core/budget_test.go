@@ -83,7 +83,7 @@ func TestBudgetDisabled(t *testing.T) {
 		for i := range 1000 {
 			now := budAt(time.Duration(i) * time.Millisecond)
 			var tk budgetTicket
-			if !k.withdraw(&tk, budHostURL, now, i%4+1, &p) {
+			if !k.withdraw(&tk, budHostURL, now, i%4+1, &p, now) {
 				t.Fatalf("nil budgets refused withdrawal %d", i+1)
 			}
 			tk.sent()
@@ -121,7 +121,7 @@ func TestBudgetKeyOf(t *testing.T) {
 // execution does (a refusal settles it), and returns the ticket.
 func budWithdraw(b *budgets, u *url.URL, now time.Time, attempt int, p *Policy) (*budgetTicket, bool) {
 	tk := new(budgetTicket)
-	ok := b.withdraw(tk, u, now, attempt, p)
+	ok := b.withdraw(tk, u, now, attempt, p, now)
 	if !ok {
 		b.settle(tk, u, now, attempt, false)
 	}
@@ -152,7 +152,7 @@ func TestBudgetReservations(t *testing.T) {
 	}
 	// The reserved retries are paid; the third request has none.
 	for i, want := range []bool{true, true, false} {
-		if got := b.withdraw(tks[i], budHostURL, now, 2, &p); got != want {
+		if got := b.withdraw(tks[i], budHostURL, now, 2, &p, now); got != want {
 			t.Errorf("second retry of request %d: %v, want %v", i+1, got, want)
 		}
 	}
@@ -195,7 +195,7 @@ func TestBudgetDownKeyRatioAndProbe(t *testing.T) {
 	if ok {
 		t.Fatal("a 51st first retry granted")
 	}
-	if b.withdraw(tk, budHostURL, now, 2, &p) {
+	if b.withdraw(tk, budHostURL, now, 2, &p, now) {
 		t.Fatal("a second retry granted without a token")
 	}
 	// The window moves on: the requests expire with what they paid.
@@ -219,9 +219,14 @@ func TestBudgetToleranceEndsTokens(t *testing.T) {
 		t.Fatal("a retry at the end of the tolerance refused")
 	}
 	tk.sent()
-	// The key is down: the reservation is not honoured, and given back.
-	if b.withdraw(tk, budHostURL, budAt(10501*time.Millisecond), 2, &p) {
-		t.Fatal("a reserved retry granted on a down key")
+	// The key is down, but the request started within the tolerance: its
+	// reservation is honoured (a burst's requests are paid alike however
+	// long their attempts take); once spent, it is not renewed.
+	for i, want := range []bool{true, true, false} {
+		tk.sent()
+		if got := b.withdraw(tk, budHostURL, budAt(20*time.Second), 2+i, &p, budAt(10400*time.Millisecond)); got != want {
+			t.Fatalf("retry %d of a request started in the tolerance, the key down: %v, want %v", 2+i, got, want)
+		}
 	}
 	if _, ok := budWithdraw(b, budHostURL, budAt(11*time.Second), 1, &p); ok {
 		t.Fatal("tokens pay on a down key")
@@ -261,7 +266,7 @@ func TestBudgetKeysIndependent(t *testing.T) {
 	}
 	// A route the caller names is its own key.
 	tk := &budgetTicket{route: "orders"}
-	if !b.withdraw(tk, dead, budAt(12*time.Second), 1, &p) || tk.key.route != "orders" {
+	if !b.withdraw(tk, dead, budAt(12*time.Second), 1, &p, budAt(12*time.Second)) || tk.key.route != "orders" {
 		t.Fatalf("named route: key %+v", tk.key)
 	}
 }
@@ -320,9 +325,9 @@ func TestBudgetConcurrent(t *testing.T) {
 				u := budURL("http://h" + strconv.Itoa((g*2000+i)%1500) + "/r")
 				now := budAt(time.Duration(i) * time.Millisecond)
 				tk := new(budgetTicket)
-				if b.withdraw(tk, u, now, 1, &p) {
+				if b.withdraw(tk, u, now, 1, &p, now) {
 					tk.sent()
-					b.withdraw(tk, u, now, 2, &p)
+					b.withdraw(tk, u, now, 2, &p, now)
 				}
 				b.settle(tk, u, now, 3, i%3 == 0)
 				b.refund(tk, now)

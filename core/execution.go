@@ -270,7 +270,7 @@ func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time)
 		switch {
 		case !o.Replayable:
 			d.verdict, d.reason = Stop, ErrBodyNotReplayable
-		case !e.c.budget.Load().withdraw(&e.bud, o.URL, wall, o.Attempt, e.p):
+		case !e.c.budget.Load().withdraw(&e.bud, o.URL, wall, o.Attempt, e.p, e.start):
 			d.verdict, d.reason = Stop, ErrBudgetExhausted
 		}
 	}
