@@ -68,6 +68,9 @@ type Config struct {
 	// Wrap, when set, wraps the client's transport: a scenario observes
 	// every attempt as it leaves the client and as its answer comes back.
 	Wrap func(http.RoundTripper) http.RoundTripper
+	// DialTo, when set, is the address every connection dials, whatever
+	// the URL's host: many host names served by one loopback server.
+	DialTo string
 	// Decided, when set, is called by a client that reports its decisions
 	// (Library.ReportsDecisions) with the ID of the request each decision
 	// was about: by then the library has read that request's last answer.
@@ -113,8 +116,15 @@ func Libraries() []Library {
 // transport returns a fresh transport for one client: enough idle
 // connections for a burst of concurrent requests, short dial timeouts.
 func transport(cfg Config) *http.Transport {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	dial := d.DialContext
+	if cfg.DialTo != "" {
+		dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, cfg.DialTo)
+		}
+	}
 	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DialContext:         dial,
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     30 * time.Second,

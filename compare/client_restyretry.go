@@ -23,14 +23,25 @@ func newRestyRetry(cfg Config) Client { return restyRetry(cfg, false) }
 // newRestyRetryPace is newRestyRetry with Policy.Pace on.
 func newRestyRetryPace(cfg Config) Client { return restyRetry(cfg, true) }
 
+// newRestyRetryBackground is restyretry.Background() as it is, its own
+// schedule (1s doubling to 2 minutes, 8 retries) and budget: the budget
+// scenarios' real-wait rows.
+func newRestyRetryBackground(cfg Config) Client {
+	return restyRetryWith(cfg, restyretry.Background())
+}
+
 func restyRetry(cfg Config, pace bool) Client {
-	tr := transport(cfg)
-	c := resty.New().SetTransport(cfg.roundTripper(tr)).SetTimeout(cfg.AttemptTimeout).SetLogger(quietLogger{})
 	p := restyretry.Default()
 	p.MaxRetries = cfg.retries()
 	p.BaseDelay = cfg.Base
 	p.MaxDelay = cfg.Max
 	p.Pace = pace
+	return restyRetryWith(cfg, p)
+}
+
+func restyRetryWith(cfg Config, p restyretry.Policy) Client {
+	tr := transport(cfg)
+	c := resty.New().SetTransport(cfg.roundTripper(tr)).SetTimeout(cfg.AttemptTimeout).SetLogger(quietLogger{})
 	if cfg.Decided != nil {
 		p.OnDecision = func(e restyretry.Event) {
 			if id, ok := e.Context.Value(requestIDKey{}).(string); ok {

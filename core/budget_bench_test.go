@@ -46,23 +46,28 @@ func BenchmarkOutageHitsPerRequest(b *testing.B) {
 	b.ReportMetric(float64(hits.Load())/float64(logical.Load()), "hits/req")
 }
 
-// The budgets and the pacer on their own: the cost of one call under the
-// mutex, on one host and spread over many, alone and from every CPU.
-// Time advances 1µs per call so that slots move on as they would.
-
+// BenchmarkBudgets measures the budget's calls under its one mutex, on one
+// key and spread over many, alone and from every CPU: settle of a success
+// (the success path's one call) and a withdrawal refunded (a retry given
+// back). Time advances 1µs per call so that slots move on as they would.
 func BenchmarkBudgets(b *testing.B) {
-	keys := make([]hostKey, 64)
-	for i := range keys {
-		keys[i] = hk(i)
+	urls := make([]*url.URL, 64)
+	for i := range urls {
+		urls[i] = budURL("https://h" + strconv.Itoa(i) + ".example.com/v1/items")
 	}
+	p := Default()
 	for _, bc := range []struct {
 		name string
-		op   func(bs *budgets, k hostKey, now time.Time)
+		op   func(bs *budgets, u *url.URL, now time.Time)
 	}{
-		{"onOutcome", func(bs *budgets, k hostKey, now time.Time) { bs.onOutcome(k, now, true) }},
-		{"withdraw+refund", func(bs *budgets, k hostKey, now time.Time) {
-			if bs.withdraw(k, now) {
-				bs.refund(k, now)
+		{"settle", func(bs *budgets, u *url.URL, now time.Time) {
+			var t budgetTicket
+			bs.settle(&t, u, now, 1, true)
+		}},
+		{"withdraw+refund", func(bs *budgets, u *url.URL, now time.Time) {
+			var t budgetTicket
+			if bs.withdraw(&t, u, now, 1, &p, now) {
+				bs.refund(&t, now)
 			}
 		}},
 	} {
@@ -73,7 +78,7 @@ func BenchmarkBudgets(b *testing.B) {
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					bc.op(bs, keys[i%hosts], budAt(time.Duration(i)*time.Microsecond))
+					bc.op(bs, urls[i%hosts], budAt(time.Duration(i)*time.Microsecond))
 					i++
 				}
 			})
@@ -84,7 +89,7 @@ func BenchmarkBudgets(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					i := int(seq.Add(1)) * 7
 					for pb.Next() {
-						bc.op(bs, keys[i%hosts], budAt(time.Duration(i)*time.Microsecond))
+						bc.op(bs, urls[i%hosts], budAt(time.Duration(i)*time.Microsecond))
 						i++
 					}
 				})
@@ -94,21 +99,19 @@ func BenchmarkBudgets(b *testing.B) {
 }
 
 func BenchmarkKeyOf(b *testing.B) {
-	u, err := url.Parse("https://api.example.com/v1/chat/completions?stream=true")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var k hostKey
+	u := budURL("https://api.example.com/v1/chat/completions?stream=true")
+	var k budgetKey
 	b.ReportAllocs()
 	for b.Loop() {
-		k = keyOf(u)
+		k = budgetKeyOf(u, "")
 	}
-	if k.port != "443" {
+	if k.host.port != "443" || k.route != "v1" {
 		b.Fatal(k)
 	}
 }
 
 func BenchmarkPacer(b *testing.B) {
+	host := keyOf(budHostURL)
 	for _, held := range []bool{false, true} {
 		name := "hold/free"
 		if held {
@@ -117,7 +120,7 @@ func BenchmarkPacer(b *testing.B) {
 		setup := func() *pacer {
 			p := newPacer()
 			if held {
-				blockAt(p, budHost, budAt(time.Hour))
+				blockAt(p, host, budAt(time.Hour))
 			}
 			return p
 		}
@@ -125,7 +128,7 @@ func BenchmarkPacer(b *testing.B) {
 			p := setup()
 			b.ReportAllocs()
 			for b.Loop() {
-				holdOf(p, budHost, budT0, 0.5)
+				holdOf(p, host, budT0, 0.5)
 			}
 		})
 		b.Run(name+"/parallel", func(b *testing.B) {
@@ -133,7 +136,7 @@ func BenchmarkPacer(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					holdOf(p, budHost, budT0, 0.5)
+					holdOf(p, host, budT0, 0.5)
 				}
 			})
 		})
@@ -143,7 +146,7 @@ func BenchmarkPacer(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			blockAt(p, budHost, budAt(time.Duration(i)))
+			blockAt(p, host, budAt(time.Duration(i)))
 			i++
 		}
 	})

@@ -145,6 +145,11 @@ type Request struct {
 	DefaultKey bool
 	// Start is when the first attempt started; zero means now.
 	Start time.Time
+	// Route names the request's route for the retry budget, which keeps
+	// its accounts per host and route (see Budget); "" means the first
+	// segment of the path of the URL that answered. Adapters pass what the
+	// caller set for the request, if anything.
+	Route string
 }
 
 // Start begins the execution of one request under p, or under the
@@ -155,7 +160,7 @@ func (c *Client) Start(ctx context.Context, p *Policy, r Request) *Execution {
 	}
 	e := executions.Get().(*Execution)
 	*e = Execution{c: c, p: p, ctx: ctx, bound: ctx, method: r.Method, header: r.Header,
-		defaultKey: r.DefaultKey, start: r.Start}
+		defaultKey: r.DefaultKey, start: r.Start, bud: budgetTicket{route: r.Route}}
 	if e.start.IsZero() {
 		e.start = c.clock.Now()
 	}

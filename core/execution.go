@@ -51,8 +51,7 @@ type Execution struct {
 	skipped    time.Duration // test mode: the waits skipped so far
 	maxRetries int
 
-	paid       bool    // a budget token is paid for a retry not yet sent
-	paidHost   hostKey // where it was paid
+	bud        budgetTicket // what the request holds of the retry budget
 	held       time.Duration
 	slot       time.Time // Pace: the slot the first attempt reserved
 	probe      bool      // Pace: the first attempt is its host's probe through a long block
@@ -254,8 +253,7 @@ func (e *Execution) finished(o *Outcome) Decision {
 	if o.NotSent {
 		return stop // raised before sending: never retried, never reported (a paid retry is refunded at the end)
 	}
-	paid, paidHost := e.paid, e.paidHost
-	e.paid = false // the retry paid for was sent: it is settled below
+	e.bud.sent() // the retry paid for was sent: it is settled below
 	host := keyOf(o.URL)
 	oc := e.outcomeOf(o)
 	if !oc.canceled {
@@ -278,15 +276,10 @@ func (e *Execution) finished(o *Outcome) Decision {
 		d = e.paceRetry(host, d, &oc, wall)
 	}
 	if d.verdict != Retry && d.reason == nil {
-		if oc.failure == noFailure && o.Status != 0 && o.Status < 500 && o.Status != http.StatusTooManyRequests {
-			// The server answered: a success deposits, and a retry that
-			// succeeded is given back.
-			b := e.c.budget.Load()
-			b.onOutcome(host, wall, true)
-			if paid {
-				b.refund(paidHost, wall) // where it was paid, should a redirect have moved the answer
-			}
-		}
+		// The server answered: a success deposits, and a retry that
+		// succeeded is given back.
+		ok := oc.failure == noFailure && o.Status != 0 && o.Status < 500 && o.Status != http.StatusTooManyRequests
+		e.c.budget.Load().settle(&e.bud, o.URL, wall, o.Attempt, ok)
 		e.emit(o, d, o.Attempt)
 		return stop
 	}
@@ -300,11 +293,12 @@ func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time)
 		switch {
 		case !o.Replayable:
 			d.verdict, d.reason = Stop, ErrBodyNotReplayable
-		case !e.c.budget.Load().withdraw(host, wall):
+		case !e.c.budget.Load().withdraw(&e.bud, o.URL, wall, o.Attempt, e.p, e.start):
 			d.verdict, d.reason = Stop, ErrBudgetExhausted
-		default:
-			e.paid, e.paidHost = true, host
 		}
+	}
+	if d.verdict != Retry {
+		e.c.budget.Load().settle(&e.bud, o.URL, wall, o.Attempt, false)
 	}
 	if gu := e.emit(o, d, o.Attempt); gu != nil {
 		return Decision{Action: ActionStop, Err: gu}
@@ -349,12 +343,10 @@ func (e *Execution) ended(o *Outcome) Decision {
 	return stop
 }
 
-// refund gives back a retry paid for and not sent.
+// refund gives back a retry paid for and not sent, and what the request
+// reserved of the budget.
 func (e *Execution) refund() {
-	if e.paid {
-		e.c.budget.Load().refund(e.paidHost, e.c.clock.Now())
-		e.paid = false
-	}
+	e.c.budget.Load().refund(&e.bud, e.c.clock.Now())
 }
 
 // outcomeOf is the rules' view of o.

@@ -50,41 +50,51 @@ func lowerASCII(s string) string {
 // holds at most.
 const maxHosts = 1024
 
-// hostTable maps hosts to values of type V, holding at most max of them:
-// adding one more evicts the least recently used host (the one whose last
-// find or upsert is oldest), whose entry is reused for the newcomer, so a
-// full table allocates nothing more. A host that comes back after its
-// eviction starts again from the zero V.
+// hostTable is a keyTable of hosts: the pacer's.
+type hostTable[V any] = keyTable[hostKey, V]
+
+// newHostTable returns an empty table of at most n hosts (at least 1).
+func newHostTable[V any](n int) *hostTable[V] { return newKeyTable[hostKey, V](n) }
+
+// keyTable maps keys (hosts, or a host's routes) to values of type V,
+// holding at most max of them: adding one more evicts the least recently
+// used key (the one whose last find or upsert is oldest), whose entry is
+// reused for the newcomer, so a full table allocates nothing more. A key
+// that comes back after its eviction starts again from the zero V; evict,
+// when set, is called with the evicted key and value first, so that its
+// owner can keep what must not be forgotten (the budget folds it into its
+// shared pool).
 //
 // It is not safe for concurrent use: its owner holds a mutex. A pointer it
 // returns is valid only until the next upsert or remove.
-type hostTable[V any] struct {
+type keyTable[K comparable, V any] struct {
 	max   int
-	index map[hostKey]*hostEntry[V]
+	index map[K]*keyEntry[K, V]
+	evict func(K, *V)
 	// ring is the sentinel of a circular list in order of use: ring.next
 	// is the most recently used entry, ring.prev the least.
-	ring hostEntry[V]
+	ring keyEntry[K, V]
 }
 
-type hostEntry[V any] struct {
-	key        hostKey
+type keyEntry[K comparable, V any] struct {
+	key        K
 	val        V
-	prev, next *hostEntry[V]
+	prev, next *keyEntry[K, V]
 }
 
-// newHostTable returns an empty table of at most n hosts (at least 1).
-func newHostTable[V any](n int) *hostTable[V] {
-	t := &hostTable[V]{max: max(n, 1), index: make(map[hostKey]*hostEntry[V])}
+// newKeyTable returns an empty table of at most n keys (at least 1).
+func newKeyTable[K comparable, V any](n int) *keyTable[K, V] {
+	t := &keyTable[K, V]{max: max(n, 1), index: make(map[K]*keyEntry[K, V])}
 	t.ring.prev, t.ring.next = &t.ring, &t.ring
 	return t
 }
 
 // len is the number of hosts held.
-func (t *hostTable[V]) len() int { return len(t.index) }
+func (t *keyTable[K, V]) len() int { return len(t.index) }
 
 // find returns k's value and marks k as the most recently used, or nil
 // when k is not held.
-func (t *hostTable[V]) find(k hostKey) *V {
+func (t *keyTable[K, V]) find(k K) *V {
 	if e := t.ring.next; e != &t.ring && e.key == k {
 		return &e.val // the most recent host again: no map lookup
 	}
@@ -99,19 +109,22 @@ func (t *hostTable[V]) find(k hostKey) *V {
 // upsert returns k's value, adding k with the zero V (and evicting the
 // least recently used host when the table is full) if it is not held, and
 // marks k as the most recently used.
-func (t *hostTable[V]) upsert(k hostKey) *V {
+func (t *keyTable[K, V]) upsert(k K) *V {
 	if v := t.find(k); v != nil {
 		return v
 	}
-	var e *hostEntry[V]
+	var e *keyEntry[K, V]
 	if len(t.index) >= t.max {
 		e = t.ring.prev // the least recently used
 		delete(t.index, e.key)
 		t.unlink(e)
+		if t.evict != nil {
+			t.evict(e.key, &e.val)
+		}
 		var zero V
 		e.val = zero
 	} else {
-		e = new(hostEntry[V])
+		e = new(keyEntry[K, V])
 	}
 	e.key = k
 	t.index[k] = e
@@ -120,7 +133,7 @@ func (t *hostTable[V]) upsert(k hostKey) *V {
 }
 
 // remove drops k, if held.
-func (t *hostTable[V]) remove(k hostKey) {
+func (t *keyTable[K, V]) remove(k K) {
 	if e := t.index[k]; e != nil {
 		delete(t.index, k)
 		t.unlink(e)
@@ -129,28 +142,62 @@ func (t *hostTable[V]) remove(k hostKey) {
 
 // oldest returns the least recently used key; ok is false when the table
 // is empty.
-func (t *hostTable[V]) oldest() (k hostKey, ok bool) {
+func (t *keyTable[K, V]) oldest() (k K, ok bool) {
 	if t.ring.prev == &t.ring {
-		return hostKey{}, false
+		return k, false
 	}
 	return t.ring.prev.key, true
 }
 
-func (t *hostTable[V]) toFront(e *hostEntry[V]) {
+func (t *keyTable[K, V]) toFront(e *keyEntry[K, V]) {
 	if t.ring.next != e {
 		t.unlink(e)
 		t.link(e)
 	}
 }
 
-func (t *hostTable[V]) link(e *hostEntry[V]) {
+func (t *keyTable[K, V]) link(e *keyEntry[K, V]) {
 	e.prev, e.next = &t.ring, t.ring.next
 	t.ring.next.prev = e
 	t.ring.next = e
 }
 
-func (t *hostTable[V]) unlink(e *hostEntry[V]) {
+func (t *keyTable[K, V]) unlink(e *keyEntry[K, V]) {
 	e.prev.next = e.next
 	e.next.prev = e.prev
 	e.prev, e.next = nil, nil
+}
+
+// budgetKey is what a retry budget keeps its accounts under: a host and one
+// route on it, so that a dead path behind a shared host:port (one backend
+// of an API gateway) spends nothing of the healthy paths' retries.
+type budgetKey struct {
+	host  hostKey
+	route string
+}
+
+// budgetKeyOf returns the budget key of a request to u: its host, and the
+// route the caller named (Request.Route) or else the first segment of u's
+// path ("users" for /users/42, "" for /). It does not allocate beyond
+// keyOf: the route is a substring of the path.
+func budgetKeyOf(u *url.URL, route string) budgetKey {
+	k := budgetKey{host: keyOf(u), route: route}
+	if route == "" && u != nil {
+		k.route = firstSegment(u.Path)
+	}
+	return k
+}
+
+// firstSegment returns the first segment of an URL path: "a" for "/a/b",
+// "a" for "a", "" for "/" and "".
+func firstSegment(p string) string {
+	for len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' {
+			return p[:i]
+		}
+	}
+	return p
 }

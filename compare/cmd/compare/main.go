@@ -5,6 +5,11 @@
 // Usage (inside compare/):
 //
 //	go run ./cmd/compare [-small] [-only name,name] [-base 2ms] [-max 20ms]
+//	go run ./cmd/compare -budget outage,bursts,hosts,shared,brownout
+//
+// -budget runs the budget scenarios of issue 16 instead, with real waits
+// (all libraries at once, minutes per group; see docs/budget.md), and
+// nothing else: they are never part of the default run nor of -small.
 package main
 
 import (
@@ -43,8 +48,13 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 	only := fs.String("only", "", "comma-separated scenario names to run; empty for all")
 	base := fs.Duration("base", compare.DefaultSchedule.Base, "every library's first backoff")
 	maxd := fs.Duration("max", compare.DefaultSchedule.Max, "every library's backoff cap")
+	budget := fs.String("budget", "", "comma-separated budget scenario groups to run with real waits ("+
+		strings.Join(compare.BudgetGroups, ", ")+", or all); runs only those")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *budget != "" {
+		return runBudget(ctx, w, *budget)
 	}
 	if *base <= 0 || *maxd < *base {
 		return fmt.Errorf("%w: need 0 < -base ≤ -max", errUsage)
@@ -99,4 +109,32 @@ func pick(scs []compare.Scenario, only string) ([]compare.Scenario, error) {
 		return nil, fmt.Errorf("%w: unknown scenarios %s", errUsage, strings.Join(unknown, ", "))
 	}
 	return kept, nil
+}
+
+// runBudget runs the budget scenario groups named in list.
+func runBudget(ctx context.Context, w io.Writer, list string) error {
+	var groups []string
+	for _, g := range strings.Split(list, ",") {
+		g = strings.TrimSpace(g)
+		if g == "all" {
+			groups = append(groups, compare.BudgetGroups...)
+			continue
+		}
+		if !slices.Contains(compare.BudgetGroups, g) {
+			return fmt.Errorf("%w: unknown budget group %q", errUsage, g)
+		}
+		groups = append(groups, g)
+	}
+	fmt.Fprintf(w, "%s %s/%s, %d CPUs; budget scenarios, real waits, libraries at once\n\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	start := time.Now()
+	for _, g := range groups {
+		for _, sc := range compare.BudgetScenarios(g) {
+			if err := compare.WriteBudgetTable(w, sc, compare.RunBudget(ctx, sc, compare.BudgetLibraries())); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := fmt.Fprintf(w, "total %v\n", time.Since(start).Round(time.Millisecond))
+	return err
 }

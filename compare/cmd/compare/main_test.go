@@ -31,6 +31,7 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		{"-base", "10ms", "-max", "5ms"},
 		{"-max", "soon"},
 		{"-nosuchflag"},
+		{"-budget", "outage,nosuch"},
 	} {
 		var b bytes.Buffer
 		err := run(context.Background(), &b, args)
