@@ -34,6 +34,8 @@ type (
 	// GiveUpError describes an early stop; see core.GiveUpError. Its
 	// Response is a *resty.Response.
 	GiveUpError = core.GiveUpError
+	// HostState is one upstream's budget and pacing state; see Hosts.
+	HostState = core.HostState
 )
 
 // The verdicts.

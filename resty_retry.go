@@ -119,6 +119,17 @@ func ResendCount(ctx context.Context) int {
 	return max(st.req.Attempt-st.base-1, 0)
 }
 
+// Hosts returns the budget and pacing state of at most max upstreams of
+// the policy applied on c, and the tokens of its budget's shared pool (see
+// core.Client.Hosts): for instrumentation, such as a gauge. A client with
+// no policy applied has none.
+func Hosts(c *resty.Client, max int) ([]HostState, float64) {
+	if in := adopt(c, false, nil); in != nil {
+		return in.core.Hosts(max)
+	}
+	return nil, 0
+}
+
 // loopCeiling is the retry count resty's loop is given; the policy stops
 // it far earlier (core.MaxRetriesLimit). It also bounds what the policy
 // cannot stop: a retry condition added with resty's own AddRetryCondition
