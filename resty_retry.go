@@ -124,10 +124,14 @@ func ResendCount(ctx context.Context) int {
 // core.Client.Hosts): for instrumentation, such as a gauge. A client with
 // no policy applied has none.
 func Hosts(c *resty.Client, max int) ([]HostState, float64) {
-	if in := adopt(c, false, nil); in != nil {
-		return in.core.Hosts(max)
+	in := lookup(c)
+	if in == nil {
+		in = inherited(c) // a clone served by its original
 	}
-	return nil, 0
+	if in == nil {
+		return nil, 0
+	}
+	return in.core.Hosts(max)
 }
 
 // loopCeiling is the retry count resty's loop is given; the policy stops
