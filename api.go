@@ -125,6 +125,13 @@ func WithPolicy(ctx context.Context, p Policy) context.Context {
 	return core.WithPolicy(ctx, core.Policy(p))
 }
 
+// WithRoute returns a context that makes a request count under route in
+// its host's retry budget instead of its path's first segment; see
+// core.WithRoute.
+func WithRoute(ctx context.Context, route string) context.Context {
+	return core.WithRoute(ctx, route)
+}
+
 // WithoutRetry returns a context that makes a request on an applied client
 // run once, with no retry.
 func WithoutRetry(ctx context.Context) context.Context { return core.WithoutRetry(ctx) }
