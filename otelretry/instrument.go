@@ -186,7 +186,6 @@ type observer struct {
 	cfg             config
 	tracer          trace.Tracer
 	requestSpanOpts []trace.SpanStartOption
-	reg             registry
 }
 
 func (o *observer) observe(ev restyretry.Event) {
