@@ -25,6 +25,7 @@ type config struct {
 	requestSpan bool
 	dropQuery   bool
 	onError     func(error)
+	gaugeHosts  int
 }
 
 // WithTracerProvider sets the provider of the attempt spans' tracer; the
@@ -132,7 +133,7 @@ func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if c == nil {
 		return nil
 	}
-	cfg := config{onError: otel.Handle}
+	cfg := config{onError: otel.Handle, gaugeHosts: DefaultGaugeHosts}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -147,10 +148,13 @@ func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if cfg.prop == nil {
 		cfg.prop = otel.GetTextMapPropagator()
 	}
-	ins, err := newInstruments(cfg.mp.Meter(ScopeName))
+	meter := cfg.mp.Meter(ScopeName)
+	ins, err := newInstruments(meter)
 	if err != nil {
 		cfg.onError(err)
 		ins = nil
+	} else if err := observeState(c, cfg.mp, meter, cfg.gaugeHosts); err != nil {
+		cfg.onError(err)
 	}
 	tracer := cfg.tp.Tracer(ScopeName)
 	if !cfg.noSpans {
