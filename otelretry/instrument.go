@@ -117,7 +117,10 @@ func WithErrorHandler(f func(error)) Option {
 //
 // It registers request hooks on c (OnBeforeRequest, OnSuccess, OnError,
 // OnPanic) that keep each logical request's record in its context while
-// it runs, and put the caller's context back at the end.
+// it runs, and put the caller's context back at the end (under a policy
+// whose state the library made first, MaxElapsed, the library's wrapper
+// of it stays, with the caller's lifetime and nothing of otelretry's). It
+// also adds c to the budget and pacing gauges of the meter provider.
 //
 // Call Instrument once per client, after Apply and after setting its
 // transport: a client with no policy applied gets attempt spans and
