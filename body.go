@@ -154,7 +154,10 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 		if isMultipart(raw.Header.Get("Content-Type")) {
 			in.guarded.Store(raw, struct{}{}) // sawGuard: the guard is the client's hook
 		}
-		return nil // not a request of ours yet, or another request's context
+		if st == nil {
+			return in.lastLook(raw)
+		}
+		return nil // another request's context
 	}
 	st.guardSeen = true
 	o := core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt(), URL: raw.URL, Context: st.req.Context()}
@@ -173,6 +176,37 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	fp, known, err := fingerprint(raw, rp.seed)
 	o.BodyChanged, o.Err = err != nil || !known || fp != rp.fingerprint, err
 	return st.exec.Next(o).Err
+}
+
+// lastLook is Pace's last look for a first attempt that has no state:
+// its host was neither blocked nor spread when beforeRequest asked, and
+// something (another request's answer) may have changed that since. When
+// the host is paced now, the attempt gets an execution here, which holds
+// it as beforeRequest would have, and which the request's state takes
+// over at its next callback (stateOf, by the built request).
+func (in *installation) lastLook(raw *http.Request) error {
+	p := core.PolicyFrom(raw.Context())
+	if p == nil {
+		p = in.core.Policy()
+	}
+	if !p.Pace || !in.core.MayPaceURL(raw.URL) {
+		return nil
+	}
+	e := in.core.Start(raw.Context(), p, core.Request{Method: raw.Method, Header: raw.Header})
+	pe := &pendingExec{exec: e}
+	in.pending.Store(raw, pe)
+	in.pendingN.Add(1)
+	tmp := reqState{exec: e}
+	err := tmp.hold(core.Outcome{Phase: core.PhaseBefore, Attempt: 1, URL: raw.URL, Context: raw.Context()}, nil)
+	pe.held = tmp.held
+	return err
+}
+
+// pendingExec is an execution lastLook started for a built request that
+// had no state yet.
+type pendingExec struct {
+	exec *core.Execution
+	held bool // its hold was cancelled: no attempt was sent
 }
 
 // sawGuard reports whether the body guard saw st's last attempt, that is,

@@ -157,6 +157,8 @@ type installation struct {
 	inflight sync.Map     // *resty.Request → *reqState while Execute runs
 	guarded  sync.Map     // *http.Request → struct{}: multipart attempts the body guard saw before they had state
 	flightN  atomic.Int64 // entries in inflight
+	pending  sync.Map     // *http.Request → *pendingExec: Pace's last look started an execution (lastLook)
+	pendingN atomic.Int64 // entries in pending
 }
 
 // The registry of installations: by client, and by the *http.Client a

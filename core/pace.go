@@ -3,6 +3,7 @@ package core
 import (
 	"hash/maphash"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -482,6 +483,14 @@ func (c *Client) MayPace(ref, base string) bool {
 		return true
 	}
 	return c.pacer.holds(k, c.clock.Now())
+}
+
+// MayPaceURL is MayPace for a parsed URL (an HTTP client's built request).
+func (c *Client) MayPaceURL(u *url.URL) bool {
+	if c == nil || c.pacer == nil || u == nil {
+		return false
+	}
+	return c.pacer.holds(keyOf(u), c.clock.Now())
 }
 
 // holds reports whether k is blocked or spread at now.
