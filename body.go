@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/go-resty/resty/v2"
 	"github.com/restyretry/restyretry/core"
@@ -119,14 +120,19 @@ func fingerprint(raw *http.Request, seed maphash.Seed) (fp bodyPrint, known bool
 		return bodyPrint{}, false, err
 	}
 	defer rc.Close()
-	var h maphash.Hash
-	h.SetSeed(seed)
-	n, err := io.Copy(&h, rc) // resty's GetBody readers write themselves out: no buffer
+	h := hashes.Get().(*maphash.Hash)
+	defer hashes.Put(h)
+	h.SetSeed(seed)          // and resets it
+	n, err := io.Copy(h, rc) // resty's GetBody readers write themselves out: no buffer
 	if n == 0 {
 		return bodyPrint{}, err == nil, err // an empty body is no body
 	}
 	return bodyPrint{n: n, sum: h.Sum64()}, err == nil, err
 }
+
+// hashes are the fingerprints' hashers: a maphash.Hash handed to io.Copy
+// escapes, and is reused rather than allocated twice per retry.
+var hashes = sync.Pool{New: func() any { return new(maphash.Hash) }}
 
 // readBody returns a copy of a built request's body, read from GetBody.
 func readBody(raw *http.Request) ([]byte, error) {
