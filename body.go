@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/go-resty/resty/v2"
 	"github.com/restyretry/restyretry/core"
@@ -119,14 +120,19 @@ func fingerprint(raw *http.Request, seed maphash.Seed) (fp bodyPrint, known bool
 		return bodyPrint{}, false, err
 	}
 	defer rc.Close()
-	var h maphash.Hash
-	h.SetSeed(seed)
-	n, err := io.Copy(&h, rc) // resty's GetBody readers write themselves out: no buffer
+	h := hashes.Get().(*maphash.Hash)
+	defer hashes.Put(h)
+	h.SetSeed(seed)          // and resets it
+	n, err := io.Copy(h, rc) // resty's GetBody readers write themselves out: no buffer
 	if n == 0 {
 		return bodyPrint{}, err == nil, err // an empty body is no body
 	}
 	return bodyPrint{n: n, sum: h.Sum64()}, err == nil, err
 }
+
+// hashes are the fingerprints' hashers: a maphash.Hash handed to io.Copy
+// escapes, and is reused rather than allocated twice per retry.
+var hashes = sync.Pool{New: func() any { return new(maphash.Hash) }}
 
 // readBody returns a copy of a built request's body, read from GetBody.
 func readBody(raw *http.Request) ([]byte, error) {
@@ -154,7 +160,10 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 		if isMultipart(raw.Header.Get("Content-Type")) {
 			in.guarded.Store(raw, struct{}{}) // sawGuard: the guard is the client's hook
 		}
-		return nil // not a request of ours yet, or another request's context
+		if st == nil {
+			return in.lastLook(raw)
+		}
+		return nil // another request's context
 	}
 	st.guardSeen = true
 	o := core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt(), URL: raw.URL, Context: st.req.Context()}
@@ -173,6 +182,37 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	fp, known, err := fingerprint(raw, rp.seed)
 	o.BodyChanged, o.Err = err != nil || !known || fp != rp.fingerprint, err
 	return st.exec.Next(o).Err
+}
+
+// lastLook is Pace's last look for a first attempt that has no state:
+// its host was neither blocked nor spread when beforeRequest asked, and
+// something (another request's answer) may have changed that since. When
+// the host is paced now, the attempt gets an execution here, which holds
+// it as beforeRequest would have, and which the request's state takes
+// over at its next callback (stateOf, by the built request).
+func (in *installation) lastLook(raw *http.Request) error {
+	p := core.PolicyFrom(raw.Context())
+	if p == nil {
+		p = in.core.Policy()
+	}
+	if !p.Pace || !in.core.MayPaceURL(raw.URL) {
+		return nil
+	}
+	e := in.core.Start(raw.Context(), p, core.Request{Method: raw.Method, Header: raw.Header})
+	pe := &pendingExec{exec: e}
+	in.pending.Store(raw, pe)
+	in.pendingN.Add(1)
+	tmp := reqState{exec: e}
+	err := tmp.hold(core.Outcome{Phase: core.PhaseBefore, Attempt: 1, URL: raw.URL, Context: raw.Context()}, nil)
+	pe.held = tmp.held
+	return err
+}
+
+// pendingExec is an execution lastLook started for a built request that
+// had no state yet.
+type pendingExec struct {
+	exec *core.Execution
+	held bool // its hold was cancelled: no attempt was sent
 }
 
 // sawGuard reports whether the body guard saw st's last attempt, that is,

@@ -157,6 +157,8 @@ type installation struct {
 	inflight sync.Map     // *resty.Request → *reqState while Execute runs
 	guarded  sync.Map     // *http.Request → struct{}: multipart attempts the body guard saw before they had state
 	flightN  atomic.Int64 // entries in inflight
+	pending  sync.Map     // *http.Request → *pendingExec: Pace's last look started an execution (lastLook)
+	pendingN atomic.Int64 // entries in pending
 }
 
 // The registry of installations: by client, and by the *http.Client a
@@ -272,8 +274,8 @@ func (in *installation) start(c *resty.Client, r *resty.Request, p *core.Policy,
 
 // beforeRequest runs before every attempt. The first attempt of a request
 // gets its state at once when its policy needs it from the start
-// (MaxElapsed bounds the attempt, Pace may hold it, a POST may need an
-// Idempotency-Key), or when it is served by an installation other than the
+// (MaxElapsed bounds the attempt, Pace holds or spreads its host now, a
+// POST may need an Idempotency-Key), or when it is served by an installation other than the
 // one whose hook runs (a clone applied on its own), so that the condition
 // finds it.
 func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
@@ -291,7 +293,11 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	}
 	p := in.policyFor(r)
 	needKey := p.AddIdempotencyKey && (r.Method == http.MethodPost || r.Method == http.MethodPatch)
-	if !needKey && p.MaxElapsed <= 0 && !p.Pace && in == owner {
+	if !needKey && p.MaxElapsed <= 0 && in == owner && (!p.Pace || !in.core.MayPace(r.URL, baseURL(c))) {
+		// Pace asks the pacer first, from the URL's strings: a host it
+		// neither blocks nor spreads costs no state, no parse and no lock
+		// (unless its shard knows a host), and the attempt is sent as if
+		// Pace were off. Its answer is still read by the condition.
 		return nil
 	}
 	st = in.newState(c, r, in.start(c, r, p, time.Time{}))
@@ -503,6 +509,14 @@ func urlOf(r *resty.Request) *url.URL {
 		return r.RawRequest.URL
 	}
 	return nil
+}
+
+// baseURL is c's base URL, "" without a client.
+func baseURL(c *resty.Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.BaseURL
 }
 
 // targetURL is the URL a request is about to be sent to, before resty has

@@ -45,6 +45,8 @@ type reqState struct {
 	guardSeen   bool          // the body guard saw one of its attempts
 	gaveUp      bool          // the request ends with a give-up
 	replay      replay        // the first attempt's body
+
+	ctx stateCtx // the first context that carries the state: one allocation with it
 }
 
 // attempt is the number of the attempt the request is at within this
@@ -64,7 +66,8 @@ func (in *installation) newState(c *resty.Client, r *resty.Request, e *core.Exec
 	}
 	in.inflight.Store(r, st)
 	in.flightN.Add(1)
-	st.own = &stateCtx{Context: e.Context(), st: st}
+	st.ctx = stateCtx{Context: e.Context(), st: st}
+	st.own = &st.ctx
 	r.SetContext(st.own)
 	return st
 }
@@ -102,6 +105,15 @@ func (in *installation) stateOf(r *resty.Request) (st *reqState, foreign bool) {
 		return st, false
 	}
 	foreign = st != nil && st.req != r
+	if in.pendingN.Load() != 0 && !foreign && r.RawRequest != nil {
+		if v, ok := in.pending.LoadAndDelete(r.RawRequest); ok {
+			in.pendingN.Add(-1)
+			pe := v.(*pendingExec)
+			st = in.newState(nil, r, pe.exec)
+			st.held, st.guardSeen = pe.held, true
+			return st, false
+		}
+	}
 	if in.flightN.Load() == 0 {
 		return nil, foreign
 	}
@@ -174,7 +186,11 @@ func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response
 	case body != nil && st.exec.Context() != st.exec.Parent():
 		resp.RawResponse.Body = &closeOnEOF{ReadCloser: body, exec: st.exec}
 	default:
-		st.exec.Close()
+		// Nothing of the execution outlives the request (the context the
+		// state carried is the state's own field, and done hides it): it
+		// goes back for reuse.
+		st.exec.Release()
+		st.exec = nil
 	}
 	st.replay = replay{}
 	defer st.done.Store(true) // after the look at the context: done hides the state

@@ -3,7 +3,10 @@ package core
 import (
 	"hash/maphash"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,7 +60,11 @@ const paceShards = 16
 type paceShard struct {
 	mu    sync.Mutex
 	hosts *hostTable[paceHost]
-	_     [40]byte // keeps shards on separate cache lines
+	// known is the number of hosts the shard holds, written under mu after
+	// every upsert: MayPace reads it without the lock, so a request to a
+	// host whose shard knows no host takes no lock at all.
+	known atomic.Int32
+	_     [36]byte // keeps shards on separate cache lines
 }
 
 // paceImplausible is the longest wait or reset Pace believes: beyond it, a
@@ -268,6 +275,7 @@ func (p *pacer) block(k hostKey, now, until time.Time, period time.Duration, rep
 	sh := p.shard(k)
 	sh.mu.Lock()
 	h := sh.hosts.upsert(k)
+	sh.known.Store(int32(sh.hosts.len()))
 	if replace || h.until.IsZero() || until.After(h.until) {
 		h.until, h.probeAt, h.period = until, time.Time{}, period
 		if until.Sub(now) > period {
@@ -338,6 +346,7 @@ func (p *pacer) noteQuotas(k hostKey, now time.Time, qs *quotaSet) (spentEnd tim
 		}
 		if h == nil {
 			h = sh.hosts.upsert(k)
+			sh.known.Store(int32(sh.hosts.len()))
 		}
 		pol := h.policy(q.name, q.tokens)
 		if pol == nil {
@@ -427,6 +436,7 @@ func (p *pacer) adapt(k hostKey, now time.Time, status int) {
 	var h *paceHost
 	if status == http.StatusTooManyRequests {
 		h = sh.hosts.upsert(k)
+		sh.known.Store(int32(sh.hosts.len()))
 	} else if h = sh.hosts.find(k); h == nil {
 		return
 	}
@@ -450,4 +460,123 @@ func (p *pacer) adapt(k hostKey, now time.Time, status int) {
 			h.rate = 0
 		}
 	}
+}
+
+// MayPace reports whether Pace may hold, or must give a slot to, a first
+// attempt to the URL ref (resolved against base when ref has no scheme, as
+// an HTTP client with a base URL does) at this instant: its host is blocked,
+// its requests are spread (smoothing or an adaptive rate), or the URL is
+// not one the key can be read from without parsing it (then true: the
+// caller takes the full path). A false lets an adapter skip the execution's
+// PhaseBefore for the attempt altogether. It never allocates, and a host
+// whose shard knows no host takes no lock. A nil Client never paces.
+func (c *Client) MayPace(ref, base string) bool {
+	if c == nil || c.pacer == nil {
+		return false
+	}
+	s := ref
+	if !hasScheme(ref) {
+		s = base
+	}
+	k, ok := keyOfString(s)
+	if !ok {
+		return true
+	}
+	return c.pacer.holds(k, c.clock.Now())
+}
+
+// MayPaceURL is MayPace for a parsed URL (an HTTP client's built request).
+func (c *Client) MayPaceURL(u *url.URL) bool {
+	if c == nil || c.pacer == nil || u == nil {
+		return false
+	}
+	return c.pacer.holds(keyOf(u), c.clock.Now())
+}
+
+// holds reports whether k is blocked or spread at now.
+func (p *pacer) holds(k hostKey, now time.Time) bool {
+	sh := p.shard(k)
+	if sh.known.Load() == 0 {
+		return false
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	h := sh.hosts.find(k)
+	if h == nil {
+		return false
+	}
+	return h.until.After(now) || h.spacing(now) > 0
+}
+
+// hasScheme reports whether s starts with a URL scheme and "://".
+func hasScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		case c == ':' && i > 0:
+			return strings.HasPrefix(s[i:], "://")
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// keyOfString is keyOf(url.Parse(s)) for an absolute URL s, read without
+// parsing it whole and without allocating (unless the scheme or host has
+// upper-case letters). ok is false when s is not of the plain form
+// scheme://[userinfo@]host[:port][/?#...] that it reads safely: no scheme,
+// an empty host, an escape or a template in the authority, or a
+// malformed port. Then the caller parses s.
+func keyOfString(s string) (k hostKey, ok bool) {
+	i := strings.Index(s, "://")
+	if i <= 0 || !hasScheme(s) {
+		return hostKey{}, false
+	}
+	scheme, rest := s[:i], s[i+3:]
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		rest = rest[:j]
+	}
+	if j := strings.LastIndexByte(rest, '@'); j >= 0 {
+		rest = rest[j+1:]
+	}
+	if rest == "" || strings.ContainsAny(rest, "%{}\\ ") {
+		return hostKey{}, false
+	}
+	host, port := rest, ""
+	if host[0] == '[' {
+		j := strings.IndexByte(host, ']')
+		if j < 0 {
+			return hostKey{}, false
+		}
+		host, port = rest[1:j], rest[j+1:]
+		if port != "" {
+			if port[0] != ':' {
+				return hostKey{}, false
+			}
+			port = port[1:]
+		}
+	} else if j := strings.IndexByte(host, ':'); j >= 0 {
+		host, port = rest[:j], rest[j+1:]
+	}
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return hostKey{}, false
+		}
+	}
+	if host == "" {
+		return hostKey{}, false
+	}
+	k = hostKey{scheme: lowerASCII(scheme), host: lowerASCII(host), port: port}
+	if k.port == "" {
+		switch k.scheme {
+		case "https", "wss":
+			k.port = "443"
+		case "http", "ws":
+			k.port = "80"
+		}
+	}
+	return k, true
 }

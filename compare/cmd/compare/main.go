@@ -6,10 +6,14 @@
 //
 //	go run ./cmd/compare [-small] [-only name,name] [-base 2ms] [-max 20ms]
 //	go run ./cmd/compare -budget outage,bursts,hosts,shared,brownout
+//	go run ./cmd/compare -limiters all
 //
 // -budget runs the budget scenarios of issue 16 instead, with real waits
 // (all libraries at once, minutes per group; see docs/budget.md), and
 // nothing else: they are never part of the default run nor of -small.
+// -limiters runs issue 17's limiter scenarios instead (go-chi/httprate,
+// ulule/limiter, golang.org/x/time/rate, a fixed-window server), in real
+// time, all libraries at once, under 30s per scenario; see docs/pacing.md.
 package main
 
 import (
@@ -50,8 +54,13 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 	maxd := fs.Duration("max", compare.DefaultSchedule.Max, "every library's backoff cap")
 	budget := fs.String("budget", "", "comma-separated budget scenario groups to run with real waits ("+
 		strings.Join(compare.BudgetGroups, ", ")+", or all); runs only those")
+	limiters := fs.String("limiters", "", "comma-separated limiter scenarios to run in real time ("+
+		strings.Join(limiterNames(), ", ")+", or all); runs only those")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *limiters != "" {
+		return runLimiters(ctx, w, *limiters)
 	}
 	if *budget != "" {
 		return runBudget(ctx, w, *budget)
@@ -133,6 +142,41 @@ func runBudget(ctx context.Context, w io.Writer, list string) error {
 			if err := compare.WriteBudgetTable(w, sc, compare.RunBudget(ctx, sc, compare.BudgetLibraries())); err != nil {
 				return err
 			}
+		}
+	}
+	_, err := fmt.Fprintf(w, "total %v\n", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+func limiterNames() []string {
+	var names []string
+	for _, sc := range compare.LimiterScenarios() {
+		names = append(names, sc.Name)
+	}
+	return names
+}
+
+// runLimiters runs the limiter scenarios named in list.
+func runLimiters(ctx context.Context, w io.Writer, list string) error {
+	var scs []compare.LimiterScenario
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		found := false
+		for _, sc := range compare.LimiterScenarios() {
+			if n == "all" || sc.Name == n {
+				scs, found = append(scs, sc), true
+			}
+		}
+		if !found {
+			return fmt.Errorf("%w: unknown limiter scenario %q", errUsage, n)
+		}
+	}
+	fmt.Fprintf(w, "%s %s/%s, %d CPUs; limiter scenarios, real time, libraries at once\n\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	start := time.Now()
+	for _, sc := range scs {
+		if err := compare.WriteLimiterTable(w, sc, compare.RunLimiter(ctx, sc, compare.Libraries())); err != nil {
+			return err
 		}
 	}
 	_, err := fmt.Fprintf(w, "total %v\n", time.Since(start).Round(time.Millisecond))
