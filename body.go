@@ -59,8 +59,18 @@ type bodyPrint struct {
 	sum uint64
 }
 
+// header is h's first value for the canonical key: a map lookup, where
+// Header.Get canonicalises the key on every call.
+func header(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 func isMultipart(contentType string) bool {
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "multipart/")
+	s := strings.TrimLeft(contentType, " \t")
+	return len(s) >= len("multipart/") && strings.EqualFold(s[:len("multipart/")], "multipart/")
 }
 
 // prepareReplay readies a request for its next attempt: it fingerprints the
@@ -79,7 +89,7 @@ func prepareReplay(r *resty.Request, st *reqState) error {
 			return errBodyUnknown
 		}
 		rp.fingerprint, rp.printed = fp, true
-		if ct := r.Header.Get("Content-Type"); raw != nil && isMultipart(ct) {
+		if ct := header(r.Header, "Content-Type"); raw != nil && isMultipart(ct) {
 			rp.firstBody, rp.firstType = raw.GetBody, ct
 		}
 	}
@@ -93,7 +103,7 @@ func prepareReplay(r *resty.Request, st *reqState) error {
 		}
 		r.SetBody(bytes.NewReader(rp.data))
 	}
-	if ct := r.Header.Get("Content-Type"); isMultipart(ct) {
+	if ct := header(r.Header, "Content-Type"); isMultipart(ct) {
 		if _, params, err := mime.ParseMediaType(ct); err == nil && params["boundary"] != "" {
 			r.SetMultipartBoundary(params["boundary"])
 		}
@@ -157,7 +167,7 @@ func readBody(raw *http.Request) ([]byte, error) {
 func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	st, _ := raw.Context().Value(stateKey{}).(*reqState)
 	if st == nil || st.req != nil && st.req.RawRequest != raw || st.done.Load() {
-		if isMultipart(raw.Header.Get("Content-Type")) {
+		if isMultipart(header(raw.Header, "Content-Type")) {
 			in.guarded.Store(raw, struct{}{}) // sawGuard: the guard is the client's hook
 		}
 		if st == nil {

@@ -267,7 +267,7 @@ func (in *installation) policyFor(r *resty.Request) *core.Policy {
 
 // start begins r's execution under p.
 func (in *installation) start(c *resty.Client, r *resty.Request, p *core.Policy, at time.Time) *core.Execution {
-	defaultKey := c != nil && c.Header.Get(core.IdempotencyKeyHeader) != ""
+	defaultKey := c != nil && header(c.Header, core.IdempotencyKeyHeader) != ""
 	return in.core.Start(r.Context(), p, core.Request{Method: r.Method, Header: r.Header,
 		DefaultKey: defaultKey, Start: at})
 }
@@ -409,7 +409,7 @@ func truncated(resp *resty.Response, err error, c *resty.Client) bool {
 		return true
 	case errors.Is(err, io.EOF):
 		return false
-	case raw.ContentLength > 0 && !strings.EqualFold(raw.Header.Get("Content-Encoding"), "gzip"):
+	case raw.ContentLength > 0 && !strings.EqualFold(header(raw.Header, "Content-Encoding"), "gzip"):
 		return true
 	}
 	return readFailure(err)
@@ -485,7 +485,7 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 	}
 	if d.Err == nil {
 		err := prepareReplay(r, st)
-		if err == nil && isMultipart(r.Header.Get("Content-Type")) && !in.sawGuard(st) {
+		if err == nil && isMultipart(header(r.Header, "Content-Type")) && !in.sawGuard(st) {
 			// A pre-request hook set after Apply, or on a clone, took the
 			// guard's place (it did not see the attempt): resty would
 			// rebuild the parts.
@@ -608,7 +608,7 @@ func (in *installation) finish(r *resty.Request, st *reqState, resp *resty.Respo
 			}
 			e.Release()
 		}
-		if raw := r.RawRequest; raw != nil && isMultipart(raw.Header.Get("Content-Type")) {
+		if raw := r.RawRequest; raw != nil && isMultipart(header(raw.Header, "Content-Type")) {
 			in.guarded.Delete(raw)
 		}
 		if h, ok := r.Context().(hideState); ok {

@@ -169,7 +169,7 @@ func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response
 		in.guarded.Delete(r.RawRequest)
 	}
 	in.flightN.Add(-1)
-	if k := st.exec.Key(); k != "" && r.Header.Get(core.IdempotencyKeyHeader) == k {
+	if k := st.exec.Key(); k != "" && header(r.Header, core.IdempotencyKeyHeader) == k {
 		r.Header.Del(core.IdempotencyKeyHeader)
 	}
 	var body io.ReadCloser
@@ -229,7 +229,7 @@ func replayable(r *resty.Request, guard bool) bool {
 		raw := r.RawRequest
 		return raw != nil && (raw.GetBody != nil || raw.Body == nil || raw.Body == http.NoBody)
 	}
-	if !isMultipart(r.Header.Get("Content-Type")) {
+	if !isMultipart(header(r.Header, "Content-Type")) {
 		return true
 	}
 	return guard
