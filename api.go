@@ -34,6 +34,8 @@ type (
 	// GiveUpError describes an early stop; see core.GiveUpError. Its
 	// Response is a *resty.Response.
 	GiveUpError = core.GiveUpError
+	// HostState is one upstream's budget and pacing state; see Hosts.
+	HostState = core.HostState
 )
 
 // The verdicts.
@@ -121,6 +123,13 @@ func LogEvents(l *slog.Logger) func(Event) { return core.LogEvents(l) }
 // ReplaceOnDecision.
 func WithPolicy(ctx context.Context, p Policy) context.Context {
 	return core.WithPolicy(ctx, core.Policy(p))
+}
+
+// WithRoute returns a context that makes a request count under route in
+// its host's retry budget instead of its path's first segment; see
+// core.WithRoute.
+func WithRoute(ctx context.Context, route string) context.Context {
+	return core.WithRoute(ctx, route)
 }
 
 // WithoutRetry returns a context that makes a request on an applied client

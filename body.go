@@ -151,9 +151,13 @@ func readBody(raw *http.Request) ([]byte, error) {
 func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	st, _ := raw.Context().Value(stateKey{}).(*reqState)
 	if st == nil || st.req != nil && st.req.RawRequest != raw || st.done.Load() {
-		return nil // not a request of ours, or another request's context
+		if isMultipart(raw.Header.Get("Content-Type")) {
+			in.guarded.Store(raw, struct{}{}) // sawGuard: the guard is the client's hook
+		}
+		return nil // not a request of ours yet, or another request's context
 	}
-	o := core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt(), URL: raw.URL}
+	st.guardSeen = true
+	o := core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt(), URL: raw.URL, Context: st.req.Context()}
 	rp := &st.replay
 	if !rp.printed {
 		return st.hold(o, nil)
@@ -169,4 +173,15 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	fp, known, err := fingerprint(raw, rp.seed)
 	o.BodyChanged, o.Err = err != nil || !known || fp != rp.fingerprint, err
 	return st.exec.Next(o).Err
+}
+
+// sawGuard reports whether the body guard saw st's last attempt, that is,
+// whether it is still the client's pre-request hook (a hook set after
+// Apply, or on a clone, replaces it).
+func (in *installation) sawGuard(st *reqState) bool {
+	if st.guardSeen {
+		return true
+	}
+	_, ok := in.guarded.LoadAndDelete(st.req.RawRequest)
+	return ok
 }

@@ -86,19 +86,6 @@ func preRequestHook(c *resty.Client) (hook reflect.Value, ok bool) {
 	return reflect.ValueOf(c).Elem().FieldByIndex(preReqHookField), true
 }
 
-// guardCode is the code of the body guard's method value, whichever
-// installation it belongs to.
-var guardCode = reflect.ValueOf((&installation{}).guardBody).Pointer()
-
-// guarded reports whether c's pre-request hook is a body guard (of any
-// installation: the guard finds the request's state in its context). Its
-// code pointer tells a guardBody method value from any other function;
-// c nil, or the field not found, counts as unguarded.
-func guarded(c *resty.Client) bool {
-	hook, ok := preRequestHook(c)
-	return ok && !hook.IsNil() && hook.Pointer() == guardCode
-}
-
 // fieldsMissing reports the fields this resty release no longer has, nil
 // when every one is there. Apply reports it once, as a RuleDegraded event
 // and a log line: resty's retry logs are then not quieted (the logger), a

@@ -119,6 +119,21 @@ func ResendCount(ctx context.Context) int {
 	return max(st.req.Attempt-st.base-1, 0)
 }
 
+// Hosts returns the budget and pacing state of at most max upstreams of
+// the policy applied on c, and the tokens of its budget's shared pool (see
+// core.Client.Hosts): for instrumentation, such as a gauge. A client with
+// no policy applied has none.
+func Hosts(c *resty.Client, max int) ([]HostState, float64) {
+	in := lookup(c)
+	if in == nil {
+		in = inherited(c) // a clone served by its original
+	}
+	if in == nil {
+		return nil, 0
+	}
+	return in.core.Hosts(max)
+}
+
 // loopCeiling is the retry count resty's loop is given; the policy stops
 // it far earlier (core.MaxRetriesLimit). It also bounds what the policy
 // cannot stop: a retry condition added with resty's own AddRetryCondition
@@ -140,6 +155,7 @@ type installation struct {
 	guard    bool // the body guard is the client's pre-request hook
 	quiet    atomic.Pointer[quietLogger]
 	inflight sync.Map     // *resty.Request → *reqState while Execute runs
+	guarded  sync.Map     // *http.Request → struct{}: multipart attempts the body guard saw before they had state
 	flightN  atomic.Int64 // entries in inflight
 }
 
@@ -279,7 +295,7 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 		return nil
 	}
 	st = in.newState(c, r, in.start(c, r, p, time.Time{}))
-	o := core.Outcome{Phase: core.PhaseBefore, Attempt: 1}
+	o := core.Outcome{Phase: core.PhaseBefore, Attempt: 1, Context: r.Context()}
 	if p.Pace {
 		o.URL = targetURL(c, r)
 	}
@@ -340,7 +356,7 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 func outcomeOf(resp *resty.Response, err error, attempt int, guard bool) core.Outcome {
 	r := resp.Request
 	o := core.Outcome{Phase: core.PhaseFinished, Attempt: attempt, Err: err, Response: resp,
-		Replayable: replayable(r, guard)}
+		Replayable: replayable(r, guard), Context: r.Context()}
 	if raw := resp.RawResponse; raw != nil {
 		o.Status, o.Header = raw.StatusCode, raw.Header
 		if raw.Request != nil {
@@ -463,9 +479,10 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 	}
 	if d.Err == nil {
 		err := prepareReplay(r, st)
-		if err == nil && isMultipart(r.Header.Get("Content-Type")) && !guarded(c) {
+		if err == nil && isMultipart(r.Header.Get("Content-Type")) && !in.sawGuard(st) {
 			// A pre-request hook set after Apply, or on a clone, took the
-			// guard's place: resty would rebuild the parts.
+			// guard's place (it did not see the attempt): resty would
+			// rebuild the parts.
 			err = errNoGuard
 		}
 		if err != nil {
@@ -571,11 +588,14 @@ func (in *installation) finish(r *resty.Request, st *reqState, resp *resty.Respo
 			// The caller's context ended the first attempt, which has no
 			// state yet: resty asked no condition, so report it here.
 			e := in.start(nil, r, in.policyFor(r), r.Time)
-			d := e.Next(core.Outcome{Phase: core.PhaseEnded, Attempt: 1, URL: urlOf(r), Err: err})
+			d := e.Next(core.Outcome{Phase: core.PhaseEnded, Attempt: 1, URL: urlOf(r), Err: err, Context: r.Context()})
 			if ue, ok := asType[*url.Error](err); ok && d.Err != nil {
 				ue.Err = d.Err
 			}
-			e.Close()
+			e.Release()
+		}
+		if raw := r.RawRequest; raw != nil && isMultipart(raw.Header.Get("Content-Type")) {
+			in.guarded.Delete(raw)
 		}
 		if h, ok := r.Context().(hideState); ok {
 			r.SetContext(h.Context)
@@ -586,7 +606,8 @@ func (in *installation) finish(r *resty.Request, st *reqState, resp *resty.Respo
 	if st.held {
 		attempt = 0
 	}
-	d := st.exec.Next(core.Outcome{Phase: core.PhaseEnded, Attempt: attempt, URL: urlOf(r), Err: err})
+	d := st.exec.Next(core.Outcome{Phase: core.PhaseEnded, Attempt: attempt, URL: urlOf(r), Err: err,
+		Context: r.Context()})
 	if d.Err != nil {
 		st.gaveUp = true
 		if ue, ok := asType[*url.Error](err); ok {

@@ -42,6 +42,7 @@ type reqState struct {
 	next        core.Decision // made by the condition, applied by retryAfter
 	nextAttempt int           // the req.Attempt next belongs to; 0 when none
 	held        bool          // a Pace hold was cancelled: no attempt was sent
+	guardSeen   bool          // the body guard saw one of its attempts
 	gaveUp      bool          // the request ends with a give-up
 	replay      replay        // the first attempt's body
 }
@@ -152,6 +153,9 @@ func (e heldError) Unwrap() error { return e.err }
 // error, and GiveUpError.Response is documented as the way to reach it.
 func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response) {
 	in.inflight.Delete(r)
+	if r.RawRequest != nil {
+		in.guarded.Delete(r.RawRequest)
+	}
 	in.flightN.Add(-1)
 	if k := st.exec.Key(); k != "" && r.Header.Get(core.IdempotencyKeyHeader) == k {
 		r.Header.Del(core.IdempotencyKeyHeader)

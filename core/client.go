@@ -161,6 +161,9 @@ func (c *Client) Start(ctx context.Context, p *Policy, r Request) *Execution {
 	e := executions.Get().(*Execution)
 	*e = Execution{c: c, p: p, ctx: ctx, bound: ctx, method: r.Method, header: r.Header,
 		defaultKey: r.DefaultKey, start: r.Start, bud: budgetTicket{route: r.Route}}
+	if e.bud.route == "" {
+		e.bud.route = RouteFrom(ctx)
+	}
 	if e.start.IsZero() {
 		e.start = c.clock.Now()
 	}

@@ -11,9 +11,9 @@ import (
 // request headers, bodies, user info or the query string, which may hold
 // credentials.
 type Event struct {
-	// Context is the context the caller gave the request (never one of
-	// the library's), for observers that attach the event to the caller's
-	// trace span.
+	// Context is the request's context at the decision: the one the
+	// caller gave, with the values the client's hooks added since (a trace
+	// span, for instance), for observers that attach the event to it.
 	Context context.Context
 	Attempt int    // the attempt that just finished; 1 is the first
 	Method  string // the request method

@@ -111,6 +111,10 @@ type Outcome struct {
 	// Response is the adapter's own response, for conditions and
 	// GiveUpError.Response.
 	Response any
+	// Context is the request's context as the adapter sees it now: the
+	// caller's, with the values the client's hooks added since. Events
+	// carry it (Event.Context); nil means the caller's.
+	Context context.Context
 }
 
 // Action is what a Decision asks the adapter to do.
@@ -411,7 +415,7 @@ func (e *Execution) pace(o *Outcome) Decision {
 	} else if p.MaxElapsed > 0 && end.Sub(e.start) > p.MaxElapsed {
 		d.verdict, d.reason = Stop, ErrTimeLimit
 	}
-	q := Outcome{URL: o.URL}
+	q := Outcome{URL: o.URL, Context: o.Context}
 	if gu := e.emit(&q, d, 0); gu != nil {
 		e.refusal = gu
 		return Decision{Action: ActionStop, Err: gu}
@@ -469,8 +473,12 @@ func (e *Execution) emit(o *Outcome, d decision, attempt int) *GiveUpError {
 	if own == nil && client == nil && observers == nil {
 		return gu
 	}
+	ctx := o.Context
+	if ctx == nil {
+		ctx = e.ctx
+	}
 	ev := Event{
-		Context:   e.ctx,
+		Context:   ctx,
 		Attempt:   attempt,
 		Method:    e.method,
 		URL:       redact(o.URL),

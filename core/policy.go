@@ -201,6 +201,22 @@ func WithoutRetry(ctx context.Context) context.Context {
 	return WithPolicy(ctx, Policy{})
 }
 
+type routeKey struct{}
+
+// WithRoute returns a context that makes a request count under route in its
+// host's retry budget, instead of its path's first segment: requests to
+// one host whose failures are independent (an API gateway's backends)
+// then do not spend each other's retries. See Budget.
+func WithRoute(ctx context.Context, route string) context.Context {
+	return context.WithValue(ctx, routeKey{}, route)
+}
+
+// RouteFrom returns the route a context carries (WithRoute), "" if none.
+func RouteFrom(ctx context.Context) string {
+	r, _ := ctx.Value(routeKey{}).(string)
+	return r
+}
+
 // PolicyFrom returns the policy a context carries (WithPolicy), nil if
 // none.
 func PolicyFrom(ctx context.Context) *Policy {

@@ -99,14 +99,26 @@ func TestSuccessPathAllocations(t *testing.T) {
 
 // TestSuccessPathAllocationsWithState: with a MaxElapsed (as Default has),
 // the library makes the request's state before otelretry's hook runs, and
-// otelretry keeps the request's record where the events will find it; the
-// success path still costs the reference span and the record only.
+// when Execute returns it keeps what the hooks added to the request's
+// context in a wrapper of its own with the caller's lifetime: one more
+// allocation, which any hook that adds a value to the request's context
+// costs (the deriving client below). The success path costs the reference
+// span, the record and that wrapper: exactly what a client whose hook adds
+// one value costs, plus the reference span.
 func TestSuccessPathAllocationsWithState(t *testing.T) {
 	tel := newTelemetry(t)
 	p := fastPolicy(2)
 	p.MaxElapsed = time.Minute
 	none := propagation.NewCompositeTextMapPropagator()
 	observed := restyretry.Observe(p.Apply(resty.New().SetTransport(stubTransport{})), func(restyretry.Event) {})
+	type hookKey struct{}
+	deriving := restyretry.Observe(p.Apply(resty.New().SetTransport(stubTransport{})), func(restyretry.Event) {})
+	deriving.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
+		if r.Context().Value(hookKey{}) == nil {
+			r.SetContext(context.WithValue(r.Context(), hookKey{}, true))
+		}
+		return nil
+	})
 	instrumented := otelretry.Instrument(p.Apply(resty.New().SetTransport(stubTransport{})),
 		append(tel.options(), otelretry.WithPropagators(none))...)
 	const target = "http://127.0.0.1:9/items/1"
@@ -125,9 +137,19 @@ func TestSuccessPathAllocationsWithState(t *testing.T) {
 		}
 	}
 	base := testing.AllocsPerRun(200, get(observed))
+	hook := testing.AllocsPerRun(200, get(deriving))
 	got := testing.AllocsPerRun(200, get(instrumented))
-	if got != base+ref+requestRecord {
-		t.Errorf("instrumented %v allocations, observed %v + reference span %v + the request record %v = %v",
-			got, base, ref, requestRecord, base+ref+requestRecord)
+	if hook != base+requestRecord+endedWrapper {
+		t.Errorf("a hook adding one value: %v allocations, want observed %v + the value %v + the library's wrapper %v",
+			hook, base, requestRecord, endedWrapper)
 	}
+	if got != hook+ref {
+		t.Errorf("instrumented %v allocations, want %v: observed %v + reference span %v + the request record %v + the library's wrapper %v",
+			got, hook+ref, base, ref, requestRecord, endedWrapper)
+	}
+	t.Logf("observed %v, with a value-adding hook %v, reference span %v, instrumented %v", base, hook, ref, got)
 }
+
+// endedWrapper is the library's wrapper of a request context its hooks
+// derived from the one carrying its state, when Execute returns.
+const endedWrapper = 1

@@ -114,6 +114,16 @@
 //	restyretry.refusals  counter, {request}: requests refused by the retry budget or by pacing
 //	    http.request.method, server.address, server.port, restyretry.refusal (budget, pace)
 //
+// Observable gauges, read from restyretry.Hosts at each collection, with
+// server.address, server.port and url.scheme, at most WithGaugeHosts
+// series (20 by default) and server.address "other" for the rest:
+//
+//	restyretry.budget.tokens            gauge, {token}: a budget key's own tokens, with restyretry.budget.route
+//	restyretry.budget.failing.duration  gauge, s: its failure episode so far, with restyretry.budget.route
+//	restyretry.budget.pool.tokens       gauge, {token}: the shared pool (no attributes)
+//	restyretry.pacing.held              gauge, {host}: 1 while pacing holds the host
+//	restyretry.pacing.rate              gauge, {request}/s: the rate pacing allows the host
+//
 // The values: http.request.method is one of the RFC 9110 methods or
 // "_OTHER"; error.type is one of canceled, timeout, connection_refused,
 // connection_reset, broken_pipe, unexpected_eof, else the Go type of the
@@ -142,5 +152,8 @@
 // decision and both durations are recorded with attribute sets prepared
 // once per series, and span events exist only for retries and give-ups. A
 // propagator that writes headers costs the copy of the header that carries
-// them. See TestSuccessPathAllocations and BenchmarkSuccess.
+// them. Under a policy whose state the library makes before this
+// package's hook (MaxElapsed), the library's wrapper of the request's
+// context at the end costs one more, as for any hook that adds a value.
+// See TestSuccessPathAllocations and BenchmarkSuccess.
 package otelretry

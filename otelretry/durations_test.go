@@ -22,8 +22,10 @@ func TestInstrumentKinds(t *testing.T) {
 	c := otelretry.Instrument(newClient(t, p), tel.options()...)
 	_, _ = c.R().Get(srv.URL + "/ok")        // a retry, then success
 	_, _ = c.R().Get(srv.URL + "/ok?second") // success at once
-	q := fastPolicy(0)
-	_, _ = otelretry.Instrument(newClient(t, q), tel.options()...).R().Get(srv.URL + "/gives-up") // 503, gives up
+	// Always 503: one retry, then MaxRetries gives up (a policy with no
+	// retry at all would not: nobody asked for one).
+	down := newScript(t, func(string, int) int { return http.StatusServiceUnavailable })
+	_, _ = otelretry.Instrument(newClient(t, fastPolicy(1)), tel.options()...).R().Get(down.URL + "/gives-up")
 
 	semconvBuckets := []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 	cases := []struct {

@@ -25,6 +25,7 @@ type config struct {
 	requestSpan bool
 	dropQuery   bool
 	onError     func(error)
+	gaugeHosts  int
 }
 
 // WithTracerProvider sets the provider of the attempt spans' tracer; the
@@ -116,7 +117,10 @@ func WithErrorHandler(f func(error)) Option {
 //
 // It registers request hooks on c (OnBeforeRequest, OnSuccess, OnError,
 // OnPanic) that keep each logical request's record in its context while
-// it runs, and put the caller's context back at the end.
+// it runs, and put the caller's context back at the end (under a policy
+// whose state the library made first, MaxElapsed, the library's wrapper
+// of it stays, with the caller's lifetime and nothing of otelretry's). It
+// also adds c to the budget and pacing gauges of the meter provider.
 //
 // Call Instrument once per client, after Apply and after setting its
 // transport: a client with no policy applied gets attempt spans and
@@ -132,7 +136,7 @@ func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if c == nil {
 		return nil
 	}
-	cfg := config{onError: otel.Handle}
+	cfg := config{onError: otel.Handle, gaugeHosts: DefaultGaugeHosts}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -147,10 +151,13 @@ func Instrument(c *resty.Client, opts ...Option) *resty.Client {
 	if cfg.prop == nil {
 		cfg.prop = otel.GetTextMapPropagator()
 	}
-	ins, err := newInstruments(cfg.mp.Meter(ScopeName))
+	meter := cfg.mp.Meter(ScopeName)
+	ins, err := newInstruments(meter)
 	if err != nil {
 		cfg.onError(err)
 		ins = nil
+	} else if err := observeState(c, cfg.mp, meter, cfg.gaugeHosts); err != nil {
+		cfg.onError(err)
 	}
 	tracer := cfg.tp.Tracer(ScopeName)
 	if !cfg.noSpans {
@@ -186,7 +193,6 @@ type observer struct {
 	cfg             config
 	tracer          trace.Tracer
 	requestSpanOpts []trace.SpanStartOption
-	reg             registry
 }
 
 func (o *observer) observe(ev restyretry.Event) {

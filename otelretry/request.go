@@ -5,9 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -22,10 +22,12 @@ import (
 // attempts, redirects and waits) while it runs: Instrument's
 // OnBeforeRequest hook wraps the request's context with it before the first
 // attempt, and its OnSuccess, OnError and OnPanic hooks end it and put the
-// request's context back. The transport finds it in every attempt's
-// context: it counts the physical sends (http.request.resend_count over
-// retries and redirects together) and notes the attempt span, which the
-// span events of the decisions name.
+// request's context back. Every decision's Event carries the request's
+// context as the client's hooks left it (restyretry.Event.Context), so the
+// observer finds the record there, and so does the transport in every
+// attempt's context: it counts the physical sends (http.request.resend_count
+// over retries and redirects together) and notes the attempt span, which
+// the span events of the decisions name.
 //
 // It is the one allocation otelretry makes for a request that succeeds at
 // once: spare is the copy of the first attempt's *http.Request that
@@ -37,30 +39,35 @@ type reqCtx struct {
 	req             *resty.Request
 	start           time.Time
 	span            trace.Span // the logical request span, nil without WithRequestSpan
-	key             context.Context
-	next            *reqCtx // in the registry's chain for key
+
+	// ended is set when the request ended: the record then hides itself
+	// and its span, and its values are parent's, so that a context kept
+	// from the request (or one the library wrapped around it) carries
+	// nothing of otelretry's.
+	ended atomic.Bool
 
 	spareUsed bool
 	spare     http.Request
 
-	// Written by the transport and the observer of this request, read
-	// by the observer of another when it looks for its record among
-	// requests sharing a context.
+	// Written by the transport and read by the observer of this request.
 	mu       sync.Mutex
 	sends    int               // physical sends so far
 	attempt  int               // the attempt of the latest send (1-based)
 	lastSpan trace.SpanContext // the latest attempt span
-	linked   int               // the latest attempt an event was linked to
 	reason   string            // the give-up reason, when the request gave up
-	host     string            // server.address, server.port and path of the first send
+	host     string            // server.address and server.port of the first send
 	port     int
-	path     string
 }
 
-type reqKey struct{}
+// reqKey finds the innermost live record of a context: any observer's
+// (o nil), for the transports, or o's own, for its hooks and events.
+type reqKey struct{ o *observer }
 
 func (c *reqCtx) Value(key any) any {
-	if _, ok := key.(reqKey); ok {
+	if c.ended.Load() {
+		return c.parent.Value(key)
+	}
+	if k, ok := key.(reqKey); ok && (k.o == nil || k.o == c.o) {
 		return c
 	}
 	return c.Context.Value(key)
@@ -69,6 +76,15 @@ func (c *reqCtx) Value(key any) any {
 // requestOf returns the record of the logical request ctx belongs to.
 func requestOf(ctx context.Context) *reqCtx {
 	rc, _ := ctx.Value(reqKey{}).(*reqCtx)
+	return rc
+}
+
+// recordOf returns o's record of the logical request ctx belongs to.
+func (o *observer) recordOf(ctx context.Context) *reqCtx {
+	if ctx == nil {
+		return nil
+	}
+	rc, _ := ctx.Value(reqKey{o: o}).(*reqCtx)
 	return rc
 }
 
@@ -83,7 +99,6 @@ func (c *reqCtx) send(sc trace.SpanContext, req *http.Request) int {
 	c.lastSpan = sc
 	if n == 0 && req.URL != nil {
 		c.host, c.port = hostPort(req.URL.Scheme, req.URL.Host)
-		c.path = req.URL.Path
 	}
 	c.mu.Unlock()
 	return n
@@ -104,7 +119,7 @@ func (c *reqCtx) carry(req *http.Request, ctx context.Context) *http.Request {
 // request's context with the request's record.
 func (o *observer) before(_ *resty.Client, r *resty.Request) error {
 	ctx := r.Context()
-	if rc := requestOf(ctx); rc != nil && rc.o == o && rc.req == r {
+	if rc := o.recordOf(ctx); rc != nil && rc.req == r {
 		return nil // a later attempt
 	}
 	rc := &reqCtx{Context: ctx, parent: ctx, o: o, req: r, start: time.Now()}
@@ -118,11 +133,6 @@ func (o *observer) before(_ *resty.Client, r *resty.Request) error {
 			}
 		}
 		rc.Context, rc.span = sctx, span
-	}
-	if inner, ok := rootInner(ctx); ok && hashable(inner) {
-		// The library wrapped the caller's context before this hook ran:
-		// its events will carry the caller's, not this record.
-		o.reg.add(inner, rc)
 	}
 	r.SetContext(rc)
 	return nil
@@ -147,12 +157,9 @@ func (o *observer) onError(r *resty.Request, err error) {
 // end records the logical request's duration, ends its span and puts the
 // request's context back.
 func (o *observer) end(r *resty.Request, resp *resty.Response, err error) {
-	rc := requestOf(r.Context())
-	if rc == nil || rc.o != o || rc.req != r {
+	rc := o.recordOf(r.Context())
+	if rc == nil || rc.req != r {
 		return
-	}
-	if rc.key != nil {
-		o.reg.remove(rc)
 	}
 	status := 0
 	if resp != nil && resp.RawResponse != nil {
@@ -195,13 +202,15 @@ func (o *observer) end(r *resty.Request, resp *resty.Response, err error) {
 		}
 		rc.span.End()
 	}
+	rc.ended.Store(true)
 	if r.Context() == context.Context(rc) {
-		parent := rc.parent
-		if inner, ok := rootInner(parent); ok {
-			parent = inner // what the library would have put back, had this hook not wrapped it
-		}
-		r.SetContext(parent)
+		r.SetContext(rc.parent)
 	}
+	// Otherwise the request's context was derived from the record after
+	// this hook ran: by the library, when its per-request state was made
+	// before this hook (a policy with MaxElapsed), whose end keeps what
+	// the hooks added with the caller's lifetime; or by a later hook. The
+	// ended record then hides itself and its span there.
 }
 
 // finalErrorType is the error.type of a logical request that ended with
@@ -228,120 +237,26 @@ func finalErrorType(status int, err error) string {
 	return errorType(err)
 }
 
-// rootPath is the package of the library, whose wrappers of the caller's
-// context (per-request state, a hidden state) rootInner sees through.
-const rootPath = "github.com/restyretry/restyretry"
-
-// rootInner returns the context a wrapper of the library's embeds, when
-// ctx is one: a struct (or a pointer to one) of package restyretry that
-// embeds context.Context.
-func rootInner(ctx context.Context) (context.Context, bool) {
-	v := reflect.ValueOf(ctx)
-	if v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return nil, false
-		}
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Struct || v.Type().PkgPath() != rootPath {
-		return nil, false
-	}
-	f := v.FieldByName("Context")
-	if !f.IsValid() || f.Type() != contextType || f.IsNil() {
-		return nil, false
-	}
-	inner, ok := f.Interface().(context.Context)
-	return inner, ok
-}
-
-var contextType = reflect.TypeFor[context.Context]()
-
-// hashable reports whether ctx can be a map key without panicking: a
-// pointer, or a zero-size value such as context.Background().
-func hashable(ctx context.Context) bool {
-	t := reflect.TypeOf(ctx)
-	return t != nil && (t.Kind() == reflect.Pointer || (t.Kind() == reflect.Struct && t.Size() == 0))
-}
-
-// registry holds the records of requests whose events will carry the
-// caller's context rather than their record, by that context. Requests
-// sharing a context share a chain.
-type registry struct {
-	mu sync.Mutex
-	m  map[context.Context]*reqCtx
-}
-
-func (g *registry) add(key context.Context, rc *reqCtx) {
-	g.mu.Lock()
-	if g.m == nil {
-		g.m = make(map[context.Context]*reqCtx)
-	}
-	rc.key, rc.next = key, g.m[key]
-	g.m[key] = rc
-	g.mu.Unlock()
-}
-
-func (g *registry) remove(rc *reqCtx) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	head := g.m[rc.key]
-	if head == rc {
-		if rc.next == nil {
-			delete(g.m, rc.key)
-		} else {
-			g.m[rc.key] = rc.next
-		}
-		return
-	}
-	for p := head; p != nil; p = p.next {
-		if p.next == rc {
-			p.next = rc.next
-			return
-		}
-	}
-}
-
-// find returns the record of the request ev is about, among those sharing
-// ev's context: the one whose latest send was ev's attempt and that has
-// no event for it yet, of the same method, host and path. Two requests
-// alike in all of these are told apart by arrival only.
-func (g *registry) find(ev *restyretry.Event) *reqCtx {
-	if !hashable(ev.Context) {
-		return nil
-	}
-	host, port := eventHost(ev.URL)
-	path := ""
-	if u, err := url.Parse(ev.URL); err == nil {
-		path = u.Path
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for rc := g.m[ev.Context]; rc != nil; rc = rc.next {
-		if rc.req.Method != ev.Method {
-			continue
-		}
-		rc.mu.Lock()
-		ok := rc.attempt == ev.Attempt && rc.linked < ev.Attempt && rc.host == host && rc.port == port && rc.path == path
-		rc.mu.Unlock()
-		if ok {
-			return rc
-		}
-	}
-	return nil
-}
-
-// link returns the record of the request ev is about, nil when none is
-// known (a client not instrumented by this observer, a pacing hold before
-// the first attempt), and notes that ev was linked to it.
+// link returns o's record of the request ev is about, nil when none is
+// known (a client not instrumented by this observer; a pacing hold before
+// the first attempt, reported before this package's hook ran).
+//
+// ev.Context is the request's context at the decision, with what the
+// hooks added, this package's record included once its hook ran. A pacing
+// event (Attempt 0, before any send) reported before that hook carries the
+// caller's context, which holds another request's record only when the
+// request was made with that request's context (from inside one of its
+// hooks, say): a record that has sent already is not this request's.
 func (o *observer) link(ev *restyretry.Event) *reqCtx {
-	rc := requestOf(ev.Context)
-	if rc == nil || rc.o != o {
-		rc = o.reg.find(ev)
+	rc := o.recordOf(ev.Context)
+	if rc == nil || ev.Attempt > 0 {
+		return rc
 	}
-	if rc != nil {
-		rc.mu.Lock()
-		rc.linked = max(rc.linked, ev.Attempt)
-		rc.mu.Unlock()
+	rc.mu.Lock()
+	sent := rc.sends > 0
+	rc.mu.Unlock()
+	if sent {
+		return nil
 	}
 	return rc
 }

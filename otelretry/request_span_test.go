@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -18,9 +19,9 @@ import (
 // context, a request's attempts are children of one internal span, in one
 // trace; the retry events are on it and name each attempt's span.
 // Without the option, each attempt is a trace of its own
-// (TestNoCallerSpan). The policy has a MaxElapsed, so the library makes
-// the request's state before otelretry's hook runs: the events carry the
-// caller's context, and otelretry finds the request among those sharing it.
+// (TestNoCallerSpan). With a MaxElapsed, the library makes the request's
+// state before otelretry's hook runs, and its events carry the request's
+// context with the hook's record all the same.
 func TestRequestSpan(t *testing.T) {
 	for _, maxElapsed := range []time.Duration{0, time.Minute} {
 		t.Run(fmt.Sprint("MaxElapsed ", maxElapsed), func(t *testing.T) {
@@ -63,9 +64,7 @@ func TestRequestSpan(t *testing.T) {
 					t.Errorf("event %d names span %q, want attempt %d's %q", i, got, i+1, want)
 				}
 			}
-			if c := resp.Request.Context(); c != context.Background() {
-				t.Errorf("the request's context after Execute is %T, want the caller's (context.Background())", c)
-			}
+			checkEndedContext(t, resp.Request.Context(), maxElapsed == 0)
 		})
 	}
 }
@@ -105,33 +104,35 @@ func TestRequestSpanGiveUp(t *testing.T) {
 	}
 }
 
-// TestRequestSpanConcurrent: 20 requests at once, all with the same
-// (span-less) caller's context and a policy whose state the library makes
-// before otelretry's hook: every request span has its own 2 attempts and
-// 1 retry event naming the first of them.
+// TestRequestSpanConcurrent: 20 requests at once, all GET of the same URL
+// with the same (span-less) caller's context and a policy whose state the
+// library makes before otelretry's hook: every request span has its own 2
+// attempts and 1 retry event naming the first of them. The events carry
+// each request's own context, record included, so nothing is matched.
 func TestRequestSpanConcurrent(t *testing.T) {
 	tel := newTelemetry(t)
-	srv := newScript(t, failFirst(1))
-	// Every first attempt is answered only once all 20 have arrived, so
-	// that the 20 requests are in flight together.
+	// Every request's first attempt gets a 503, answered only once all 20
+	// have arrived, so that the 20 requests are in flight together; they
+	// differ in nothing otelretry sees (method, URL, caller's context),
+	// only in a header the server reads.
 	var arrived sync.WaitGroup
 	arrived.Add(20)
-	h := srv.Config.Handler
 	var once sync.Map
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, again := once.LoadOrStore(r.URL.Path, true); !again {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, again := once.LoadOrStore(r.Header.Get("X-Request"), true); !again {
 			arrived.Done()
 			arrived.Wait()
+			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		h.ServeHTTP(w, r)
-	})
+	}))
+	t.Cleanup(srv.Close)
 	p := fastPolicy(3)
 	p.MaxElapsed = time.Minute
 	c := otelretry.Instrument(newClient(t, p), append(tel.options(), otelretry.WithRequestSpan())...)
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			if _, err := c.R().Get(fmt.Sprintf("%s/c/%d", srv.URL, i)); err != nil {
+			if _, err := c.R().SetHeader("X-Request", fmt.Sprint(i)).Get(srv.URL + "/c"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -155,5 +156,30 @@ func TestRequestSpanConcurrent(t *testing.T) {
 	}
 	if roots != 20 {
 		t.Errorf("%d request spans, want 20", roots)
+	}
+}
+
+// checkEndedContext: after Execute, the request's context carries nothing
+// of otelretry's (no record, no request span) and has the caller's
+// lifetime. It is the caller's own context (identical) when the library
+// had made no state before otelretry's hook; else the library keeps what
+// the hooks added in a wrapper of its own (with the caller's deadline and
+// cancellation), in which otelretry's ended record hides itself.
+func checkEndedContext(t *testing.T, ctx context.Context, identical bool) {
+	t.Helper()
+	if identical && ctx != context.Background() {
+		t.Errorf("the request's context after Execute is %T, want the caller's (context.Background())", ctx)
+	}
+	if s := trace.SpanFromContext(ctx); s.SpanContext().IsValid() {
+		t.Errorf("the request's context after Execute carries span %v", s.SpanContext().SpanID())
+	}
+	if otelretry.HasRecord(ctx) {
+		t.Error("the request's context after Execute carries otelretry's record")
+	}
+	if ctx.Err() != nil || ctx.Done() != nil {
+		t.Errorf("the request's context after Execute: Err %v, Done %v; want the caller's (none)", ctx.Err(), ctx.Done())
+	}
+	if _, ok := ctx.Deadline(); ok {
+		t.Error("the request's context after Execute has a deadline; the caller's has none")
 	}
 }

@@ -127,6 +127,13 @@ func WithPolicy(ctx context.Context, p Policy) context.Context {
 // run once, with no retry.
 func WithoutRetry(ctx context.Context) context.Context { return core.WithoutRetry(ctx) }
 
+// WithRoute returns a context that makes a request count under route in
+// its host's retry budget instead of its path's first segment; see
+// core.WithRoute.
+func WithRoute(ctx context.Context, route string) context.Context {
+	return core.WithRoute(ctx, route)
+}
+
 // With returns a copy of p whose custom conditions, conds appended to any p
 // already has, are consulted in order before the built-in rules.
 func (p Policy) With(conds ...Condition) Policy {

@@ -78,6 +78,9 @@ func policy() restyretry.Policy {
 		Jitter:        restyretry.NoJitter,
 		MaxRetryAfter: time.Second,
 		Rand:          func() float64 { return 0.5 },
+		// A budget of 100 pool tokens, which the example spends little
+		// of: its gauges show each route's tokens and the pool's.
+		Budget: restyretry.Budget{Ratio: 0.2, Reserve: 100},
 	}
 }
 
@@ -288,6 +291,10 @@ func metricLine(m metricdata.Metrics) string {
 		otelretry.MetricAttempts:        {"http.request.method", otelretry.RuleKey},
 		otelretry.MetricRequestDuration: {"http.request.method", "http.response.status_code"},
 		otelretry.MetricClientDuration:  {"http.request.method", "http.response.status_code"},
+		otelretry.MetricBudgetTokens:    {otelretry.RouteKey},
+		otelretry.MetricBudgetFailing:   {otelretry.RouteKey},
+		otelretry.MetricPacingHeld:      {"server.address"},
+		otelretry.MetricPacingRate:      {"server.address"},
 	}[m.Name]
 	var names []string
 	for _, k := range keys {
@@ -316,21 +323,45 @@ func metricLine(m metricdata.Metrics) string {
 			total += p.Value
 			parts = append(parts, fmt.Sprintf("%s:%d", label(p.Attributes), p.Value))
 		}
-		return fmt.Sprintf("%-30s %-9s %-9s total %d; by %s %s", m.Name, kind, m.Unit, total, by, strings.Join(sorted(parts), " "))
+		return fmt.Sprintf("%-34s %-9s %-9s total %d; by %s %s", m.Name, kind, m.Unit, total, by, strings.Join(sorted(parts), " "))
 	case metricdata.Histogram[int64]:
 		for _, p := range d.DataPoints {
 			parts = append(parts, fmt.Sprintf("%s:%d/%d", label(p.Attributes), p.Count, p.Sum))
 		}
-		return fmt.Sprintf("%-30s %-9s %-9s count/sum by %s %s", m.Name, "histogram", m.Unit, by, strings.Join(sorted(parts), " "))
+		return fmt.Sprintf("%-34s %-9s %-9s count/sum by %s %s", m.Name, "histogram", m.Unit, by, strings.Join(sorted(parts), " "))
 	case metricdata.Histogram[float64]:
 		exemplars := 0
 		for _, p := range d.DataPoints {
 			exemplars += len(p.Exemplars)
 			parts = append(parts, fmt.Sprintf("%s:%d/%s", label(p.Attributes), p.Count, seconds(p.Sum, m.Name == otelretry.MetricWait)))
 		}
-		return fmt.Sprintf("%-30s %-9s %-9s count/sum by %s %s; %d exemplars", m.Name, "histogram", m.Unit, by, strings.Join(sorted(parts), " "), exemplars)
+		return fmt.Sprintf("%-34s %-9s %-9s count/sum by %s %s; %d exemplars", m.Name, "histogram", m.Unit, by, strings.Join(sorted(parts), " "), exemplars)
+	case metricdata.Gauge[float64]:
+		for _, p := range d.DataPoints {
+			v := fmt.Sprintf("%g", p.Value)
+			if m.Unit == "s" && p.Value > 0 {
+				v = ">0" // a failure episode still running: its length varies
+			}
+			if len(keys) > 0 {
+				v = label(p.Attributes) + "=" + v
+			}
+			parts = append(parts, v)
+		}
+		return gaugeLine(m, by, parts)
+	case metricdata.Gauge[int64]:
+		for _, p := range d.DataPoints {
+			parts = append(parts, fmt.Sprintf("%s=%d", label(p.Attributes), p.Value))
+		}
+		return gaugeLine(m, by, parts)
 	}
-	return fmt.Sprintf("%-30s %T", m.Name, m.Data)
+	return fmt.Sprintf("%-34s %T", m.Name, m.Data)
+}
+
+func gaugeLine(m metricdata.Metrics, by string, parts []string) string {
+	if by == "" {
+		return fmt.Sprintf("%-34s %-9s %-9s %s", m.Name, "gauge", m.Unit, strings.Join(sorted(parts), " "))
+	}
+	return fmt.Sprintf("%-34s %-9s %-9s by %s %s", m.Name, "gauge", m.Unit, by, strings.Join(sorted(parts), " "))
 }
 
 // seconds prints a sum of seconds: exactly for the waits, which the fixed

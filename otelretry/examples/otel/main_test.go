@@ -75,12 +75,16 @@ POST [internal ####] ERROR status=503 error=503 attempts=1 reason=wait_too_long
 └─ POST [client ####] ERROR status=503 error=503 url=http://…/upload
 
 metrics (one line each: kind, unit, what was recorded)
-restyretry.retries             counter   {retry}   total 5; by http.request.method+http.response.status_code GET+429:1 GET+503:4
-restyretry.give_ups            counter   {request} total 2; by restyretry.give_up.reason retries_exhausted:1 wait_too_long:1
-restyretry.retry.wait.duration histogram s         count/sum by restyretry.wait.source Retry-After-Ms:1/0.02625s backoff:4/0.06s; N exemplars
-restyretry.attempts            histogram {attempt} count/sum by http.request.method+restyretry.rule GET+max-retries:1/3 GET+success:2/5 POST+status:1/1
-restyretry.request.duration    histogram s         count/sum by http.request.method+http.response.status_code GET+200:2/T GET+503:1/T POST+503:1/T; N exemplars
-http.client.request.duration   histogram s         count/sum by http.request.method+http.response.status_code GET+200:2/T GET+429:1/T GET+503:5/T POST+503:1/T; N exemplars
+restyretry.retries                 counter   {retry}   total 5; by http.request.method+http.response.status_code GET+429:1 GET+503:4
+restyretry.give_ups                counter   {request} total 2; by restyretry.give_up.reason retries_exhausted:1 wait_too_long:1
+restyretry.retry.wait.duration     histogram s         count/sum by restyretry.wait.source Retry-After-Ms:1/0.02625s backoff:4/0.06s; N exemplars
+restyretry.attempts                histogram {attempt} count/sum by http.request.method+restyretry.rule GET+max-retries:1/3 GET+success:2/5 POST+status:1/1
+restyretry.request.duration        histogram s         count/sum by http.request.method+http.response.status_code GET+200:2/T GET+503:1/T POST+503:1/T; N exemplars
+http.client.request.duration       histogram s         count/sum by http.request.method+http.response.status_code GET+200:2/T GET+429:1/T GET+503:5/T POST+503:1/T; N exemplars
+restyretry.budget.tokens           gauge     {token}   by restyretry.budget.route down=0 inventory=1.2 rates=2.2 upload=0
+restyretry.budget.pool.tokens      gauge     {token}   94
+restyretry.budget.failing.duration gauge     s         by restyretry.budget.route down=>0 inventory=0 rates=0 upload=0
+restyretry.pacing.held             gauge     {host}    by server.address 127.0.0.1=0
 `
 	if masked != want {
 		t.Errorf("summary\n%s\nwant\n%s", masked, want)
@@ -122,7 +126,7 @@ func TestJSON(t *testing.T) {
 	if fmt.Sprint(kinds) != "map[1:7 3:9]" {
 		t.Errorf("span kinds %v, want 7 internal and 9 client", kinds)
 	}
-	if got := strings.Join(metrics, " "); got != "restyretry.retries restyretry.give_ups restyretry.retry.wait.duration restyretry.attempts restyretry.request.duration http.client.request.duration" {
+	if got := strings.Join(metrics, " "); got != "restyretry.retries restyretry.give_ups restyretry.retry.wait.duration restyretry.attempts restyretry.request.duration http.client.request.duration restyretry.budget.tokens restyretry.budget.pool.tokens restyretry.budget.failing.duration restyretry.pacing.held" {
 		t.Errorf("metrics %s", got)
 	}
 }
