@@ -12,8 +12,9 @@ import (
 	"github.com/restyretry/restyretry"
 )
 
-// A budget is kept per host: a host that is down spends its own reserve
-// only, and the client still retries a healthy host.
+// A budget is kept per host (and route): a host that is down spends the
+// shared pool and its own tokens only, and a healthy host keeps the tokens
+// its own successes deposited.
 func ExampleBudget_perHost() {
 	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable) // an outage
@@ -21,7 +22,7 @@ func ExampleBudget_perHost() {
 	defer dead.Close()
 	var calls atomic.Int64
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
+		if calls.Add(1) == 6 {
 			w.WriteHeader(http.StatusServiceUnavailable) // one transient failure
 			return
 		}
@@ -35,6 +36,12 @@ func ExampleBudget_perHost() {
 	client := p.Apply(resty.New())
 	defer client.GetClient().CloseIdleConnections()
 
+	// Five successes deposit 5 × 0.2 = 1 token into the healthy host.
+	for range 5 {
+		client.R().Get(healthy.URL)
+	}
+	// The dead host spends the pool's 2 tokens, then the client's one
+	// probe for the window.
 	for range 2 {
 		resp, err := client.R().Get(dead.URL)
 		fmt.Println("dead:", resp.Request.Attempt, "attempts, budget exhausted:", errors.Is(err, restyretry.ErrBudgetExhausted))
@@ -43,6 +50,6 @@ func ExampleBudget_perHost() {
 	fmt.Println("healthy:", resp.Request.Attempt, "attempts,", resp.StatusCode(), err)
 	// Output:
 	// dead: 3 attempts, budget exhausted: true
-	// dead: 1 attempts, budget exhausted: true
+	// dead: 2 attempts, budget exhausted: true
 	// healthy: 2 attempts, 200 <nil>
 }

@@ -131,13 +131,16 @@ func ExampleBudget() {
 	p.Budget = restyretry.Budget{Ratio: 0.1, Reserve: 3}
 	client := p.Apply(resty.New())
 
+	// The first request's retries are paid by the reserve's 3 tokens; the
+	// second finds none, and 10% of 2 requests pays no retry, so it gets
+	// the client's one probe for the window; the third gets nothing.
 	for range 3 {
 		resp, err := client.R().Get(srv.URL)
 		fmt.Println(resp.Request.Attempt, "attempts:", errors.Is(err, restyretry.ErrBudgetExhausted))
 	}
 	// Output:
 	// 4 attempts: false
-	// 1 attempts: true
+	// 2 attempts: true
 	// 1 attempts: true
 }
 

@@ -1433,7 +1433,10 @@ func TestUsageCloneSharesUntilAdopted(t *testing.T) {
 
 	// The original's new policy serves the clone too.
 	p.MaxRetries = 1
-	p.Budget = Budget{Reserve: 2}
+	// A shared reserve of 2 tokens, each request's first retry taking one;
+	// the tolerance keeps the always-503 host from being down between the
+	// requests (at 5ms it would be after the first wait).
+	p.Budget = Budget{Reserve: 2, Tolerance: time.Hour}
 	p.Apply(orig)
 	if n, err := get(clone, "clone"); n != 2 || err != nil {
 		t.Errorf("clone after Apply on the original: %d attempts, err %v; want 2, nil", n, err)

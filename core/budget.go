@@ -36,7 +36,14 @@ import (
 // last success and ends with its next success. The key is down when its
 // episode is older than the tolerance, by default the longest the policy
 // can wait for its first min(MaxRetries, 3) retries (jitter at its
-// maximum), or Budget.Tolerance.
+// maximum), or Budget.Tolerance. The tolerance is sized to the policy's
+// own waits, so it grows by the waits the server named and the episode's
+// retries were granted (a Retry-After, a Pace slot), beyond the policy's
+// own backoff, counted once however many requests wait together, up to
+// min(MaxRetries, 3) × MaxRetryAfter: a rate-limited host that says when to
+// come back is not down for the waiting. That only lengthens the time
+// tokens pay; an outage that names its waits still spends its tokens and
+// is down at most that much later (Default: 10.5s + 90s).
 //
 // A retry that a request asks for, after its attempt n failed, is granted
 // by the first of these that pays:
@@ -123,7 +130,8 @@ type Budget struct {
 	Window time.Duration
 	// Tolerance is how long a failure episode may last, without a success,
 	// before its key is down; 0 derives it from each request's policy: the
-	// longest its first min(MaxRetries, 3) backoffs can be.
+	// longest its first min(MaxRetries, 3) backoffs can be. Either way it
+	// grows by the server-named waits granted in the episode.
 	Tolerance time.Duration
 }
 
@@ -181,6 +189,11 @@ type keyBudget struct {
 	reqSum, paidSum int64
 	own             int64     // milli
 	failAt          time.Time // the start of the failure episode; zero: none
+	// grown is how much the episode's tolerance has grown by the waits the
+	// server named (see budgets.waited), and namedTo the end of the latest
+	// of those waits.
+	grown   time.Duration
+	namedTo time.Time
 }
 
 // budgetTicket is what one execution holds of its client's budget.
@@ -323,8 +336,9 @@ func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt i
 	t.count(h, s)
 	t.key = k
 	if h.failAt.IsZero() {
-		h.failAt = now
+		h.failAt, h.grown, h.namedTo = now, 0, time.Time{}
 	}
+	tol = satAdd(tol, h.grown)
 	fresh := now.Sub(h.failAt) <= tol // the episode's tolerance: tokens pay
 	if fresh || start.Sub(h.failAt) <= tol && (attempt == 1 || t.reserved >= milli) {
 		if t.reserved >= milli {
@@ -356,6 +370,45 @@ func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt i
 	return false
 }
 
+// waited records that the retry after attempt (1-based) of t's request,
+// under p, was just granted at now and waits wait. The policy's own
+// backoff for it is at most own (its jitter at its maximum); the rest was
+// named by the server (a Retry-After, a Pace slot). The tolerance is sized
+// to the policy's own schedule, so the key's episode's tolerance grows by
+// the time [now+own, now+wait] adds to the union of such waits in the
+// episode (a host that says when to come back, and is waited for, is not
+// down for the waiting, however many requests wait together), up to
+// min(MaxRetries, 3) × MaxRetryAfter, the most the policy lets the server
+// add to its first retries. This grows only the time during which tokens
+// pay; they are spent as before, so an outage that names its waits still
+// empties the pool, and its steady state is then 1 + Ratio + probes as for
+// any outage.
+func (b *budgets) waited(t *budgetTicket, now time.Time, p *Policy, attempt int, wait time.Duration) {
+	if b == nil {
+		return
+	}
+	own := p.Jitter.Spread(p.backoff(attempt), 1)
+	if wait <= own {
+		return
+	}
+	_, depth := b.shape(p)
+	limit := time.Duration(depth) * max(p.MaxRetryAfter, 0)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.keys.find(t.key)
+	if h == nil || h.failAt.IsZero() || h.grown >= limit {
+		return
+	}
+	from, to := now.Add(own), now.Add(wait)
+	if h.namedTo.After(from) {
+		from = h.namedTo
+	}
+	if to.After(from) {
+		h.grown = min(satAdd(h.grown, to.Sub(from)), limit)
+		h.namedTo = to
+	}
+}
+
 // sent records that the retry t was granted is sent.
 func (t *budgetTicket) sent() { t.unsent = false }
 
@@ -374,7 +427,7 @@ func (b *budgets) settle(t *budgetTicket, u *url.URL, now time.Time, attempt int
 	h, s := b.slot(k, now, true)
 	t.count(h, s)
 	if ok {
-		h.failAt = time.Time{}
+		h.failAt, h.grown, h.namedTo = time.Time{}, 0, time.Time{}
 		b.store(h, b.ratio)
 		if attempt > 1 {
 			b.giveBack(t, now, false)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
@@ -239,6 +240,68 @@ func TestBudgetToleranceEndsTokens(t *testing.T) {
 	}
 }
 
+// The tolerance grows by the waits the server named and the episode's
+// retries were granted, beyond the policy's own backoff, counted once for
+// requests that wait together; a success ends the growth with the episode.
+func TestBudgetToleranceGrowsByNamedWaits(t *testing.T) {
+	p := Default() // tolerance 10.5s
+	for _, named := range []bool{false, true} {
+		b := newBudgets(Budget{Reserve: 100})
+		tk, ok := budWithdraw(b, budHostURL, budAt(0), 1, &p)
+		if !ok {
+			t.Fatal("first retry of an episode refused")
+		}
+		if named {
+			// Two requests told at 0s and at 1s to come back at 30s and 31s;
+			// the policy's own first backoff is at most 1.5s.
+			b.waited(tk, budAt(0), &p, 1, 30*time.Second)
+			tk2, _ := budWithdraw(b, budHostURL, budAt(time.Second), 1, &p)
+			b.waited(tk2, budAt(time.Second), &p, 1, 30*time.Second)
+			h := b.keys.find(budgetKeyOf(budHostURL, ""))
+			own := p.Jitter.Spread(p.backoff(1), 1) // 1.5s, less the jitter's last nanosecond
+			if want := 31*time.Second - own; h.grown != want || own < 1499*time.Millisecond {
+				t.Fatalf("grown %v, want %v: the union of [1.5s, 30s] and [2.5s, 31s]", h.grown, want)
+			}
+		}
+		// At 35s a new request's first retry: the key is down after 10.5s
+		// of policy waits, not after 10.5s plus the 29.5s the server named.
+		_, ok = budWithdraw(b, budHostURL, budAt(35*time.Second), 1, &p)
+		if ok != named {
+			t.Fatalf("named waits %v: a retry at 35s granted %v, want %v", named, ok, named)
+		}
+		if _, ok := budWithdraw(b, budHostURL, budAt(41*time.Second), 1, &p); ok {
+			t.Fatalf("named waits %v: a retry at 41s granted, past 10.5s + 29.5s", named)
+		}
+		if named {
+			// A success ends the episode and its growth.
+			var s budgetTicket
+			b.settle(&s, budHostURL, budAt(42*time.Second), 1, true)
+			h := b.keys.find(budgetKeyOf(budHostURL, ""))
+			if h.grown != 0 || !h.namedTo.IsZero() {
+				t.Fatalf("after a success: grown %v, named to %v", h.grown, h.namedTo)
+			}
+		}
+	}
+	// A wait no longer than the policy's own grows nothing.
+	b := newBudgets(Budget{Reserve: 100})
+	tk, _ := budWithdraw(b, budHostURL, budAt(0), 1, &p)
+	b.waited(tk, budAt(0), &p, 1, time.Second)
+	h := b.keys.find(budgetKeyOf(budHostURL, ""))
+	if h.grown != 0 {
+		t.Fatalf("a wait within the policy's backoff grew the tolerance by %v", h.grown)
+	}
+	// The growth stops at min(MaxRetries, 3) × MaxRetryAfter: 90s.
+	for i := range 10 {
+		at := budAt(time.Duration(i) * 30 * time.Second)
+		b.waited(tk, at, &p, 1, 30*time.Second)
+	}
+	if h.grown != 90*time.Second {
+		t.Fatalf("grown %v after 300s of named waits, want the cap 90s", h.grown)
+	}
+	var nb *budgets
+	nb.waited(tk, budAt(0), &p, 1, time.Second) // a disabled budget
+}
+
 func TestBudgetKeysIndependent(t *testing.T) {
 	p := Default()
 	b := newBudgets(Budget{Ratio: 0.2, Reserve: 3})
@@ -406,6 +469,9 @@ type budSim struct {
 	url    func(i int) *url.URL
 	answer func(i, a int, t time.Duration) bool
 	seed   uint64
+	// header, when not nil, is the header of every failed attempt's
+	// answer (a Retry-After).
+	header http.Header
 }
 
 type budReq struct {
@@ -449,9 +515,9 @@ func (s budSim) run(t *testing.T) []budReq {
 		now := clk.now.Sub(budT0)
 		r.hitsAt = append(r.hitsAt, now-budLatency)
 		u := s.url(ev.req)
-		o := Outcome{Phase: PhaseFinished, Attempt: a, URL: u, Status: 503, Replayable: true}
+		o := Outcome{Phase: PhaseFinished, Attempt: a, URL: u, Status: 503, Header: s.header, Replayable: true}
 		if s.answer(ev.req, a, now) {
-			o.Status = 200
+			o.Status, o.Header = 200, nil
 		}
 		d := r.e.Next(o)
 		if d.Action == ActionRetry {
@@ -521,6 +587,40 @@ func TestBudgetSimOutageOpenLoop(t *testing.T) {
 				t.Errorf("steady state %.3f hits per request, want ≤ %.2f", hpr, tc.max)
 			}
 		})
+	}
+}
+
+// An outage whose 503s name their wait (Retry-After: 20, longer than
+// Default's backoffs, so every retry waits what the server named): the
+// named waits grow the tolerance, so tokens pay for longer, but they are
+// spent as before, and nothing deposits: over the whole run the retries are
+// at most the pool, Ratio of the requests and one probe per window, and
+// after the grown tolerance (at most 10.5s + 3 × 30s) the steady state is
+// the same 1 + Ratio + probes as an outage that names nothing.
+func TestBudgetSimOutageNamedWaits(t *testing.T) {
+	const run = 300 * time.Second
+	for _, rps := range []float64{1, 10, 100} {
+		s := budOpenLoop(Default(), rps, run, budHostURL, budDown)
+		s.header = http.Header{"Retry-After": {"20"}}
+		reqs := s.run(t)
+		hpr, n, _ := budSteady(reqs, run-60*time.Second, run)
+		all, total, _ := budSteady(reqs, 0, run)
+		retries := int(math.Round(all*float64(total))) - total
+		t.Logf("%v rps: steady %.3f hits per request (%d requests), whole run %.3f (%d retries for %d requests)",
+			rps, hpr, n, all, retries, total)
+		if max := 1.2 + 0.1/rps + 0.05; hpr > max {
+			t.Errorf("%v rps: steady state %.3f hits per request, want ≤ %.3f", rps, hpr, max)
+		}
+		if limit := DefaultBudgetReserve + int(DefaultBudgetRatio*float64(total)) + int(run/DefaultBudgetWindow) + 1; retries > limit {
+			t.Errorf("%v rps: %d retries, more than the pool, Ratio of the requests and the probes: %d", rps, retries, limit)
+		}
+		for i, r := range reqs {
+			for j := 1; j < len(r.hitsAt); j++ {
+				if gap := r.hitsAt[j] - r.hitsAt[j-1]; gap < 20*time.Second {
+					t.Fatalf("request %d: retry %d came %v after its attempt, before the named 20s", i, j, gap)
+				}
+			}
+		}
 	}
 }
 

@@ -303,6 +303,10 @@ func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time)
 	}
 	if d.verdict != Retry {
 		e.c.budget.Load().settle(&e.bud, o.URL, wall, o.Attempt, false)
+	} else if d.source != SourceBackoff {
+		// A wait the server named (Retry-After, a Pace slot): it grows the
+		// episode's tolerance by what it adds to the policy's own backoff.
+		e.c.budget.Load().waited(&e.bud, wall, e.p, o.Attempt, d.wait)
 	}
 	if gu := e.emit(o, d, o.Attempt); gu != nil {
 		return Decision{Action: ActionStop, Err: gu}

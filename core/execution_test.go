@@ -270,8 +270,8 @@ func TestExecutionRetriesOff(t *testing.T) {
 
 // --- budget ---------------------------------------------------------------
 
-// budgetExec is a client with Budget b at u = 0.5, and how much its budget
-// allows testURL's host now, in thousandths of a retry.
+// budgetExec is a client with Budget b at u = 0.5, and the tokens testURL's
+// key can draw now (its own and the shared pool's), in thousandths.
 func budgetExec(t *testing.T, b Budget) (*Client, *fakeClock, func() int64) {
 	p := Default()
 	p.Rand = fixed(0.5)
@@ -280,22 +280,30 @@ func budgetExec(t *testing.T, b Budget) (*Client, *fakeClock, func() int64) {
 	return c, clk, func() int64 { return retriesLeft(t, c, testURL.String(), clk.Now()) }
 }
 
+// TestExecutionBudgetWithdrawRefund: with Budget{Reserve: 3} (Ratio 0) the
+// pool starts at 3 tokens and the key holds none. A first retry takes one
+// token and reserves up to 2 more for the request's next retries (Default:
+// min(MaxRetries, 3) = 3); a retry that succeeds gives its token back to the
+// key, and the end of the request gives back what it still reserved.
 func TestExecutionBudgetWithdrawRefund(t *testing.T) {
 	c, clk, left := budgetExec(t, Budget{Reserve: 3})
 	// Spend one for good: two retries, the first failed (stays paid), the
 	// second succeeded (given back). A refund too many would show.
 	e := start(t, c, context.Background(), http.MethodGet)
+	if got := left(); got != 3000 {
+		t.Fatalf("fresh: %d left, want 3000 (the pool)", got)
+	}
 	step(e, clk, resp(1, 503))
-	if got := left(); got != 2000 {
-		t.Fatalf("after a retry decided: %d left, want 2000", got)
+	if got, res := left(), e.bud.reserved; got != 0 || res != 2000 {
+		t.Fatalf("after a retry decided: %d left, %d reserved; want 0 and 2000 (one paid, two reserved)", got, res)
 	}
 	step(e, clk, resp(2, 503))
-	if got := left(); got != 1000 {
-		t.Fatalf("after a second retry decided: %d left, want 1000", got)
+	if got, res := left(), e.bud.reserved; got != 0 || res != 1000 {
+		t.Fatalf("after a second retry decided: %d left, %d reserved; want 0 and 1000", got, res)
 	}
 	checkDecision(t, "200", step(e, clk, resp(3, 200)), ActionStop, 0, nil)
-	if got := left(); got != 2000 {
-		t.Fatalf("after the retry succeeded: %d left, want 2000 (refunded)", got)
+	if got, res := left(), e.bud.reserved; got != 2000 || res != 0 {
+		t.Fatalf("after the retry succeeded: %d left, %d reserved; want 2000 (its token and the reservation back) and 0", got, res)
 	}
 	e.Next(ended(3, nil))
 	if got := left(); got != 2000 {
@@ -305,8 +313,8 @@ func TestExecutionBudgetWithdrawRefund(t *testing.T) {
 	t.Run("ended before the paid retry was sent", func(t *testing.T) {
 		e := start(t, c, context.Background(), http.MethodGet)
 		step(e, clk, resp(1, 503))
-		if got := left(); got != 1000 {
-			t.Fatalf("paid: %d left, want 1000", got)
+		if got, res := left(), e.bud.reserved; got != 0 || res != 1000 {
+			t.Fatalf("paid: %d left, %d reserved; want 0 and 1000 (the 2 tokens there were)", got, res)
 		}
 		checkDecision(t, "ended", e.Next(ended(1, errors.New("hook failed"))), ActionStop, 0, nil)
 		if got := left(); got != 2000 {
@@ -331,8 +339,8 @@ func TestExecutionBudgetWithdrawRefund(t *testing.T) {
 		step(e, clk, resp(3, 500))
 		e.Next(resp(4, 500)) // max retries: three paid, all failed
 		e.Next(ended(4, nil))
-		if got := left(); got != 0 {
-			t.Fatalf("three failed retries: %d left, want 0", got)
+		if got, res := left(), e.bud.reserved; got != 0 || res != 0 {
+			t.Fatalf("three failed retries: %d left, %d reserved; want 0 and 0", got, res)
 		}
 	})
 	t.Run("body changed", func(t *testing.T) {
@@ -344,6 +352,9 @@ func TestExecutionBudgetWithdrawRefund(t *testing.T) {
 		first := resp(1, 503)
 		first.Response = "first response"
 		checkDecision(t, "503", step(e, clk, first), ActionRetry, 1250*time.Millisecond, nil)
+		if got, res := left(), e.bud.reserved; got != 0 || res != 1000 {
+			t.Fatalf("paid: %d left, %d reserved; want 0 and 1000", got, res)
+		}
 		checkDecision(t, "before 2", e.Next(before(2)), ActionSend, 0, nil)
 		o := sending(2)
 		o.BodyChanged = true
@@ -372,8 +383,25 @@ func TestExecutionBudgetWithdrawRefund(t *testing.T) {
 		checkDecision(t, "unchanged", e2.Next(sending(2)), ActionSend, 0, nil)
 		e2.Next(ended(2, nil))
 	})
+	t.Run("a give-up during the wait", func(t *testing.T) {
+		c, clk, left := budgetExec(t, Budget{Reserve: 3})
+		ctx, cancel := context.WithCancel(context.Background())
+		e := start(t, c, ctx, http.MethodGet)
+		checkDecision(t, "503", step(e, clk, resp(1, 503)), ActionRetry, 1250*time.Millisecond, nil)
+		cancel() // the caller gives up while the retry waits
+		e.Next(ended(1, context.Canceled))
+		if got, res := left(), e.bud.reserved; got != 3000 || res != 0 {
+			t.Fatalf("gave up in the wait: %d left, %d reserved; want 3000 (the unsent retry and the reservation back)", got, res)
+		}
+		e.Next(ended(1, context.Canceled)) // once only
+		if got := left(); got != 3000 {
+			t.Fatalf("ended twice: %d left, want 3000", got)
+		}
+	})
 }
 
+// TestExecutionBudgetExhausted: with Budget{Reserve: 1} the pool pays the
+// first retry and has nothing to reserve, so the second is refused.
 func TestExecutionBudgetExhausted(t *testing.T) {
 	var log eventLog
 	p := seeded(0.5, &log)
@@ -394,11 +422,19 @@ func TestExecutionBudgetExhausted(t *testing.T) {
 	}
 }
 
-// TestExecutionBudgetDeposits: with no reserve, successes pay for retries.
+// TestExecutionBudgetDeposits: successes deposit Ratio of a token into
+// their key, which pays the next episode's retries. Budget{Reserve: 1,
+// Ratio: 0.5}: the first request spends the pool's one token; two
+// successes deposit 2 × 0.5 = 1 token, which pays exactly one retry.
 func TestExecutionBudgetDeposits(t *testing.T) {
-	c, clk, left := budgetExec(t, Budget{Ratio: 0.5})
+	c, clk, left := budgetExec(t, Budget{Reserve: 1, Ratio: 0.5})
 	e := start(t, c, context.Background(), http.MethodGet)
-	checkDecision(t, "503 on a fresh host", e.Next(resp(1, 503)), ActionStop, 0, ErrBudgetExhausted)
+	checkDecision(t, "503 paid by the pool", step(e, clk, resp(1, 503)), ActionRetry, 1250*time.Millisecond, nil)
+	checkDecision(t, "503 again, pool empty", e.Next(resp(2, 503)), ActionStop, 0, ErrBudgetExhausted)
+	e.Next(ended(2, nil))
+	if got := left(); got != 0 {
+		t.Fatalf("after the pool's token: %d left, want 0", got)
+	}
 	for range 2 {
 		start(t, c, context.Background(), http.MethodGet).Next(resp(1, 200))
 	}
@@ -408,6 +444,9 @@ func TestExecutionBudgetDeposits(t *testing.T) {
 	e = start(t, c, context.Background(), http.MethodGet)
 	checkDecision(t, "503 paid by the deposits", step(e, clk, resp(1, 503)), ActionRetry, 1250*time.Millisecond, nil)
 	checkDecision(t, "503 again", e.Next(resp(2, 503)), ActionStop, 0, ErrBudgetExhausted)
+	if got := left(); got != 0 {
+		t.Fatalf("after the deposits paid: %d left, want 0", got)
+	}
 }
 
 // --- Pace -------------------------------------------------------------------

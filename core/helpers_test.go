@@ -330,3 +330,31 @@ func goWG(wg *sync.WaitGroup, f func()) {
 		f()
 	}()
 }
+
+// The host keys of the per-host tests (Pace, budget).
+var (
+	budHost  = hostKey{"https", "api.example.com", "443"}
+	budOther = hostKey{"https", "other.example.com", "443"}
+)
+
+// retriesLeft is what c's retry budget lets the key of rawURL draw at now
+// (its own tokens and the shared pool), in thousandths of a token; what
+// executions hold reserved is not counted.
+func retriesLeft(t *testing.T, c *Client, rawURL string, now time.Time) int64 {
+	t.Helper()
+	b := c.budget.Load()
+	if b == nil {
+		t.Fatal("client has no budget")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	own := int64(0)
+	if h, _ := b.slot(budgetKeyOf(u, ""), now, false); h != nil {
+		own = h.own
+	}
+	return own + b.pool
+}
