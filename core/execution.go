@@ -258,7 +258,6 @@ func (e *Execution) finished(o *Outcome) Decision {
 		return stop // raised before sending: never retried, never reported (a paid retry is refunded at the end)
 	}
 	e.bud.sent() // the retry paid for was sent: it is settled below
-	host := keyOf(o.URL)
 	oc := e.outcomeOf(o)
 	if !oc.canceled {
 		r := Result{Attempt: o.Attempt, Method: e.method, Status: o.Status, Header: o.Header, Err: o.Err,
@@ -271,6 +270,10 @@ func (e *Execution) finished(o *Outcome) Decision {
 		}
 	}
 	wall := e.c.clock.Now()
+	var host hostKey // Pace's key; the budget keys by host and route itself
+	if p.Pace {
+		host = keyOf(o.URL)
+	}
 	if p.Pace && o.Header != nil {
 		// the host's instant is the world's, not test mode's
 		e.c.pacer.noteQuota(host, &oc, wall, p, e.probe && o.Attempt == 1)
@@ -287,12 +290,12 @@ func (e *Execution) finished(o *Outcome) Decision {
 		e.emit(o, d, o.Attempt)
 		return stop
 	}
-	return e.commit(o, d, host, wall)
+	return e.commit(o, d, wall)
 }
 
 // commit completes a Retry with the limits outside the rules (the body must
 // be replayable, the budget must pay) and reports the decision.
-func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time) Decision {
+func (e *Execution) commit(o *Outcome, d decision, wall time.Time) Decision {
 	if d.verdict == Retry {
 		switch {
 		case !o.Replayable:
@@ -328,7 +331,7 @@ func (e *Execution) overruled(o *Outcome) Decision {
 	} else {
 		d = e.p.schedule(decision{verdict: Retry, rule: RuleCondition}, &oc, e.now(), e.p.random())
 	}
-	return e.commit(o, d, keyOf(o.URL), e.c.clock.Now())
+	return e.commit(o, d, e.c.clock.Now())
 }
 
 func (e *Execution) ended(o *Outcome) Decision {
