@@ -278,7 +278,7 @@ func (e *Execution) finished(o *Outcome) Decision {
 		// the host's instant is the world's, not test mode's
 		e.c.pacer.noteQuota(host, &oc, wall, p, e.probe && o.Attempt == 1)
 	}
-	d := decide(p, &oc, e.now(), p.random())
+	d := decide(p, &oc, wall.Add(e.skipped), p.random())
 	if p.Pace && d.verdict == Retry && !e.instant {
 		d = e.paceRetry(host, d, &oc, wall)
 	}
