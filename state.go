@@ -161,8 +161,8 @@ func (e heldError) Unwrap() error { return e.err }
 // req.Header, the caller's context is put back, and the execution is
 // closed, unless the caller streams the body under MaxElapsed: closing the
 // body closes it then, so the stream stays bounded. A streamed give-up's
-// body is the caller's too, unread: resty returns the response with the
-// error, and GiveUpError.Response is documented as the way to reach it.
+// body is closed here: the caller gets an error, and net/http's rule is to
+// ignore the response then; its status and headers stay readable.
 func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response) {
 	in.inflight.Delete(r)
 	if r.RawRequest != nil {
