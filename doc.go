@@ -31,9 +31,10 @@
 // (ErrBodyNotReplayable). Without that hook (when the client has its own),
 // multipart requests are not retried. It never retries a non-idempotent
 // request that may have been applied. It never sleeps when the wait cannot
-// succeed. A per-host retry Budget keeps retry storms in check: during an
-// outage a host gets Budget.Reserve retries per Budget.Window in all,
-// instead of MaxRetries per call. Every give-up is an error for which
+// succeed. A retry Budget per host and route keeps retry storms in check:
+// once a failure episode outlasts its tolerance, a request gets at most one
+// retry, paid by Budget.Ratio of the recent traffic (or one probe per
+// Budget.Window), instead of MaxRetries per call; see core.Budget. Every give-up is an error for which
 // errors.Is(err, ErrGaveUp) holds; see GiveUpError for where it appears.
 //
 // # Per-request state

@@ -97,8 +97,10 @@ type Policy struct {
 // Default returns the policy Apply installs: at most 3 retries, waiting
 // 1s + U(0, 0.5s), 2s + U(0, 1s), then 4s + U(0, 2s) (Proportional(0.5)),
 // backoff capped at 30s, server waits honoured up to 30s, and the default
-// retry budget per host (see Budget): 100 retries per 10s plus one per five
-// successes, a retry that succeeds refunded.
+// retry budget per host and route (see Budget): 1,500 tokens per key and a
+// pool of 1,500 shared by the keys, a tolerance of 10.5s per failure
+// episode, then one retry per request paid by a fifth of the recent
+// traffic; a retry that succeeds is refunded.
 func Default() Policy {
 	return Policy{
 		MaxRetries:    3,
