@@ -39,12 +39,15 @@
 //
 // # Per-request state
 //
-// What the package keeps for a request lives from its first retry (or, with
-// MaxElapsed, Pace or AddIdempotencyKey, its first attempt) until Execute
-// returns, carried by a context.WithValue around the caller's context. When Execute returns, the
-// caller's context is put back: resp.Request.Context() is the caller's own,
-// a follow-up request made with it starts afresh, and a *resty.Request
-// executed again counts its attempts from 1.
+// What the package keeps for a request lives from its first retry (or from
+// its first attempt, under MaxElapsed, for a POST or PATCH that
+// AddIdempotencyKey gives a key, or under Pace for a host the pacer holds
+// or spreads) until Execute returns, carried in the request's context by a
+// wrapper that adds only a value (Done, Deadline and Err are the caller's,
+// or MaxElapsed's bound of it). When Execute returns, the caller's context
+// is put back: resp.Request.Context() is the caller's own, a follow-up
+// request made with it starts afresh, and a *resty.Request executed again
+// counts its attempts from 1.
 //
 // # Testing
 //

@@ -15,8 +15,9 @@ import (
 //
 // A request's state belongs to one Execute. It is created the first time it
 // is needed (a retry; under a policy that needs it from the start, the first
-// attempt) and is carried in the request's context by context.WithValue,
-// around the execution's own context (the caller's, bounded by MaxElapsed
+// attempt) and is carried in the request's context by stateCtx, which is
+// context.WithValue but for hiding the state once Execute returns, around
+// the execution's own context (the caller's, bounded by MaxElapsed
 // when the policy has one). When Execute returns, end puts the caller's
 // context back and marks the state done, so a context kept from a response,
 // or derived from one inside a hook, carries nothing of the library that
