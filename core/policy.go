@@ -78,8 +78,9 @@ type Policy struct {
 	// skips the hold but keeps those give-ups. See docs/pacing.md.
 	Pace bool
 	// AdaptivePace, with Pace, paces hosts that state no quota by a rate
-	// of their own, found from their 429s: each 429 cuts the host's rate
-	// to 0.7 times the rate its responses arrived at, and each success
+	// of their own, found from their 429s: a 429 cuts the host's rate to
+	// 0.7 times the rate its responses arrived at (at most once a second,
+	// so that a burst's 429s count once), and each success
 	// raises it by one request per second per second (AWS SDKs' adaptive
 	// retry mode, simplified). Requests to the host then leave 1/rate
 	// apart. Event.PaceRate shows the rate. Off, only stated quotas and
