@@ -66,17 +66,23 @@ type Execution struct {
 // Phase says which point of a request an Outcome reports.
 type Phase uint8
 
-// The phases, in the order a request meets them.
+// The phases, in the order a request meets them; see Execution.
 const (
-	PhaseBefore Phase = iota
-	PhaseSending
-	PhaseFinished
-	PhaseOverruled
-	PhaseEnded
+	PhaseBefore    Phase = iota // before every attempt
+	PhaseSending                // the last look before the network (optional)
+	PhaseFinished               // an attempt ended with a status or an error
+	PhaseOverruled              // a caller's condition asked for a retry the policy did not
+	PhaseEnded                  // the HTTP client returned the request
 )
 
-// Outcome is what an adapter reports of one point of a request.
+// Outcome is what an adapter reports of one point of a request: its Phase,
+// the attempt, where it went, and the facts only the adapter can see
+// (whether the body can be replayed, was cut short or changed, whether a
+// redirect changed the method). It carries no judgement: the adapter never
+// classifies a status or an error itself, Next does. Fields a phase does
+// not use are ignored.
 type Outcome struct {
+	// Phase is the point of the request this outcome reports.
 	Phase Phase
 	// Attempt is the 1-based attempt this outcome is about: the one about
 	// to be sent (PhaseBefore, PhaseSending), just finished, or in flight
@@ -128,8 +134,12 @@ const (
 	ActionStop                // stop: Decision.Err is the give-up, or nil for a plain stop
 )
 
-// Decision is the one answer to an Outcome.
+// Decision is the one answer to an Outcome: the adapter applies it as it
+// is (send, hold, retry after Wait, or stop with Err) and adds no judgement
+// of its own. The budget has already been paid or refunded, the events
+// reported, and the give-up error built, when Next returns it.
 type Decision struct {
+	// Action is what to do.
 	Action Action
 	// Wait is how long to wait before going on (ActionHold, ActionRetry):
 	// 0 in test mode, where the wait is skipped.
