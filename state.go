@@ -29,6 +29,10 @@ import (
 
 type stateKey struct{}
 
+// statesLive counts the states of every installation: while it is 0, no
+// request's context can carry one, and the success path looks for none.
+var statesLive atomic.Int64
+
 // reqState is what the adapter keeps for one Execute of one request.
 type reqState struct {
 	in     *installation
@@ -67,6 +71,7 @@ func (in *installation) newState(c *resty.Client, r *resty.Request, e *core.Exec
 	}
 	in.inflight.Store(r, st)
 	in.flightN.Add(1)
+	statesLive.Add(1)
 	st.ctx = stateCtx{Context: e.Context(), st: st}
 	st.own = &st.ctx
 	r.SetContext(st.own)
@@ -101,6 +106,9 @@ func (c *stateCtx) Value(key any) any {
 // context with one not derived from it, the installation's record finds
 // the state, which is then carried by the new context.
 func (in *installation) stateOf(r *resty.Request) (st *reqState, foreign bool) {
+	if statesLive.Load() == 0 && in.pendingN.Load() == 0 {
+		return nil, false // no request of any client has state: nothing to look for
+	}
 	st, _ = r.Context().Value(stateKey{}).(*reqState)
 	if st != nil && st.req == r && !st.done.Load() {
 		return st, false
@@ -170,6 +178,7 @@ func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response
 		in.guarded.Delete(r.RawRequest)
 	}
 	in.flightN.Add(-1)
+	statesLive.Add(-1)
 	if k := st.exec.Key(); k != "" && header(r.Header, core.IdempotencyKeyHeader) == k {
 		r.Header.Del(core.IdempotencyKeyHeader)
 	}

@@ -178,6 +178,27 @@ type budgets struct {
 	probeAt   time.Time // the last probe
 	probed    bool
 	keys      *keyTable[budgetKey, keyBudget]
+
+	// The host key of the last URL seen, by its scheme and host as
+	// written: most requests go to the host the last one went to.
+	lastScheme, lastHost string
+	lastKey              hostKey
+}
+
+// keyOf is budgetKeyOf(u, route), reusing the host key of the last URL
+// when its scheme and host are written the same. The caller holds b.mu.
+func (b *budgets) keyOf(u *url.URL, route string) budgetKey {
+	if u == nil {
+		return budgetKey{route: route}
+	}
+	if u.Host != b.lastHost || u.Scheme != b.lastScheme {
+		b.lastScheme, b.lastHost, b.lastKey = u.Scheme, u.Host, keyOf(u)
+	}
+	k := budgetKey{host: b.lastKey, route: route}
+	if route == "" {
+		k.route = firstSegment(u.Path)
+	}
+	return k
 }
 
 // keyBudget is one key's account: its requests and the retries its traffic
@@ -325,10 +346,10 @@ func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt i
 	if b == nil {
 		return true
 	}
-	k := budgetKeyOf(u, t.route)
 	tol, depth := b.shape(p)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	k := b.keyOf(u, t.route)
 	if t.key != k {
 		b.release(t) // a redirect moved the request to another key
 	}
@@ -421,9 +442,9 @@ func (b *budgets) settle(t *budgetTicket, u *url.URL, now time.Time, attempt int
 	if b == nil {
 		return
 	}
-	k := budgetKeyOf(u, t.route)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	k := b.keyOf(u, t.route)
 	h, s := b.slot(k, now, true)
 	t.count(h, s)
 	if ok {
