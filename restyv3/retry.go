@@ -30,6 +30,7 @@ import (
 //	hide       a response middleware: a 429's or 503's Retry-After is
 //	           moved aside, out of resty's own shortcut
 //	condition  the one retry condition: PhaseFinished
+//	discard    a retry hook: the retried body drained, bounded, and closed
 //	delay      the delay strategy: the wait, or the give-up as its error
 //	finish     resty's success, error, invalid and panic hooks: PhaseEnded
 //
@@ -42,7 +43,7 @@ func Apply(c *resty.Client) *resty.Client { return Default().Apply(c) }
 // Apply installs p on c and returns c. It works through resty's own retry
 // loop: it turns resty's default retry conditions off and allows retries of
 // every method (the policy decides which), adds one retry condition, a
-// delay strategy, a request middleware, a response middleware and the
+// delay strategy, a retry hook, a request middleware, a response middleware and the
 // success, error, invalid and panic hooks, and raises the retry count so
 // that the policy, not resty, ends a request. Apply c before making its
 // requests: resty copies the retry settings into a request when R()
@@ -144,6 +145,7 @@ func adopt(c *resty.Client, create bool, clock core.Clock) *installation {
 		c.SetRetryDelayStrategy(in.delay)
 		c.AddRequestMiddleware(in.before)
 		c.AddResponseMiddleware(in.hide)
+		c.AddRetryHooks(discard)
 		c.OnSuccess(in.onSuccess)
 		c.OnError(in.onError)
 		c.OnInvalid(in.onError)
@@ -334,6 +336,29 @@ func (in *installation) delay(res *resty.Response, err error) (time.Duration, er
 	}
 	return d.Wait, nil
 }
+
+// discard is a retry hook: it drains (a few KiB, for a short time) and
+// closes the body of a response that is retried or given up, before
+// resty's own drainBody, which reads it to its end without a bound: a
+// streamed body (SetResponseDoNotParse) that stalls or trickles would hold
+// the request. A longer or slower body costs its connection instead. A
+// body resty read already is closed, and closing it again does nothing.
+func discard(res *resty.Response, _ error) {
+	if res == nil || res.RawResponse == nil || res.RawResponse.Body == nil {
+		return
+	}
+	body := res.RawResponse.Body
+	t := time.AfterFunc(discardTime, func() { _ = body.Close() })
+	_, _ = io.CopyN(io.Discard, body, discardLimit)
+	t.Stop()
+	_ = body.Close()
+}
+
+// The bounds of draining a retried response's body.
+const (
+	discardLimit = 8 << 10
+	discardTime  = 100 * time.Millisecond
+)
 
 // outcomeOf is PhaseFinished for the attempt that gave res and err.
 func outcomeOf(res *resty.Response, err error, attempt int, replayable bool) core.Outcome {
