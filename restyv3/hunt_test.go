@@ -483,6 +483,42 @@ func TestHuntResultOnEmptyAndGzip(t *testing.T) {
 	}
 }
 
+// A body cut short: a 401 is sent once, a 200 GET is retried, whether resty
+// decoded it (SetResult), read it (no decoder) or left it for String.
+func TestHuntCutBody(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		parse  bool
+		want   int
+		text   bool
+	}{{401, false, 1, false}, {401, true, 1, false}, {200, false, 2, false}, {200, true, 2, false}, {200, false, 2, true}} {
+		s := newRaw(t, func(n int, c net.Conn) {
+			if n == 1 {
+				ct := "application/json"
+				if tc.text {
+					ct = "text/plain"
+				}
+				fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: 100\r\n\r\n{\"a\":", tc.status, http.StatusText(tc.status), ct)
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}")
+		})
+		c := newC(t, fast(2), nil)
+		req := c.R()
+		var out result
+		if tc.parse {
+			req.SetResult(&out)
+		}
+		res, err := req.Get(s.url)
+		if tc.status == 200 && (err != nil || (tc.parse && out.A != 1) || (!tc.parse && res.String() != `{"a":1}`)) {
+			t.Errorf("200 parse=%v text=%v: %v %q", tc.parse, tc.text, err, res.String())
+		}
+		if got := int(s.n.Load()); got != tc.want {
+			t.Errorf("%d parse=%v text=%v: sent %d times (%v %v), want %d", tc.status, tc.parse, tc.text, got, res.StatusCode(), err, tc.want)
+		}
+	}
+}
+
 func TestHuntRedirectChargedToAnswerer(t *testing.T) {
 	var rec recorder
 	b := huntServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) })
