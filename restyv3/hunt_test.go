@@ -705,3 +705,17 @@ func TestHuntConcurrent(t *testing.T) {
 		t.Errorf("%d states left", n)
 	}
 }
+
+// A whole 200 body of bad JSON is the server's answer, not a cut: sent once.
+func TestHuntBadJSONNotTruncated(t *testing.T) {
+	body := `{"a":x` + strings.Repeat(" ", 20<<10) + `}`
+	srv := huntServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	})
+	c := newC(t, fast(2), nil)
+	_, err := c.R().SetResult(&result{}).Get(srv.URL)
+	if err == nil || srv.count() != 1 {
+		t.Errorf("sent %d times (%v), want once with the syntax error", srv.count(), err)
+	}
+}

@@ -374,6 +374,12 @@ func outcomeOf(res *resty.Response, err error, attempt int, replayable bool) cor
 	if o.URL == nil && r.RawRequest != nil {
 		o.URL = r.RawRequest.URL
 	}
+	if truncated(res, err) {
+		o.Truncated = true
+		if o.Err == nil {
+			o.Err = io.ErrUnexpectedEOF // resty's readAll drops it
+		}
+	}
 	var ue *url.Error
 	if err != nil && res.RawResponse == nil && errors.As(err, &ue) && r.RawRequest != nil &&
 		r.RawRequest.URL != nil && ue.URL != stripPassword(r.RawRequest.URL) {
@@ -453,6 +459,31 @@ func (b *closeExec) Close() error {
 	err := b.ReadCloser.Close()
 	b.exec.Close()
 	return err
+}
+
+// truncated reports a success whose body, as resty read it, ended before
+// its Content-Length: resty v3's readAll turns the read's
+// io.ErrUnexpectedEOF into nil, and a decoder's error says nothing of the
+// framing. A body resty left unread (no decoder used, read on String or
+// Bytes) is read here, as those would, to know. Not judged: a streamed or
+// saved body (the caller reads it), a compressed one (its size is the
+// decoded one) and a chunked one (no length to compare); a decoded body
+// only when its decoder ran out of input (it may stop before the end, or
+// at bad syntax, short of the length).
+func truncated(res *resty.Response, err error) bool {
+	raw, r := res.RawResponse, res.Request
+	if raw == nil || raw.ContentLength <= 0 || raw.StatusCode < 200 || raw.StatusCode > 299 ||
+		r.IsResponseDoNotParse || r.IsResponseSaveToFile || len(raw.Header["Content-Encoding"]) > 0 {
+		return false
+	}
+	n := res.Size() // reads a body still unread
+	switch {
+	case n >= raw.ContentLength:
+		return false
+	case int64(len(res.Bytes())) == n:
+		return true // read whole: readAll dropped the error
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) // a decoder ran out of body, not into bad syntax
 }
 
 // replayableBody reports whether resty v3 sends body again as it was. It
