@@ -513,6 +513,7 @@ func TestHuntCutBody(t *testing.T) {
 		if tc.status == 200 && (err != nil || (tc.parse && out.A != 1) || (!tc.parse && res.String() != `{"a":1}`)) {
 			t.Errorf("200 parse=%v text=%v: %v %q", tc.parse, tc.text, err, res.String())
 		}
+		_ = res.Body.Close() // resty v3 leaves a body no one read open
 		if got := int(s.n.Load()); got != tc.want {
 			t.Errorf("%d parse=%v text=%v: sent %d times (%v %v), want %d", tc.status, tc.parse, tc.text, got, res.StatusCode(), err, tc.want)
 		}
@@ -718,4 +719,32 @@ func TestHuntBadJSONNotTruncated(t *testing.T) {
 	if err == nil || srv.count() != 1 {
 		t.Errorf("sent %d times (%v), want once with the syntax error", srv.count(), err)
 	}
+}
+
+// The caller sees the Retry-After of the response Execute returns, however
+// the request ended.
+func TestHuntRetryAfterVisibleAtTheEnd(t *testing.T) {
+	srv := huntServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(429)
+	})
+	for _, n := range []int{0, 1} {
+		c := newC(t, fast(n), nil)
+		res, err := c.R().Get(srv.URL)
+		if res == nil || res.Header().Get("Retry-After") != "0" {
+			t.Errorf("MaxRetries %d: Retry-After %q (%v)", n, res.Header().Get("Retry-After"), err)
+		}
+		res, err = c.R().SetContext(WithoutRetry(context.Background())).Get(srv.URL)
+		if res == nil || res.Header().Get("Retry-After") != "0" {
+			t.Errorf("WithoutRetry: Retry-After %q (%v)", res.Header().Get("Retry-After"), err)
+		}
+	}
+	var saw []string
+	c := newC(t, fast(1), nil)
+	c.AddResponseMiddleware(func(_ *resty.Client, res *resty.Response) error {
+		saw = append(saw, res.Header().Get("Retry-After"))
+		return nil
+	})
+	c.R().Get(srv.URL)
+	t.Logf("a response middleware added after Apply saw %q", saw)
 }
