@@ -286,7 +286,7 @@ func TestHuntMaxElapsedInFlight(t *testing.T) {
 		t.Errorf("resp.Request.Context() is done after Execute: %v", res.Request.Context().Err())
 	}
 	// and the same for a streamed request
-	res, err = c.R().SetResponseDoNotParse(true).Get(srv.URL)
+	_, err = c.R().SetResponseDoNotParse(true).Get(srv.URL)
 	mustGiveUp(t, err, ErrTimeLimit)
 }
 
