@@ -29,8 +29,8 @@ import (
 //	           (a Pace hold, an Idempotency-Key, a refusal that stands)
 //	hide       a response middleware: a 429's or 503's Retry-After is
 //	           moved aside, out of resty's own shortcut
-//	condition  the one retry condition: PhaseFinished
-//	discard    a retry hook: the retried body drained, bounded, and closed
+//	condition  the one retry condition: PhaseFinished; a retried or
+//	           given-up body is drained, bounded, and closed
 //	delay      the delay strategy: the wait, or the give-up as its error
 //	finish     resty's success, error, invalid and panic hooks: PhaseEnded
 //
@@ -43,7 +43,7 @@ func Apply(c *resty.Client) *resty.Client { return Default().Apply(c) }
 // Apply installs p on c and returns c. It works through resty's own retry
 // loop: it turns resty's default retry conditions off and allows retries of
 // every method (the policy decides which), adds one retry condition, a
-// delay strategy, a retry hook, a request middleware, a response middleware and the
+// delay strategy, a request middleware, a response middleware and the
 // success, error, invalid and panic hooks, and raises the retry count so
 // that the policy, not resty, ends a request. Apply c before making its
 // requests: resty copies the retry settings into a request when R()
@@ -145,7 +145,6 @@ func adopt(c *resty.Client, create bool, clock core.Clock) *installation {
 		c.SetRetryDelayStrategy(in.delay)
 		c.AddRequestMiddleware(in.before)
 		c.AddResponseMiddleware(in.hide)
-		c.AddRetryHooks(discard)
 		c.OnSuccess(in.onSuccess)
 		c.OnError(in.onError)
 		c.OnInvalid(in.onError)
@@ -302,6 +301,7 @@ func (in *installation) condition(res *resty.Response, err error) bool {
 		return false
 	}
 	st.next, st.nextAttempt = d, r.Attempt
+	discard(res)
 	return true
 }
 
@@ -337,13 +337,15 @@ func (in *installation) delay(res *resty.Response, err error) (time.Duration, er
 	return d.Wait, nil
 }
 
-// discard is a retry hook: it drains (a few KiB, for a short time) and
-// closes the body of a response that is retried or given up, before
-// resty's own drainBody, which reads it to its end without a bound: a
-// streamed body (SetResponseDoNotParse) that stalls or trickles would hold
-// the request. A longer or slower body costs its connection instead. A
-// body resty read already is closed, and closing it again does nothing.
-func discard(res *resty.Response, _ error) {
+// discard drains (a few KiB, for a short time) and closes the body of a
+// response that is retried or given up, once the condition said so and
+// before resty's own drainBody, which reads it to its end without a bound:
+// a streamed body (SetResponseDoNotParse) that stalls or trickles would
+// hold the request. A longer or slower body costs its connection instead.
+// A body resty read already is closed, and closing it again does nothing.
+// (Not a retry hook: resty allocates the list of hooks per request when
+// the client has any.)
+func discard(res *resty.Response) {
 	if res == nil || res.RawResponse == nil || res.RawResponse.Body == nil {
 		return
 	}
