@@ -29,7 +29,8 @@ import (
 //	           (a Pace hold, an Idempotency-Key, a refusal that stands)
 //	hide       a response middleware: a 429's or 503's Retry-After is
 //	           moved aside, out of resty's own shortcut
-//	condition  the one retry condition: PhaseFinished
+//	condition  the one retry condition: PhaseFinished; a retried or
+//	           given-up body is drained, bounded, and closed
 //	delay      the delay strategy: the wait, or the give-up as its error
 //	finish     resty's success, error, invalid and panic hooks: PhaseEnded
 //
@@ -300,6 +301,7 @@ func (in *installation) condition(res *resty.Response, err error) bool {
 		return false
 	}
 	st.next, st.nextAttempt = d, r.Attempt
+	discard(res)
 	return true
 }
 
@@ -335,6 +337,31 @@ func (in *installation) delay(res *resty.Response, err error) (time.Duration, er
 	return d.Wait, nil
 }
 
+// discard drains (a few KiB, for a short time) and closes the body of a
+// response that is retried or given up, once the condition said so and
+// before resty's own drainBody, which reads it to its end without a bound:
+// a streamed body (SetResponseDoNotParse) that stalls or trickles would
+// hold the request. A longer or slower body costs its connection instead.
+// A body resty read already is closed, and closing it again does nothing.
+// (Not a retry hook: resty allocates the list of hooks per request when
+// the client has any.)
+func discard(res *resty.Response) {
+	if res == nil || res.RawResponse == nil || res.RawResponse.Body == nil {
+		return
+	}
+	body := res.RawResponse.Body
+	t := time.AfterFunc(discardTime, func() { _ = body.Close() })
+	_, _ = io.CopyN(io.Discard, body, discardLimit)
+	t.Stop()
+	_ = body.Close()
+}
+
+// The bounds of draining a retried response's body.
+const (
+	discardLimit = 8 << 10
+	discardTime  = 100 * time.Millisecond
+)
+
 // outcomeOf is PhaseFinished for the attempt that gave res and err.
 func outcomeOf(res *resty.Response, err error, attempt int, replayable bool) core.Outcome {
 	r := res.Request
@@ -348,6 +375,12 @@ func outcomeOf(res *resty.Response, err error, attempt int, replayable bool) cor
 	}
 	if o.URL == nil && r.RawRequest != nil {
 		o.URL = r.RawRequest.URL
+	}
+	if truncated(res, err) {
+		o.Truncated = true
+		if o.Err == nil {
+			o.Err = io.ErrUnexpectedEOF // resty's readAll drops it
+		}
 	}
 	var ue *url.Error
 	if err != nil && res.RawResponse == nil && errors.As(err, &ue) && r.RawRequest != nil &&
@@ -428,6 +461,31 @@ func (b *closeExec) Close() error {
 	err := b.ReadCloser.Close()
 	b.exec.Close()
 	return err
+}
+
+// truncated reports a success whose body, as resty read it, ended before
+// its Content-Length: resty v3's readAll turns the read's
+// io.ErrUnexpectedEOF into nil, and a decoder's error says nothing of the
+// framing. A body resty left unread (no decoder used, read on String or
+// Bytes) is read here, as those would, to know. Not judged: a streamed or
+// saved body (the caller reads it), a compressed one (its size is the
+// decoded one) and a chunked one (no length to compare); a decoded body
+// only when its decoder ran out of input (it may stop before the end, or
+// at bad syntax, short of the length).
+func truncated(res *resty.Response, err error) bool {
+	raw, r := res.RawResponse, res.Request
+	if raw == nil || raw.ContentLength <= 0 || raw.StatusCode < 200 || raw.StatusCode > 299 ||
+		r.IsResponseDoNotParse || r.IsResponseSaveToFile || len(raw.Header["Content-Encoding"]) > 0 {
+		return false
+	}
+	n := res.Size() // reads a body still unread
+	switch {
+	case n >= raw.ContentLength:
+		return false
+	case int64(len(res.Bytes())) == n:
+		return true // read whole: readAll dropped the error
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) // a decoder ran out of body, not into bad syntax
 }
 
 // replayableBody reports whether resty v3 sends body again as it was. It
