@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"weak"
 
@@ -412,17 +411,9 @@ func truncated(resp *resty.Response, err error, c *resty.Client) bool {
 	case raw.ContentLength > 0 && !strings.EqualFold(header(raw.Header, "Content-Encoding"), "gzip"):
 		return true
 	}
-	return readFailure(err)
+	return core.ReadFailure(err)
 }
 
-// readFailure reports whether err is one a network read of a body
-// returns: the body ended before its framing, or the connection failed.
-func readFailure(err error) bool {
-	var ne net.Error
-	var errno syscall.Errno
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		errors.As(err, &ne) || errors.As(err, &errno)
-}
 
 // proxyRefused gives a proxy's refusal of a CONNECT the form net/http
 // gives every other proxy failure, a *net.OpError with Op "proxyconnect",
