@@ -54,6 +54,7 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 	maxd := fs.Duration("max", compare.DefaultSchedule.Max, "every library's backoff cap")
 	budget := fs.String("budget", "", "comma-separated budget scenario groups to run with real waits ("+
 		strings.Join(compare.BudgetGroups, ", ")+", or all); runs only those")
+	libs := fs.String("libs", "", "with -budget: comma-separated library names to run (e.g. restyretry); empty for all")
 	limiters := fs.String("limiters", "", "comma-separated limiter scenarios to run in real time ("+
 		strings.Join(limiterNames(), ", ")+", or all); runs only those")
 	if err := fs.Parse(args); err != nil {
@@ -63,7 +64,7 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 		return runLimiters(ctx, w, *limiters)
 	}
 	if *budget != "" {
-		return runBudget(ctx, w, *budget)
+		return runBudget(ctx, w, *budget, *libs)
 	}
 	if *base <= 0 || *maxd < *base {
 		return fmt.Errorf("%w: need 0 < -base ≤ -max", errUsage)
@@ -121,7 +122,22 @@ func pick(scs []compare.Scenario, only string) ([]compare.Scenario, error) {
 }
 
 // runBudget runs the budget scenario groups named in list.
-func runBudget(ctx context.Context, w io.Writer, list string) error {
+func runBudget(ctx context.Context, w io.Writer, list, libNames string) error {
+	libs := compare.BudgetLibraries()
+	if strings.TrimSpace(libNames) != "" {
+		var keep []compare.Library
+		for _, l := range libs {
+			for _, n := range strings.Split(libNames, ",") {
+				if strings.TrimSpace(n) == l.Name {
+					keep = append(keep, l)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			return fmt.Errorf("%w: no library named in -libs %q", errUsage, libNames)
+		}
+		libs = keep
+	}
 	var groups []string
 	for _, g := range strings.Split(list, ",") {
 		g = strings.TrimSpace(g)
@@ -139,7 +155,7 @@ func runBudget(ctx context.Context, w io.Writer, list string) error {
 	start := time.Now()
 	for _, g := range groups {
 		for _, sc := range compare.BudgetScenarios(g) {
-			if err := compare.WriteBudgetTable(w, sc, compare.RunBudget(ctx, sc, compare.BudgetLibraries())); err != nil {
+			if err := compare.WriteBudgetTable(w, sc, compare.RunBudget(ctx, sc, libs)); err != nil {
 				return err
 			}
 		}
