@@ -294,12 +294,6 @@ func TestControlPerRequestPolicyTestMode(t *testing.T) {
 	}
 }
 
-// productionClient stands for application code that builds its own
-// client with the Default policy.
-func productionClient() *resty.Client {
-	return Apply(resty.New().SetLogger(nopLogger{}))
-}
-
 func TestControlClientTestMode(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
@@ -309,8 +303,7 @@ func TestControlClientTestMode(t *testing.T) {
 		}
 		w.WriteHeader(503)
 	})
-	c := productionClient()
-	t.Cleanup(c.GetClient().CloseIdleConnections)
+	c := newClient(t, Default()) // application code's own client, Default policy
 	if got := TestMode(c, -1); got != c {
 		t.Fatalf("TestMode returned another client")
 	}
@@ -355,8 +348,7 @@ func TestControlClientTestMode(t *testing.T) {
 func TestControlClientTestModeWithoutPolicy(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503))
-	c := resty.New().SetLogger(nopLogger{})
-	t.Cleanup(c.GetClient().CloseIdleConnections)
+	c := bareClient(t)
 	if got := TestMode(c, 2); got != c {
 		t.Fatalf("TestMode returned another client")
 	}

@@ -174,9 +174,7 @@ func TestRestyClampNeutralised(t *testing.T) {
 				p.BaseDelay = 60 * time.Millisecond
 				p.Multiplier = 1
 				ts := newTestServer(t, nil, statuses(503, 503, 200))
-				c := resty.New().SetLogger(nopLogger{}).SetRetryWaitTime(tc.min).SetRetryMaxWaitTime(tc.max)
-				t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
-				p.Apply(c)
+				c := newClient(t, p, func(c *resty.Client) { c.SetRetryWaitTime(tc.min).SetRetryMaxWaitTime(tc.max) })
 				resp, err := c.R().Get(ts.URL)
 				if err != nil || resp.StatusCode() != 200 {
 					t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
@@ -498,18 +496,6 @@ func TestRefusedConnectionsRetried(t *testing.T) {
 			}
 		})
 	}
-}
-
-// hijack takes over the connection of a call so that a test can answer with
-// something that is not a complete HTTP response.
-func hijack(t *testing.T, w http.ResponseWriter) (net.Conn, io.Writer) {
-	t.Helper()
-	conn, buf, err := w.(http.Hijacker).Hijack()
-	if err != nil {
-		t.Errorf("hijack: %v", err)
-		return nil, nil
-	}
-	return conn, buf
 }
 
 func TestDroppedConnections(t *testing.T) {
@@ -1119,6 +1105,13 @@ func newKeyServer(t *testing.T) *keyServer {
 	return ks
 }
 
+// keyPolicy is fastPolicy(3) with AddIdempotencyKey.
+func keyPolicy() Policy {
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	return p
+}
+
 func (ks *keyServer) seen(id string) []string {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
@@ -1127,7 +1120,7 @@ func (ks *keyServer) seen(id string) []string {
 
 func TestControlIdempotencyKeyAdded(t *testing.T) {
 	t.Parallel()
-	ks, c := keyClient(t)
+	ks, c := newKeyServer(t), newClient(t, keyPolicy())
 
 	var first []string
 	for _, id := range []string{"post-1", "post-2"} {
@@ -1176,7 +1169,7 @@ func TestControlIdempotencyKeyKeepsCallersKey(t *testing.T) {
 		{"client", "", "client-key-1", "client-key-1 client-key-1 client-key-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ks, c := keyClient(t)
+			ks, c := newKeyServer(t), newClient(t, keyPolicy())
 			if tc.onClient != "" {
 				c.SetHeader("Idempotency-Key", tc.onClient)
 			}
@@ -1194,16 +1187,9 @@ func TestControlIdempotencyKeyKeepsCallersKey(t *testing.T) {
 	}
 }
 
-// keyClient is a key server and a client with AddIdempotencyKey, 3 retries.
-func keyClient(t *testing.T) (*keyServer, *resty.Client) {
-	p := fastPolicy(3)
-	p.AddIdempotencyKey = true
-	return newKeyServer(t), newClient(t, p)
-}
-
 func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
 	t.Parallel()
-	ks, c := keyClient(t)
+	ks, c := newKeyServer(t), newClient(t, keyPolicy())
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		if _, err := c.R().SetHeader("X-Test-ID", m).Execute(m, ks.URL); err != nil {
 			t.Fatal(err)
@@ -1735,8 +1721,7 @@ func TestUsageDoNotParseResponseDrained(t *testing.T) {
 	t.Cleanup(srv.Close)
 	tr := &bodyTracker{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(tr.closeAll)
-	c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
-	fastPolicy(3).Apply(c)
+	c := newClient(t, fastPolicy(3), func(c *resty.Client) { c.SetTransport(tr) })
 
 	runtime.GC()
 	goroutines := runtime.NumGoroutine()
@@ -1831,8 +1816,7 @@ func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
 	}
 	for _, order := range []string{"hook after Apply", "hook before Apply"} {
 		t.Run(order, func(t *testing.T) {
-			c := resty.New().SetLogger(nopLogger{})
-			t.Cleanup(c.GetClient().CloseIdleConnections)
+			c := bareClient(t)
 			if order == "hook before Apply" {
 				c.OnAfterResponse(middleware)
 				fastPolicy(3).Apply(c)
@@ -2121,8 +2105,7 @@ func TestUsageHTTP2AbortedStreamRetried(t *testing.T) {
 				srv, c = http2Server(t, h)
 			} else {
 				srv = serve(t, h)
-				c = resty.New().SetLogger(nopLogger{})
-				t.Cleanup(c.GetClient().CloseIdleConnections)
+				c = bareClient(t)
 			}
 			srv.Config.ErrorLog = nil
 			fastPolicy(3).Apply(c)
@@ -2391,15 +2374,13 @@ func TestRefusalStandsForTheExecute(t *testing.T) {
 	}
 }
 
-// paceServer answers /block?ms=N with a 429 that names an instant N
+// paceReply answers /block?ms=N with a 429 that names an instant N
 // milliseconds ahead (Retry-After-Ms), and 200 to anything else.
-func paceServer(t *testing.T) *testServer {
-	return newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, _ int) {
-		if r.URL.Path == "/block" {
-			w.Header().Set("Retry-After-Ms", r.URL.Query().Get("ms"))
-			w.WriteHeader(http.StatusTooManyRequests)
-		}
-	})
+func paceReply(w http.ResponseWriter, r *http.Request, _ int) {
+	if r.URL.Path == "/block" {
+		w.Header().Set("Retry-After-Ms", r.URL.Query().Get("ms"))
+		w.WriteHeader(http.StatusTooManyRequests)
+	}
 }
 
 // blockHost makes c learn that its quota at ts is spent for ms
@@ -2438,7 +2419,7 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 		"AddIdempotencyKey": func(p *Policy) { p.AddIdempotencyKey = true },
 	} {
 		t.Run(name, func(t *testing.T) {
-			ts := paceServer(t)
+			ts := newTestServer(t, byPath, paceReply)
 			var events eventLog
 			p := fastPolicy(0)
 			p.Pace = true
@@ -2475,7 +2456,7 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 func TestPaceAtSendRefusalAndLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("rounds add up", func(t *testing.T) {
-		ts := paceServer(t)
+		ts := newTestServer(t, byPath, paceReply)
 		p := fastPolicy(0)
 		p.Pace = true
 		p.MaxRetryAfter = time.Second
@@ -2496,7 +2477,7 @@ func TestPaceAtSendRefusalAndLimits(t *testing.T) {
 		}
 	})
 	t.Run("a give-up at send is reported once", func(t *testing.T) {
-		ts := paceServer(t)
+		ts := newTestServer(t, byPath, paceReply)
 		var events eventLog
 		p := fastPolicy(0)
 		p.Pace = true
@@ -2519,7 +2500,7 @@ func TestPaceAtSendRefusalAndLimits(t *testing.T) {
 		}
 	})
 	t.Run("test mode reports a hold once", func(t *testing.T) {
-		ts := paceServer(t)
+		ts := newTestServer(t, byPath, paceReply)
 		var events eventLog
 		p := fastPolicy(0)
 		p.Pace = true
