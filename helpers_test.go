@@ -28,6 +28,7 @@ import (
 
 	"github.com/go-resty/resty/v2"
 	"github.com/jarcoal/httpmock"
+	"github.com/restyretry/restyretry/retrytest"
 )
 
 // update rewrites the golden files under testdata/ with what the tests
@@ -431,6 +432,50 @@ func eventClient(t testing.TB, p Policy) (*resty.Client, *eventLog) {
 	events := &eventLog{}
 	p.OnDecision = events.record
 	return newClient(t, p), events
+}
+
+// decidedClient is a quiet client with p applied in test mode on a fake
+// clock reading the wall clock's now: every decision as in production,
+// every wait skipped, each decided wait in its event's Wait. A Pace hold,
+// the one wait slept on the clock, moves the clock instead of the test.
+func decidedClient(t testing.TB, p Policy) (*resty.Client, *eventLog, *retrytest.Clock) {
+	t.Helper()
+	events := &eventLog{}
+	p.OnDecision = events.record
+	clock := retrytest.NewClock(time.Now())
+	c := bareClient(t)
+	ApplyOnClock(p, c, clock)
+	TestMode(c, -1)
+	return c, events, clock
+}
+
+// retryWaits returns the Wait of every Retry event: the waits decided.
+func retryWaits(evs []Event) []time.Duration {
+	var out []time.Duration
+	for _, ev := range evs {
+		if ev.Verdict == Retry {
+			out = append(out, ev.Wait)
+		}
+	}
+	return out
+}
+
+// checkWaits checks that evs hold exactly one Retry, whose wait came from
+// source and is in [lo, hi].
+func checkWaits(t *testing.T, evs []Event, source string, lo, hi time.Duration) {
+	t.Helper()
+	var retries []Event
+	for _, ev := range evs {
+		if ev.Verdict == Retry {
+			retries = append(retries, ev)
+		}
+	}
+	if len(retries) != 1 {
+		t.Fatalf("%d retries %+v, want 1", len(retries), retries)
+	}
+	if ev := retries[0]; ev.WaitSource != source || ev.Wait < lo || ev.Wait > hi {
+		t.Errorf("decided wait %v from %q, want in [%v, %v] from %q", ev.Wait, ev.WaitSource, lo, hi, source)
+	}
 }
 
 // attemptsOf returns the Attempt of every event.

@@ -31,6 +31,8 @@ import (
 	"github.com/go-resty/resty/v2"
 )
 
+// TestScheduleTiming checks the waits the policy decides, in test mode:
+// the schedule, not the machine's timers.
 func TestScheduleTiming(t *testing.T) {
 	t.Parallel()
 	policy := func() Policy {
@@ -44,34 +46,37 @@ func TestScheduleTiming(t *testing.T) {
 	}
 	run := func(t *testing.T, p Policy) []time.Duration {
 		ts := newTestServer(t, nil, statuses(503, 503, 503, 200))
-		resp, err := newClient(t, p).R().Get(ts.URL)
+		c, events, _ := decidedClient(t, p)
+		resp, err := c.R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 		}
 		if n := ts.calls(); n != 4 {
 			t.Fatalf("server saw %d calls, want 4", n)
 		}
-		return ts.gaps()
+		return retryWaits(events.all())
 	}
 
 	t.Run("exact", func(t *testing.T) {
 		p := policy()
 		p.Rand = func() float64 { return 0.5 } // waits 1.25 × 20, 40, 80ms
 		want := []time.Duration{25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}
-		var upper []time.Duration
-		for _, w := range want {
-			upper = append(upper, 3*w+200*time.Millisecond)
+		if got := run(t, p); !slices.Equal(got, want) {
+			t.Errorf("decided waits %v, want %v", got, want)
 		}
-		checkGaps(t, run(t, p), want, upper)
 	})
 	t.Run("random", func(t *testing.T) {
 		// Proportional(0.5): each wait is in [d, 1.5d).
 		base := []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond}
-		var upper []time.Duration
-		for _, d := range base {
-			upper = append(upper, 3*(d*3/2)+200*time.Millisecond)
+		got := run(t, policy())
+		if len(got) != len(base) {
+			t.Fatalf("decided waits %v, want %d", got, len(base))
 		}
-		checkGaps(t, run(t, policy()), base, upper)
+		for i, d := range base {
+			if got[i] < d || got[i] >= d*3/2 {
+				t.Errorf("wait before retry %d = %v, want in [%v, %v) (all %v)", i+1, got[i], d, d*3/2, got)
+			}
+		}
 	})
 }
 
@@ -82,11 +87,9 @@ func TestNoSleepAfterLastAttempt(t *testing.T) {
 	p.BaseDelay = 300 * time.Millisecond // waits 300ms, 600ms; a third would be 1.2s
 	p.Multiplier = 2
 	ts := newTestServer(t, nil, statuses(503))
-	c := newClient(t, p)
+	c, events, _ := decidedClient(t, p)
 
-	start := time.Now()
 	resp, err := c.R().Get(ts.URL)
-	done := time.Now()
 
 	if n := ts.calls(); n != 3 {
 		t.Fatalf("server saw %d calls, want 3", n)
@@ -97,15 +100,13 @@ func TestNoSleepAfterLastAttempt(t *testing.T) {
 	if errors.Is(err, ErrGaveUp) {
 		t.Errorf("running out of retries is not a give-up, got %v", err)
 	}
-	checkGaps(t, ts.gaps(),
-		[]time.Duration{300 * time.Millisecond, 600 * time.Millisecond},
-		[]time.Duration{900 * time.Millisecond, 1500 * time.Millisecond})
-	at := ts.times()
-	if tail := done.Sub(at[len(at)-1]); tail >= 600*time.Millisecond {
-		t.Errorf("returned %v after the last attempt arrived; a sleep after the last attempt (1.2s) is suspected", tail)
+	evs := events.all()
+	if got, want := retryWaits(evs), []time.Duration{300 * time.Millisecond, 600 * time.Millisecond}; !slices.Equal(got, want) {
+		t.Errorf("decided waits %v, want %v", got, want)
 	}
-	if total := done.Sub(start); total >= 1500*time.Millisecond {
-		t.Errorf("request took %v, want about 900ms and < 1.5s", total)
+	// A sleep after the last attempt would be a Retry (of 1.2s) for it.
+	if last := evs[len(evs)-1]; last.Attempt != 3 || last.Verdict != Stop || last.Wait != 0 {
+		t.Errorf("last event %+v, want attempt 3 stopped with no wait", last)
 	}
 }
 
@@ -149,12 +150,10 @@ func TestRestyClampNeutralised(t *testing.T) {
 				t.Errorf("gap %v shorter than the 5ms backoff (gaps %v)", g, gaps)
 			}
 		}
-		sorted := slices.Sorted(slices.Values(gaps))
-		if med := sorted[len(sorted)/2]; med >= 60*time.Millisecond {
-			t.Errorf("median gap %v, want well under resty's 100ms minimum (gaps %v)", med, gaps)
-		}
-		if sum >= 700*time.Millisecond {
-			t.Errorf("ten 5ms waits took %v, want well under the 1s resty's clamp would force", sum)
+		// resty's clamp would make the ten gaps at least 10 × 100ms: a
+		// sum below that is no speed limit, the clamp cannot produce it.
+		if sum >= time.Second {
+			t.Errorf("ten 5ms waits took %v, want under the 1s resty's clamp would force (gaps %v)", sum, gaps)
 		}
 	})
 
@@ -179,9 +178,12 @@ func TestRestyClampNeutralised(t *testing.T) {
 				if err != nil || resp.StatusCode() != 200 {
 					t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 				}
+				// Real waits, resty's own sleep: never cut below 60ms, and
+				// never raised to the 400ms minimum (no speed limit: the
+				// clamp cannot produce a shorter gap).
 				checkGaps(t, ts.gaps(),
 					[]time.Duration{60 * time.Millisecond, 60 * time.Millisecond},
-					[]time.Duration{350 * time.Millisecond, 350 * time.Millisecond})
+					[]time.Duration{400 * time.Millisecond, 400 * time.Millisecond})
 			})
 		}
 	})
@@ -199,53 +201,43 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	resp, err := newClient(t, p).R().Get(ts.URL)
+	c, events, _ := decidedClient(t, p)
+	resp, err := c.R().Get(ts.URL)
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 	}
 	// The hint is a floor with at most 10% (100ms) added.
-	checkGaps(t, ts.gaps(), []time.Duration{time.Second}, []time.Duration{3 * time.Second})
+	checkWaits(t, events.all(), "Retry-After", time.Second, 1100*time.Millisecond)
 }
 
 func TestRetryAfterHTTPDate(t *testing.T) {
 	t.Parallel()
 	p := fastPolicy(3)
 	p.MaxRetryAfter = 5 * time.Second
-	var (
-		mu   sync.Mutex
-		date time.Time // written by call 1, read after the request
-	)
+	c, events, clock := decidedClient(t, p)
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
-			// The header has whole seconds: pick the second that is
-			// between 1s and 2s ahead.
-			d := time.Now().Truncate(time.Second).Add(2 * time.Second)
-			mu.Lock()
-			date = d
-			mu.Unlock()
-			w.Header().Set("Retry-After", d.UTC().Format(http.TimeFormat))
+			// The headers have whole seconds: a date 2s after the
+			// response's own Date, on the client's clock, which stands
+			// still while the request is answered.
+			now := clock.Now()
+			w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+			w.Header().Set("Retry-After", now.Add(2*time.Second).UTC().Format(http.TimeFormat))
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok")
 	})
-	resp, err := newClient(t, p).R().Get(ts.URL)
+	resp, err := c.R().Get(ts.URL)
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 	}
-	at := ts.times()
-	if len(at) != 2 {
-		t.Fatalf("server saw %d calls, want 2", len(at))
+	if n := ts.calls(); n != 2 {
+		t.Fatalf("server saw %d calls, want 2", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	// The retry must not arrive before the date the server named (wall
-	// clock; Truncate dropped the monotonic reading). 20ms covers the
-	// nanoseconds HTTP dates cannot express.
-	if early := date.Sub(at[1]); early > 20*time.Millisecond {
-		t.Errorf("retry arrived %v before the Retry-After date", early)
-	}
-	checkGaps(t, ts.gaps(), []time.Duration{time.Second}, []time.Duration{4 * time.Second})
+	// The retry must not leave before the date the server named: the wait
+	// is the 2s left to it, with at most 10% added.
+	checkWaits(t, events.all(), "Retry-After", 2*time.Second, 2200*time.Millisecond)
 }
 
 func TestRetryAfterPastDate(t *testing.T) {
@@ -260,12 +252,13 @@ func TestRetryAfterPastDate(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	resp, err := newClient(t, p).R().Get(ts.URL)
+	c, events, _ := decidedClient(t, p)
+	resp, err := c.R().Get(ts.URL)
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 	}
 	// A past date is no reason to come back sooner than the backoff.
-	checkGaps(t, ts.gaps(), []time.Duration{time.Second}, []time.Duration{4 * time.Second})
+	checkWaits(t, events.all(), SourceBackoff, time.Second, time.Second)
 }
 
 func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
@@ -283,13 +276,14 @@ func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
 				}
 				io.WriteString(w, "ok")
 			})
-			resp, err := newClient(t, p).R().Get(ts.URL)
+			c, events, _ := decidedClient(t, p)
+			resp, err := c.R().Get(ts.URL)
 			if err != nil || resp.StatusCode() != 200 {
 				t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 			}
-			// Backoff is 30ms; honouring "1.5" or "1 s" would take >= 1s,
-			// reading "-1" as "now" would take about 0.
-			checkGaps(t, ts.gaps(), []time.Duration{30 * time.Millisecond}, []time.Duration{700 * time.Millisecond})
+			// Backoff is 30ms; honouring "1.5" or "1 s" would wait >= 1s,
+			// reading "-1" as "now" would wait 0.
+			checkWaits(t, events.all(), SourceBackoff, 30*time.Millisecond, 30*time.Millisecond)
 		})
 	}
 }
