@@ -31,19 +31,23 @@
 // (ErrBodyNotReplayable). Without that hook (when the client has its own),
 // multipart requests are not retried. It never retries a non-idempotent
 // request that may have been applied. It never sleeps when the wait cannot
-// succeed. A per-host retry Budget keeps retry storms in check: during an
-// outage a host gets Budget.Reserve retries per Budget.Window in all,
-// instead of MaxRetries per call. Every give-up is an error for which
+// succeed. A retry Budget per host and route keeps retry storms in check:
+// once a failure episode outlasts its tolerance, a request gets at most one
+// retry, paid by Budget.Ratio of the recent traffic (or one probe per
+// Budget.Window), instead of MaxRetries per call; see core.Budget. Every give-up is an error for which
 // errors.Is(err, ErrGaveUp) holds; see GiveUpError for where it appears.
 //
 // # Per-request state
 //
-// What the package keeps for a request lives from its first retry (or, with
-// MaxElapsed, Pace or AddIdempotencyKey, its first attempt) until Execute
-// returns, carried by a context.WithValue around the caller's context. When Execute returns, the
-// caller's context is put back: resp.Request.Context() is the caller's own,
-// a follow-up request made with it starts afresh, and a *resty.Request
-// executed again counts its attempts from 1.
+// What the package keeps for a request lives from its first retry (or from
+// its first attempt, under MaxElapsed, for a POST or PATCH that
+// AddIdempotencyKey gives a key, or under Pace for a host the pacer holds
+// or spreads) until Execute returns, carried in the request's context by a
+// wrapper that adds only a value (Done, Deadline and Err are the caller's,
+// or MaxElapsed's bound of it). When Execute returns, the caller's context
+// is put back: resp.Request.Context() is the caller's own, a follow-up
+// request made with it starts afresh, and a *resty.Request executed again
+// counts its attempts from 1.
 //
 // # Testing
 //

@@ -15,8 +15,9 @@ import (
 //
 // A request's state belongs to one Execute. It is created the first time it
 // is needed (a retry; under a policy that needs it from the start, the first
-// attempt) and is carried in the request's context by context.WithValue,
-// around the execution's own context (the caller's, bounded by MaxElapsed
+// attempt) and is carried in the request's context by stateCtx, which is
+// context.WithValue but for hiding the state once Execute returns, around
+// the execution's own context (the caller's, bounded by MaxElapsed
 // when the policy has one). When Execute returns, end puts the caller's
 // context back and marks the state done, so a context kept from a response,
 // or derived from one inside a hook, carries nothing of the library that
@@ -161,8 +162,8 @@ func (e heldError) Unwrap() error { return e.err }
 // req.Header, the caller's context is put back, and the execution is
 // closed, unless the caller streams the body under MaxElapsed: closing the
 // body closes it then, so the stream stays bounded. A streamed give-up's
-// body is the caller's too, unread: resty returns the response with the
-// error, and GiveUpError.Response is documented as the way to reach it.
+// body is closed here: the caller gets an error, and net/http's rule is to
+// ignore the response then; its status and headers stay readable.
 func (in *installation) end(r *resty.Request, st *reqState, resp *resty.Response) {
 	in.inflight.Delete(r)
 	if r.RawRequest != nil {

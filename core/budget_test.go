@@ -28,8 +28,7 @@ func budURL(s string) *url.URL {
 }
 
 var (
-	budHostURL  = budURL("https://api.example.com/users/1")
-	budOtherURL = budURL("https://other.example.com/users/1")
+	budHostURL = budURL("https://api.example.com/users/1")
 )
 
 func TestBudgetDefaults(t *testing.T) {

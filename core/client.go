@@ -136,6 +136,7 @@ func (c *Client) Copy() *Client {
 
 // Request is what an execution knows of its request from the start.
 type Request struct {
+	// Method is the request's method, for the method rules.
 	Method string
 	// Header is the request's header, read at every decision for an
 	// Idempotency-Key (a hook may add one later).

@@ -5,10 +5,15 @@ import (
 	"time"
 )
 
-// Clock is where the core reads time and waits. Every decision reads Now
-// once; Sleep is used by adapters to hold a request (Pace) when the HTTP
-// client's own loop has no place for a wait. Tests pass a fake clock whose
-// Sleep advances Now at once.
+// Clock is where the core reads time and waits. Every decision, and the
+// budget and pacing state it consults, reads Now; Sleep is used by adapters
+// to hold a request (Pace) when the HTTP client's own loop has no place for
+// a wait. Tests pass a fake clock whose Sleep advances Now at once.
+//
+// The one timer not on the Clock is MaxElapsed's end of an attempt in
+// flight: Execution.Context is a context.WithTimeout, so that net/http can
+// end the attempt, and it runs on the real clock. The retry waits
+// themselves are slept by the HTTP client's own loop (Decision.Wait).
 type Clock interface {
 	Now() time.Time
 	// Sleep waits d or until ctx is done, whose error it then returns.

@@ -30,10 +30,10 @@ type ecAlert uint8
 
 func (ecAlert) Error() string { return "tls: alert" }
 
-// ecAdapterPermanent stands for an adapter's own permanent error (resty's
+// errAdapterPermanent stands for an adapter's own permanent error (resty's
 // ErrAutoRedirectDisabled, ErrResponseBodyTooLarge), given to classify as
 // Options.Permanent gives it.
-var ecAdapterPermanent = errors.New("adapter: permanent")
+var errAdapterPermanent = errors.New("adapter: permanent")
 
 // ecClassified are errors built from the types the standard library
 // returns, with their class written out.
@@ -59,7 +59,7 @@ var ecClassified = []struct {
 	{"tls remote alert", &net.OpError{Op: "remote error", Err: ecAlert(116)}, errPermanent},
 	{"tls local alert", &net.OpError{Op: "local error", Err: ecAlert(70)}, errPermanent},
 	{"scheme mismatch", http.ErrSchemeMismatch, errPermanent},
-	{"adapter permanent", ecAdapterPermanent, errPermanent},
+	{"adapter permanent", errAdapterPermanent, errPermanent},
 	{"DNS not found", &net.DNSError{Err: "no such host", Name: "restyretry.test", IsNotFound: true}, errPermanent},
 	{"DNS in dial not found", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", IsNotFound: true}}, errPermanent},
 	{"h2 HTTP_1_1_REQUIRED", h2StreamError{StreamID: 1, Code: 0xd}, errPermanent},
@@ -138,7 +138,7 @@ func TestClassify(t *testing.T) {
 			}{"url.Error", &url.Error{Op: "Get", URL: condURL, Err: tc.err}})
 		}
 		for _, w := range wrapped {
-			if got := classify(w.err, ecAdapterPermanent); got != tc.want {
+			if got := classify(w.err, errAdapterPermanent); got != tc.want {
 				t.Errorf("classify(%s %s) = %v, want %v", w.how, tc.name, got, tc.want)
 			}
 		}
@@ -146,7 +146,7 @@ func TestClassify(t *testing.T) {
 	if got := classify(nil); got != errUnknown {
 		t.Errorf("classify(nil) = %v, want errUnknown", got)
 	}
-	if got := classify(ecAdapterPermanent); got != errUnknown {
+	if got := classify(errAdapterPermanent); got != errUnknown {
 		t.Errorf("classify(adapter error) without Permanent = %v, want errUnknown", got)
 	}
 	for c, want := range map[errClass]string{errPermanent: "errPermanent", errNotSent: "errNotSent",
@@ -213,7 +213,7 @@ func (r *ecRecorder) seen() ([]errClass, []error) {
 	return append([]errClass(nil), r.classes...), append([]error(nil), r.errs...)
 }
 
-// ecRun is a core client under ecPolicy (ecAdapterPermanent is the
+// ecRun is a core client under ecPolicy (errAdapterPermanent is the
 // adapter's permanent error) and an http.Client over a transport.
 type ecRun struct {
 	c  *Client
@@ -224,7 +224,7 @@ type ecRun struct {
 // the test ends.
 func ecClient(t *testing.T, tr http.RoundTripper, rec *ecRecorder) *ecRun {
 	t.Helper()
-	c := NewClient(ecPolicy(rec), Options{Clock: newFakeClock(), Permanent: []error{ecAdapterPermanent}})
+	c := NewClient(ecPolicy(rec), Options{Clock: newFakeClock(), Permanent: []error{errAdapterPermanent}})
 	if ci, ok := tr.(interface{ CloseIdleConnections() }); ok {
 		t.Cleanup(ci.CloseIdleConnections)
 	}
@@ -270,7 +270,7 @@ func TestErrClassHTTP2StreamReset(t *testing.T) {
 			var rec ecRecorder
 			c := ecClient(t, srv.Client().Transport.(*http.Transport), &rec)
 
-			res := c.do(nil, tc.method, srv.URL, "order=1")
+			res := c.do(context.Background(), tc.method, srv.URL, "order=1")
 			err := res.err
 			if got := hits.Load(); got != tc.wantHits {
 				t.Errorf("server hits = %d, want %d (err %v)", got, tc.wantHits, err)
@@ -598,7 +598,7 @@ func TestErrClassMalformedResponse(t *testing.T) {
 				s := newECRawServer(t, tc.bad, fail)
 				var rec ecRecorder
 				c := ecClient(t, &http.Transport{}, &rec)
-				res := c.do(nil, m.method, "http://"+s.ln.Addr().String()+"/x", "order=1")
+				res := c.do(context.Background(), m.method, "http://"+s.ln.Addr().String()+"/x", "order=1")
 				err := res.err
 				if got := s.hits.Load(); got != m.wantHits {
 					t.Errorf("server hits = %d, want %d (err %v)", got, m.wantHits, err)
@@ -667,7 +667,7 @@ func TestErrClassCertificate(t *testing.T) {
 			}
 			var rec ecRecorder
 			c := ecClient(t, tr, &rec)
-			err := c.do(nil, http.MethodGet, srv.URL, "").err
+			err := c.do(context.Background(), http.MethodGet, srv.URL, "").err
 			if err == nil {
 				t.Fatal("GET succeeded, want a TLS error")
 			}
@@ -703,7 +703,7 @@ func TestErrClassRedirectLoop(t *testing.T) {
 		{"a limit of 3 relative", false, ecStopAfter(3), 3, errPermanent},
 		{"a limit of 3 absolute", true, ecStopAfter(3), 3, errUnknown},
 		// As resty's NoRedirectPolicy, with the adapter's permanent error.
-		{"no redirect absolute", true, func(*http.Request, []*http.Request) error { return ecAdapterPermanent }, 1, errPermanent},
+		{"no redirect absolute", true, func(*http.Request, []*http.Request) error { return errAdapterPermanent }, 1, errPermanent},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -724,7 +724,7 @@ func TestErrClassRedirectLoop(t *testing.T) {
 			var rec ecRecorder
 			c := ecClient(t, &http.Transport{}, &rec)
 			c.hc.CheckRedirect = tc.check
-			res := c.do(nil, http.MethodGet, srv.URL+"/loop", "")
+			res := c.do(context.Background(), http.MethodGet, srv.URL+"/loop", "")
 			err := res.err
 			if err == nil {
 				t.Fatal("a redirect loop succeeded")
@@ -732,7 +732,7 @@ func TestErrClassRedirectLoop(t *testing.T) {
 			if got := hits.Load(); got != tc.hits {
 				t.Errorf("server hits = %d, want %d (err %v)", got, tc.hits, err)
 			}
-			if got := classify(err, ecAdapterPermanent); got != tc.class {
+			if got := classify(err, errAdapterPermanent); got != tc.class {
 				t.Errorf("classify(%v) = %v, want %v", err, got, tc.class)
 			}
 			if res.status != http.StatusFound || res.attempts != 1 {
@@ -774,7 +774,7 @@ func TestErrClassUnsupportedScheme(t *testing.T) {
 			tr := &ecCountingTransport{}
 			var rec ecRecorder
 			c := ecClient(t, tr, &rec)
-			err := c.do(nil, http.MethodGet, target, "").err
+			err := c.do(context.Background(), http.MethodGet, target, "").err
 			if err == nil {
 				t.Fatal("GET succeeded")
 			}

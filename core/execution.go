@@ -66,17 +66,23 @@ type Execution struct {
 // Phase says which point of a request an Outcome reports.
 type Phase uint8
 
-// The phases, in the order a request meets them.
+// The phases, in the order a request meets them; see Execution.
 const (
-	PhaseBefore Phase = iota
-	PhaseSending
-	PhaseFinished
-	PhaseOverruled
-	PhaseEnded
+	PhaseBefore    Phase = iota // before every attempt
+	PhaseSending                // the last look before the network (optional)
+	PhaseFinished               // an attempt ended with a status or an error
+	PhaseOverruled              // a caller's condition asked for a retry the policy did not
+	PhaseEnded                  // the HTTP client returned the request
 )
 
-// Outcome is what an adapter reports of one point of a request.
+// Outcome is what an adapter reports of one point of a request: its Phase,
+// the attempt, where it went, and the facts only the adapter can see
+// (whether the body can be replayed, was cut short or changed, whether a
+// redirect changed the method). It carries no judgement: the adapter never
+// classifies a status or an error itself, Next does. Fields a phase does
+// not use are ignored.
 type Outcome struct {
+	// Phase is the point of the request this outcome reports.
 	Phase Phase
 	// Attempt is the 1-based attempt this outcome is about: the one about
 	// to be sent (PhaseBefore, PhaseSending), just finished, or in flight
@@ -128,8 +134,12 @@ const (
 	ActionStop                // stop: Decision.Err is the give-up, or nil for a plain stop
 )
 
-// Decision is the one answer to an Outcome.
+// Decision is the one answer to an Outcome: the adapter applies it as it
+// is (send, hold, retry after Wait, or stop with Err) and adds no judgement
+// of its own. The budget has already been paid or refunded, the events
+// reported, and the give-up error built, when Next returns it.
 type Decision struct {
+	// Action is what to do.
 	Action Action
 	// Wait is how long to wait before going on (ActionHold, ActionRetry):
 	// 0 in test mode, where the wait is skipped.
@@ -258,7 +268,6 @@ func (e *Execution) finished(o *Outcome) Decision {
 		return stop // raised before sending: never retried, never reported (a paid retry is refunded at the end)
 	}
 	e.bud.sent() // the retry paid for was sent: it is settled below
-	host := keyOf(o.URL)
 	oc := e.outcomeOf(o)
 	if !oc.canceled {
 		r := Result{Attempt: o.Attempt, Method: e.method, Status: o.Status, Header: o.Header, Err: o.Err,
@@ -271,11 +280,15 @@ func (e *Execution) finished(o *Outcome) Decision {
 		}
 	}
 	wall := e.c.clock.Now()
+	var host hostKey // Pace's key; the budget keys by host and route itself
+	if p.Pace {
+		host = keyOf(o.URL)
+	}
 	if p.Pace && o.Header != nil {
 		// the host's instant is the world's, not test mode's
 		e.c.pacer.noteQuota(host, &oc, wall, p, e.probe && o.Attempt == 1)
 	}
-	d := decide(p, &oc, e.now(), p.random())
+	d := decide(p, &oc, wall.Add(e.skipped), p.random())
 	if p.Pace && d.verdict == Retry && !e.instant {
 		d = e.paceRetry(host, d, &oc, wall)
 	}
@@ -287,12 +300,12 @@ func (e *Execution) finished(o *Outcome) Decision {
 		e.emit(o, d, o.Attempt)
 		return stop
 	}
-	return e.commit(o, d, host, wall)
+	return e.commit(o, d, wall)
 }
 
 // commit completes a Retry with the limits outside the rules (the body must
 // be replayable, the budget must pay) and reports the decision.
-func (e *Execution) commit(o *Outcome, d decision, host hostKey, wall time.Time) Decision {
+func (e *Execution) commit(o *Outcome, d decision, wall time.Time) Decision {
 	if d.verdict == Retry {
 		switch {
 		case !o.Replayable:
@@ -328,7 +341,7 @@ func (e *Execution) overruled(o *Outcome) Decision {
 	} else {
 		d = e.p.schedule(decision{verdict: Retry, rule: RuleCondition}, &oc, e.now(), e.p.random())
 	}
-	return e.commit(o, d, keyOf(o.URL), e.c.clock.Now())
+	return e.commit(o, d, e.c.clock.Now())
 }
 
 func (e *Execution) ended(o *Outcome) Decision {

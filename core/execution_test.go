@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -246,7 +247,7 @@ func TestGiveUpErrorsMatchErrGaveUp(t *testing.T) {
 			t.Errorf("%v: errors.Is(context.DeadlineExceeded) = %v", r, !(r == ErrDeadline))
 		}
 	}
-	if errors.Is(context.DeadlineExceeded, ErrGaveUp) {
+	if err := fmt.Errorf("attempt: %w", context.DeadlineExceeded); errors.Is(err, ErrGaveUp) {
 		t.Error("context.DeadlineExceeded matches ErrGaveUp")
 	}
 }

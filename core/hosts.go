@@ -17,7 +17,8 @@ func keyOf(u *url.URL) hostKey {
 	if u == nil {
 		return hostKey{}
 	}
-	k := hostKey{scheme: lowerASCII(u.Scheme), host: lowerASCII(u.Hostname()), port: u.Port()}
+	host, port := splitHostPort(u.Host)
+	k := hostKey{scheme: lowerASCII(u.Scheme), host: lowerASCII(host), port: port}
 	if k.port == "" {
 		switch k.scheme {
 		case "https", "wss":
@@ -27,6 +28,41 @@ func keyOf(u *url.URL) hostKey {
 		}
 	}
 	return k
+}
+
+// splitHostPort splits a URL's Host as url.URL's Hostname and Port do, in
+// one pass: the port is what follows the last ':' when it is all digits
+// (and not inside IPv6 brackets), and brackets are dropped.
+func splitHostPort(hostPort string) (host, port string) {
+	host = hostPort
+	if i := lastColon(hostPort); i >= 0 && digits(hostPort[i+1:]) {
+		host, port = hostPort[:i], hostPort[i+1:]
+	}
+	if len(host) >= 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return host, port
+}
+
+func lastColon(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		switch s[i] {
+		case ':':
+			return i
+		case ']':
+			return -1
+		}
+	}
+	return -1
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // lowerASCII returns s with ASCII upper-case letters lowered; s itself,

@@ -78,8 +78,9 @@ type Policy struct {
 	// skips the hold but keeps those give-ups. See docs/pacing.md.
 	Pace bool
 	// AdaptivePace, with Pace, paces hosts that state no quota by a rate
-	// of their own, found from their 429s: each 429 cuts the host's rate
-	// to 0.7 times the rate its responses arrived at, and each success
+	// of their own, found from their 429s: a 429 cuts the host's rate to
+	// 0.7 times the rate its responses arrived at (at most once a second,
+	// so that a burst's 429s count once), and each success
 	// raises it by one request per second per second (AWS SDKs' adaptive
 	// retry mode, simplified). Requests to the host then leave 1/rate
 	// apart. Event.PaceRate shows the rate. Off, only stated quotas and
@@ -97,8 +98,10 @@ type Policy struct {
 // Default returns the policy Apply installs: at most 3 retries, waiting
 // 1s + U(0, 0.5s), 2s + U(0, 1s), then 4s + U(0, 2s) (Proportional(0.5)),
 // backoff capped at 30s, server waits honoured up to 30s, and the default
-// retry budget per host (see Budget): 100 retries per 10s plus one per five
-// successes, a retry that succeeds refunded.
+// retry budget per host and route (see Budget): 1,500 tokens per key and a
+// pool of 1,500 shared by the keys, a tolerance of 10.5s per failure
+// episode, then one retry per request paid by a fifth of the recent
+// traffic; a retry that succeeds is refunded.
 func Default() Policy {
 	return Policy{
 		MaxRetries:    3,

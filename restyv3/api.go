@@ -23,7 +23,7 @@ type Policy core.Policy
 type (
 	// Jitter spreads a backoff delay; see core.Jitter.
 	Jitter = core.Jitter
-	// Budget caps retries per host; see core.Budget.
+	// Budget caps retries per host and route; see core.Budget.
 	Budget = core.Budget
 	// Verdict is a condition's answer: Abstain, Retry or Stop.
 	Verdict = core.Verdict
