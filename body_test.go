@@ -84,8 +84,7 @@ type btServer struct {
 func newBTServer(t *testing.T, failures, status int) *btServer {
 	t.Helper()
 	s := &btServer{failures: failures, status: status}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
+	s.Server = serve(t, s.serve)
 	return s
 }
 
@@ -179,19 +178,19 @@ func btPolicy() Policy {
 // to.
 func btNewClient(t *testing.T, mode btCLMode, before func(c *resty.Client)) *resty.Client {
 	t.Helper()
-	c := resty.New().SetLogger(nopLogger{})
-	if before != nil {
-		before(c)
-	}
-	reset := c.RetryResetReaders
-	btPolicy().Apply(c)
+	var reset bool
+	c := newClient(t, btPolicy(), func(c *resty.Client) {
+		if before != nil {
+			before(c)
+		}
+		reset = c.RetryResetReaders
+	})
 	if c.RetryResetReaders != reset {
 		t.Errorf("Apply changed RetryResetReaders from %v to %v", reset, c.RetryResetReaders)
 	}
 	if mode == btCLClient {
 		c.SetContentLength(true)
 	}
-	t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
 	return c
 }
 

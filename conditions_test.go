@@ -27,26 +27,6 @@ import (
 // (one per client, so that parallel tests never share call counters), and
 // count the calls that reached the "server".
 
-const condURL = "http://restyretry.test/resource"
-
-// mockClient returns a resty client with p applied and a private mock
-// transport answering every method on condURL with r.
-func mockClient(p Policy, r httpmock.Responder) (*resty.Client, *httpmock.MockTransport) {
-	mt := httpmock.NewMockTransport()
-	mt.DontCheckMethod = true
-	for _, m := range condMethods {
-		mt.RegisterResponder(m, condURL, r)
-	}
-	c := resty.New().SetLogger(nopLogger{}).SetTransport(mt)
-	p.Apply(c)
-	return c, mt
-}
-
-var condMethods = []string{
-	http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
-	http.MethodPut, http.MethodDelete, http.MethodPost, http.MethodPatch,
-}
-
 // condIdempotent lists the methods of RFC 9110 §9.2.2, retried on every
 // retryable outcome.
 var condIdempotent = map[string]bool{

@@ -6,6 +6,7 @@ package restyretry
 // Helpers used by one test file only live in that file.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -26,6 +27,8 @@ import (
 	"time"
 
 	"github.com/go-resty/resty/v2"
+	"github.com/jarcoal/httpmock"
+	"github.com/restyretry/restyretry/retrytest"
 )
 
 // update rewrites the golden files under testdata/ with what the tests
@@ -97,56 +100,52 @@ func fastPolicy(maxRetries int) Policy {
 	return p
 }
 
-// scaledDefault is Default (its jitter and its retry budget included) with
-// its waits scaled down: base doubling to maxDelay.
-func scaledDefault(base, maxDelay time.Duration) Policy {
-	p := Default()
-	p.BaseDelay = base
-	p.MaxDelay = maxDelay
-	return p
-}
-
 // ---------------------------------------------------------------------------
 // Clients
 
 // newClient returns a quiet resty client with p applied whose idle
 // connections are closed when the test ends, so that goleak sees no
-// transport goroutines.
-func newClient(t testing.TB, p Policy) *resty.Client {
+// transport goroutines. Each of before runs on the client before Apply (to
+// set a transport, a hook or resty's own retry settings).
+func newClient(t testing.TB, p Policy, before ...func(*resty.Client)) *resty.Client {
+	t.Helper()
+	c := bareClient(t)
+	for _, f := range before {
+		f(c)
+	}
+	p.Apply(c)
+	return c
+}
+
+// bareClient is a quiet resty client with no policy applied, its idle
+// connections closed when the test ends.
+func bareClient(t testing.TB) *resty.Client {
 	t.Helper()
 	c := resty.New().SetLogger(nopLogger{})
-	p.Apply(c)
 	t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
 	return c
 }
 
-// dialClient returns a quiet client with p applied over its own transport
-// (no proxy, dials counted in *dials when dials is not nil). When delay is
-// positive the dialer holds each new connection for delay before handing it
-// to the transport, so that anything the server does right after accepting
-// is seen before the request is written. Its idle connections are closed
-// when the test ends.
-func dialClient(t testing.TB, p Policy, dials *atomic.Int32, delay time.Duration) *resty.Client {
-	t.Helper()
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if dials != nil {
-				dials.Add(1)
-			}
-			c, err := d.DialContext(ctx, network, addr)
-			if err == nil && delay > 0 {
-				time.Sleep(delay)
-			}
-			return c, err
-		},
-		MaxIdleConnsPerHost: 512,
-		MaxIdleConns:        512,
+// mockClient returns a resty client with p applied and a private mock
+// transport answering every method on condURL with r: no network, and no
+// call counter shared between parallel tests.
+func mockClient(p Policy, r httpmock.Responder) (*resty.Client, *httpmock.MockTransport) {
+	mt := httpmock.NewMockTransport()
+	mt.DontCheckMethod = true
+	for _, m := range condMethods {
+		mt.RegisterResponder(m, condURL, r)
 	}
-	c := resty.New().SetTransport(tr).SetLogger(nopLogger{})
+	c := resty.New().SetLogger(nopLogger{}).SetTransport(mt)
 	p.Apply(c)
-	t.Cleanup(tr.CloseIdleConnections)
-	return c
+	return c, mt
+}
+
+// condURL is where a mockClient's transport answers.
+const condURL = "http://restyretry.test/resource"
+
+var condMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+	http.MethodPut, http.MethodDelete, http.MethodPost, http.MethodPatch,
 }
 
 // countingTransport returns a transport without keep-alives (so every
@@ -299,6 +298,83 @@ func (l *requestLog) keysOf(key string) []string {
 	return append([]string(nil), l.keys[key]...)
 }
 
+// rawServer is a loopback listener whose connection n (1-based) is served
+// by h after the request's header was read: h writes a hand-made response,
+// and may cut it, stall it or garble its framing. h returning closes the
+// connection. Cleanup closes the listener and every connection and waits
+// for the handlers.
+type rawServer struct {
+	ln    net.Listener
+	conns atomic.Int32
+	url   string
+}
+
+func newRawServer(t *testing.T, h func(n int, req *http.Request, c net.Conn)) *rawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawServer{ln: ln, url: "http://" + ln.Addr().String()}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		open []net.Conn
+	)
+	spawn(&wg, func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := int(s.conns.Add(1))
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			spawn(&wg, func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				h(n, req, c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return s
+}
+
+// untilClosed blocks until the peer closes c (or the test's cleanup does).
+func untilClosed(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
+
+// okResponse is a complete 200 (or status) answer that closes the
+// connection.
+func okResponse(status int, body string) string {
+	return fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), len(body), body)
+}
+
+// hijack takes over the connection of a call so that a test can answer with
+// something that is not a complete HTTP response.
+func hijack(t *testing.T, w http.ResponseWriter) (net.Conn, io.Writer) {
+	t.Helper()
+	conn, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		t.Errorf("hijack: %v", err)
+		return nil, nil
+	}
+	return conn, buf
+}
+
 // refusedURL returns a URL on 127.0.0.1 where nothing listens, without a
 // trailing slash: the port of a TCP socket bound but never listening, held
 // until the test ends, so a dial is refused and no other test's server,
@@ -356,6 +432,50 @@ func eventClient(t testing.TB, p Policy) (*resty.Client, *eventLog) {
 	events := &eventLog{}
 	p.OnDecision = events.record
 	return newClient(t, p), events
+}
+
+// decidedClient is a quiet client with p applied in test mode on a fake
+// clock reading the wall clock's now: every decision as in production,
+// every wait skipped, each decided wait in its event's Wait. A Pace hold,
+// the one wait slept on the clock, moves the clock instead of the test.
+func decidedClient(t testing.TB, p Policy) (*resty.Client, *eventLog, *retrytest.Clock) {
+	t.Helper()
+	events := &eventLog{}
+	p.OnDecision = events.record
+	clock := retrytest.NewClock(time.Now())
+	c := bareClient(t)
+	ApplyOnClock(p, c, clock)
+	TestMode(c, -1)
+	return c, events, clock
+}
+
+// retryWaits returns the Wait of every Retry event: the waits decided.
+func retryWaits(evs []Event) []time.Duration {
+	var out []time.Duration
+	for _, ev := range evs {
+		if ev.Verdict == Retry {
+			out = append(out, ev.Wait)
+		}
+	}
+	return out
+}
+
+// checkWaits checks that evs hold exactly one Retry, whose wait came from
+// source and is in [lo, hi].
+func checkWaits(t *testing.T, evs []Event, source string, lo, hi time.Duration) {
+	t.Helper()
+	var retries []Event
+	for _, ev := range evs {
+		if ev.Verdict == Retry {
+			retries = append(retries, ev)
+		}
+	}
+	if len(retries) != 1 {
+		t.Fatalf("%d retries %+v, want 1", len(retries), retries)
+	}
+	if ev := retries[0]; ev.WaitSource != source || ev.Wait < lo || ev.Wait > hi {
+		t.Errorf("decided wait %v from %q, want in [%v, %v] from %q", ev.Wait, ev.WaitSource, lo, hi, source)
+	}
 }
 
 // attemptsOf returns the Attempt of every event.

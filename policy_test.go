@@ -225,11 +225,22 @@ func timed(f func()) time.Duration {
 	return time.Since(start)
 }
 
+// waitsSkipped reports whether a request that took took did not sleep the
+// waits it decided (evs, in test mode, carry them: Default's are seconds).
+// No speed limit: a request that slept them cannot take less.
+func waitsSkipped(evs []Event, took time.Duration) bool {
+	var sum time.Duration
+	for _, w := range retryWaits(evs) {
+		sum += w
+	}
+	return len(evs) > 0 && took < sum
+}
+
 func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503, 503, 200))
 	// Default waits at least 1s and then 2s between these attempts.
-	c := newClient(t, Default().TestMode(-1))
+	c, events := eventClient(t, Default().TestMode(-1))
 	var resp *resty.Response
 	var err error
 	took := timed(func() { resp, err = c.R().Get(srv.URL) })
@@ -239,8 +250,8 @@ func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
 	if n := srv.count(""); n != 3 {
 		t.Errorf("%d attempts, want 3", n)
 	}
-	if took >= 500*time.Millisecond {
-		t.Errorf("took %v, want the waits skipped (Default would wait ≥ 3s)", took)
+	if w := retryWaits(events.all()); len(w) != 2 || w[0] < time.Second || w[1] < 2*time.Second || !waitsSkipped(events.all(), took) {
+		t.Errorf("took %v with decided waits %v, want Default's (≥ 1s, ≥ 2s) skipped", took, w)
 	}
 }
 
@@ -259,7 +270,7 @@ func TestControlPolicyTestModeCaps(t *testing.T) {
 		{"nocap", p.TestMode(-1), 4, 3},
 		{"above", p.TestMode(10), 4, 3}, // a cap never raises MaxRetries
 	} {
-		c := newClient(t, tc.p)
+		c, events := eventClient(t, tc.p)
 		var err error
 		took := timed(func() { _, err = c.R().SetHeader("X-Test-ID", tc.id).Get(srv.URL) })
 		if err != nil {
@@ -268,8 +279,8 @@ func TestControlPolicyTestModeCaps(t *testing.T) {
 		if n := srv.count(tc.id); n != tc.attempts {
 			t.Errorf("%s: %d attempts, want %d", tc.id, n, tc.attempts)
 		}
-		if took >= 500*time.Millisecond {
-			t.Errorf("%s: took %v, want the waits skipped", tc.id, took)
+		if tc.attempts > 1 && !waitsSkipped(events.all(), took) {
+			t.Errorf("%s: took %v, decided waits %v, want them skipped", tc.id, took, retryWaits(events.all()))
 		}
 	}
 	if p.MaxRetries != 3 {
@@ -281,23 +292,20 @@ func TestControlPerRequestPolicyTestMode(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503, 503, 200))
 	c := newClient(t, fastPolicy(1)) // not in test mode
+	var events eventLog
+	rp := Default().TestMode(-1)
+	rp.OnDecision = events.record
 	var resp *resty.Response
 	var err error
 	took := timed(func() {
-		resp, err = c.R().SetContext(WithPolicy(context.Background(), Default().TestMode(-1))).Get(srv.URL)
+		resp, err = c.R().SetContext(WithPolicy(context.Background(), rp)).Get(srv.URL)
 	})
 	if err != nil || resp.StatusCode() != 200 || srv.count("") != 3 {
 		t.Fatalf("got (%v, %v) after %d attempts, want 200 after 3", resp, err, srv.count(""))
 	}
-	if took >= 500*time.Millisecond {
-		t.Errorf("took %v, want the per-request policy's waits skipped (Default would wait ≥ 3s)", took)
+	if !waitsSkipped(events.all(), took) {
+		t.Errorf("took %v, decided waits %v, want the per-request policy's waits skipped", took, retryWaits(events.all()))
 	}
-}
-
-// productionClient stands for application code that builds its own
-// client with the Default policy.
-func productionClient() *resty.Client {
-	return Apply(resty.New().SetLogger(nopLogger{}))
 }
 
 func TestControlClientTestMode(t *testing.T) {
@@ -309,25 +317,26 @@ func TestControlClientTestMode(t *testing.T) {
 		}
 		w.WriteHeader(503)
 	})
-	c := productionClient()
-	t.Cleanup(c.GetClient().CloseIdleConnections)
+	c, events := eventClient(t, Default()) // application code's own client, Default policy
 	if got := TestMode(c, -1); got != c {
 		t.Fatalf("TestMode returned another client")
 	}
 
-	run := func(id string, ctx context.Context) (int, time.Duration) {
+	// run returns the status, and whether the decided waits were skipped.
+	run := func(id string, ctx context.Context) (int, bool) {
 		t.Helper()
 		var resp *resty.Response
 		var err error
+		events.take()
 		took := timed(func() { resp, err = c.R().SetContext(ctx).SetHeader("X-Test-ID", id).Get(srv.URL) })
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		return resp.StatusCode(), took
+		return resp.StatusCode(), waitsSkipped(events.take(), took)
 	}
 
-	if status, took := run("flaky-client", context.Background()); status != 200 || took >= 500*time.Millisecond {
-		t.Errorf("client policy: status %d in %v, want 200 with the waits skipped", status, took)
+	if status, skipped := run("flaky-client", context.Background()); status != 200 || !skipped {
+		t.Errorf("client policy: status %d, waits skipped %v, want 200 with the waits skipped", status, skipped)
 	}
 	if n := srv.count("flaky-client"); n != 3 {
 		t.Errorf("client policy: %d attempts, want 3", n)
@@ -336,8 +345,9 @@ func TestControlClientTestMode(t *testing.T) {
 	// A per-request policy used with a test-mode client is in test mode too.
 	rp := Default()
 	rp.MaxRetries = 5
-	if status, took := run("req", WithPolicy(context.Background(), rp)); status != 503 || took >= 500*time.Millisecond {
-		t.Errorf("per-request policy: status %d in %v, want 503 with the waits skipped", status, took)
+	rp.OnDecision = events.record
+	if status, skipped := run("req", WithPolicy(context.Background(), rp)); status != 503 || !skipped {
+		t.Errorf("per-request policy: status %d, waits skipped %v, want 503 with the waits skipped", status, skipped)
 	}
 	if n := srv.count("req"); n != 6 {
 		t.Errorf("per-request policy MaxRetries 5: %d attempts, want 6", n)
@@ -355,8 +365,7 @@ func TestControlClientTestMode(t *testing.T) {
 func TestControlClientTestModeWithoutPolicy(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, nil, statuses(503))
-	c := resty.New().SetLogger(nopLogger{})
-	t.Cleanup(c.GetClient().CloseIdleConnections)
+	c := bareClient(t)
 	if got := TestMode(c, 2); got != c {
 		t.Fatalf("TestMode returned another client")
 	}

@@ -5,7 +5,6 @@ package restyretry
 // elsewhere.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,71 +26,6 @@ import (
 // hangLimit is how long a request may take before the test calls it a
 // hang. It is no speed assertion: a request that works takes milliseconds.
 const hangLimit = 10 * time.Second
-
-// rawServer is a loopback listener whose connection n (1-based) is served
-// by h after the request's header was read: h writes a hand-made response,
-// and may cut it, stall it or garble its framing. h returning closes the
-// connection. Cleanup closes the listener and every connection and waits
-// for the handlers.
-type rawServer struct {
-	ln    net.Listener
-	conns atomic.Int32
-	url   string
-}
-
-func newRawServer(t *testing.T, h func(n int, req *http.Request, c net.Conn)) *rawServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawServer{ln: ln, url: "http://" + ln.Addr().String()}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		open []net.Conn
-	)
-	spawn(&wg, func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := int(s.conns.Add(1))
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			spawn(&wg, func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				h(n, req, c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return s
-}
-
-// untilClosed blocks until the peer closes c (or the test's cleanup does).
-func untilClosed(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
-
-// okResponse is a complete 200 (or status) answer that closes the
-// connection.
-func okResponse(status int, body string) string {
-	return fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		status, http.StatusText(status), len(body), body)
-}
 
 // within runs f and fails the test if it has not returned after hangLimit.
 func within(t *testing.T, what string, f func()) {

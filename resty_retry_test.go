@@ -31,6 +31,8 @@ import (
 	"github.com/go-resty/resty/v2"
 )
 
+// TestScheduleTiming checks the waits the policy decides, in test mode:
+// the schedule, not the machine's timers.
 func TestScheduleTiming(t *testing.T) {
 	t.Parallel()
 	policy := func() Policy {
@@ -44,34 +46,37 @@ func TestScheduleTiming(t *testing.T) {
 	}
 	run := func(t *testing.T, p Policy) []time.Duration {
 		ts := newTestServer(t, nil, statuses(503, 503, 503, 200))
-		resp, err := newClient(t, p).R().Get(ts.URL)
+		c, events, _ := decidedClient(t, p)
+		resp, err := c.R().Get(ts.URL)
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 		}
 		if n := ts.calls(); n != 4 {
 			t.Fatalf("server saw %d calls, want 4", n)
 		}
-		return ts.gaps()
+		return retryWaits(events.all())
 	}
 
 	t.Run("exact", func(t *testing.T) {
 		p := policy()
 		p.Rand = func() float64 { return 0.5 } // waits 1.25 × 20, 40, 80ms
 		want := []time.Duration{25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}
-		var upper []time.Duration
-		for _, w := range want {
-			upper = append(upper, 3*w+200*time.Millisecond)
+		if got := run(t, p); !slices.Equal(got, want) {
+			t.Errorf("decided waits %v, want %v", got, want)
 		}
-		checkGaps(t, run(t, p), want, upper)
 	})
 	t.Run("random", func(t *testing.T) {
 		// Proportional(0.5): each wait is in [d, 1.5d).
 		base := []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond}
-		var upper []time.Duration
-		for _, d := range base {
-			upper = append(upper, 3*(d*3/2)+200*time.Millisecond)
+		got := run(t, policy())
+		if len(got) != len(base) {
+			t.Fatalf("decided waits %v, want %d", got, len(base))
 		}
-		checkGaps(t, run(t, policy()), base, upper)
+		for i, d := range base {
+			if got[i] < d || got[i] >= d*3/2 {
+				t.Errorf("wait before retry %d = %v, want in [%v, %v) (all %v)", i+1, got[i], d, d*3/2, got)
+			}
+		}
 	})
 }
 
@@ -82,11 +87,9 @@ func TestNoSleepAfterLastAttempt(t *testing.T) {
 	p.BaseDelay = 300 * time.Millisecond // waits 300ms, 600ms; a third would be 1.2s
 	p.Multiplier = 2
 	ts := newTestServer(t, nil, statuses(503))
-	c := newClient(t, p)
+	c, events, _ := decidedClient(t, p)
 
-	start := time.Now()
 	resp, err := c.R().Get(ts.URL)
-	done := time.Now()
 
 	if n := ts.calls(); n != 3 {
 		t.Fatalf("server saw %d calls, want 3", n)
@@ -97,15 +100,13 @@ func TestNoSleepAfterLastAttempt(t *testing.T) {
 	if errors.Is(err, ErrGaveUp) {
 		t.Errorf("running out of retries is not a give-up, got %v", err)
 	}
-	checkGaps(t, ts.gaps(),
-		[]time.Duration{300 * time.Millisecond, 600 * time.Millisecond},
-		[]time.Duration{900 * time.Millisecond, 1500 * time.Millisecond})
-	at := ts.times()
-	if tail := done.Sub(at[len(at)-1]); tail >= 600*time.Millisecond {
-		t.Errorf("returned %v after the last attempt arrived; a sleep after the last attempt (1.2s) is suspected", tail)
+	evs := events.all()
+	if got, want := retryWaits(evs), []time.Duration{300 * time.Millisecond, 600 * time.Millisecond}; !slices.Equal(got, want) {
+		t.Errorf("decided waits %v, want %v", got, want)
 	}
-	if total := done.Sub(start); total >= 1500*time.Millisecond {
-		t.Errorf("request took %v, want about 900ms and < 1.5s", total)
+	// A sleep after the last attempt would be a Retry (of 1.2s) for it.
+	if last := evs[len(evs)-1]; last.Attempt != 3 || last.Verdict != Stop || last.Wait != 0 {
+		t.Errorf("last event %+v, want attempt 3 stopped with no wait", last)
 	}
 }
 
@@ -149,12 +150,10 @@ func TestRestyClampNeutralised(t *testing.T) {
 				t.Errorf("gap %v shorter than the 5ms backoff (gaps %v)", g, gaps)
 			}
 		}
-		sorted := slices.Sorted(slices.Values(gaps))
-		if med := sorted[len(sorted)/2]; med >= 60*time.Millisecond {
-			t.Errorf("median gap %v, want well under resty's 100ms minimum (gaps %v)", med, gaps)
-		}
-		if sum >= 700*time.Millisecond {
-			t.Errorf("ten 5ms waits took %v, want well under the 1s resty's clamp would force", sum)
+		// resty's clamp would make the ten gaps at least 10 × 100ms: a
+		// sum below that is no speed limit, the clamp cannot produce it.
+		if sum >= time.Second {
+			t.Errorf("ten 5ms waits took %v, want under the 1s resty's clamp would force (gaps %v)", sum, gaps)
 		}
 	})
 
@@ -174,16 +173,17 @@ func TestRestyClampNeutralised(t *testing.T) {
 				p.BaseDelay = 60 * time.Millisecond
 				p.Multiplier = 1
 				ts := newTestServer(t, nil, statuses(503, 503, 200))
-				c := resty.New().SetLogger(nopLogger{}).SetRetryWaitTime(tc.min).SetRetryMaxWaitTime(tc.max)
-				t.Cleanup(func() { c.GetClient().CloseIdleConnections() })
-				p.Apply(c)
+				c := newClient(t, p, func(c *resty.Client) { c.SetRetryWaitTime(tc.min).SetRetryMaxWaitTime(tc.max) })
 				resp, err := c.R().Get(ts.URL)
 				if err != nil || resp.StatusCode() != 200 {
 					t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 				}
+				// Real waits, resty's own sleep: never cut below 60ms, and
+				// never raised to the 400ms minimum (no speed limit: the
+				// clamp cannot produce a shorter gap).
 				checkGaps(t, ts.gaps(),
 					[]time.Duration{60 * time.Millisecond, 60 * time.Millisecond},
-					[]time.Duration{350 * time.Millisecond, 350 * time.Millisecond})
+					[]time.Duration{400 * time.Millisecond, 400 * time.Millisecond})
 			})
 		}
 	})
@@ -201,53 +201,43 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	resp, err := newClient(t, p).R().Get(ts.URL)
+	c, events, _ := decidedClient(t, p)
+	resp, err := c.R().Get(ts.URL)
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 	}
 	// The hint is a floor with at most 10% (100ms) added.
-	checkGaps(t, ts.gaps(), []time.Duration{time.Second}, []time.Duration{3 * time.Second})
+	checkWaits(t, events.all(), "Retry-After", time.Second, 1100*time.Millisecond)
 }
 
 func TestRetryAfterHTTPDate(t *testing.T) {
 	t.Parallel()
 	p := fastPolicy(3)
 	p.MaxRetryAfter = 5 * time.Second
-	var (
-		mu   sync.Mutex
-		date time.Time // written by call 1, read after the request
-	)
+	c, events, clock := decidedClient(t, p)
 	ts := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
-			// The header has whole seconds: pick the second that is
-			// between 1s and 2s ahead.
-			d := time.Now().Truncate(time.Second).Add(2 * time.Second)
-			mu.Lock()
-			date = d
-			mu.Unlock()
-			w.Header().Set("Retry-After", d.UTC().Format(http.TimeFormat))
+			// The headers have whole seconds: a date 2s after the
+			// response's own Date, on the client's clock, which stands
+			// still while the request is answered.
+			now := clock.Now()
+			w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+			w.Header().Set("Retry-After", now.Add(2*time.Second).UTC().Format(http.TimeFormat))
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok")
 	})
-	resp, err := newClient(t, p).R().Get(ts.URL)
+	resp, err := c.R().Get(ts.URL)
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 	}
-	at := ts.times()
-	if len(at) != 2 {
-		t.Fatalf("server saw %d calls, want 2", len(at))
+	if n := ts.calls(); n != 2 {
+		t.Fatalf("server saw %d calls, want 2", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	// The retry must not arrive before the date the server named (wall
-	// clock; Truncate dropped the monotonic reading). 20ms covers the
-	// nanoseconds HTTP dates cannot express.
-	if early := date.Sub(at[1]); early > 20*time.Millisecond {
-		t.Errorf("retry arrived %v before the Retry-After date", early)
-	}
-	checkGaps(t, ts.gaps(), []time.Duration{time.Second}, []time.Duration{4 * time.Second})
+	// The retry must not leave before the date the server named: the wait
+	// is the 2s left to it, with at most 10% added.
+	checkWaits(t, events.all(), "Retry-After", 2*time.Second, 2200*time.Millisecond)
 }
 
 func TestRetryAfterPastDate(t *testing.T) {
@@ -262,12 +252,13 @@ func TestRetryAfterPastDate(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	resp, err := newClient(t, p).R().Get(ts.URL)
+	c, events, _ := decidedClient(t, p)
+	resp, err := c.R().Get(ts.URL)
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 	}
 	// A past date is no reason to come back sooner than the backoff.
-	checkGaps(t, ts.gaps(), []time.Duration{time.Second}, []time.Duration{4 * time.Second})
+	checkWaits(t, events.all(), SourceBackoff, time.Second, time.Second)
 }
 
 func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
@@ -285,13 +276,14 @@ func TestRetryAfterMalformedFallsBackToBackoff(t *testing.T) {
 				}
 				io.WriteString(w, "ok")
 			})
-			resp, err := newClient(t, p).R().Get(ts.URL)
+			c, events, _ := decidedClient(t, p)
+			resp, err := c.R().Get(ts.URL)
 			if err != nil || resp.StatusCode() != 200 {
 				t.Fatalf("got (%v, %v), want 200 and no error", resp.StatusCode(), err)
 			}
-			// Backoff is 30ms; honouring "1.5" or "1 s" would take >= 1s,
-			// reading "-1" as "now" would take about 0.
-			checkGaps(t, ts.gaps(), []time.Duration{30 * time.Millisecond}, []time.Duration{700 * time.Millisecond})
+			// Backoff is 30ms; honouring "1.5" or "1 s" would wait >= 1s,
+			// reading "-1" as "now" would wait 0.
+			checkWaits(t, events.all(), SourceBackoff, 30*time.Millisecond, 30*time.Millisecond)
 		})
 	}
 }
@@ -305,10 +297,10 @@ func TestRetryAfterTooLong(t *testing.T) {
 		w.WriteHeader(http.StatusTooManyRequests)
 		fmt.Fprintf(w, "attempt %d", n)
 	})
-	start := time.Now()
-	resp, err := newClient(t, p).R().SetContext(safetyNet(t)).Get(ts.URL)
-	if d := time.Since(start); d >= 500*time.Millisecond {
-		t.Errorf("took %v, want an immediate give-up", d)
+	c, events := eventClient(t, p)
+	resp, err := c.R().SetContext(safetyNet(t)).Get(ts.URL)
+	if evs := events.all(); len(evs) != 1 || evs[0].Verdict != Stop || evs[0].GiveUp == nil {
+		t.Errorf("events %+v, want one give-up and no retry: the hour is refused, not slept", evs)
 	}
 	if !errors.Is(err, ErrGaveUp) || !errors.Is(err, ErrWaitTooLong) {
 		t.Fatalf("err = %v, want ErrGaveUp and ErrWaitTooLong", err)
@@ -331,10 +323,10 @@ func TestUnauthorizedNeverRetried(t *testing.T) {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusUnauthorized)
 	})
-	start := time.Now()
-	resp, err := newClient(t, fastPolicy(3)).R().Get(ts.URL)
-	if d := time.Since(start); d >= 500*time.Millisecond {
-		t.Errorf("took %v, want no wait", d)
+	c, events := eventClient(t, fastPolicy(3))
+	resp, err := c.R().Get(ts.URL)
+	if evs := events.all(); len(evs) != 1 || evs[0].Verdict != Stop || evs[0].Wait != 0 {
+		t.Errorf("events %+v, want one stop with no wait", evs)
 	}
 	if err != nil || resp == nil || resp.StatusCode() != 401 {
 		t.Fatalf("got (%v, %v), want (401, nil)", resp, err)
@@ -350,7 +342,6 @@ func TestDeadlineTooClose(t *testing.T) {
 	// immediate: sleeping until the deadline would also end with
 	// context.DeadlineExceeded, but after ~600ms and without ErrGaveUp.
 	const deadline = 600 * time.Millisecond
-	const prompt = 450 * time.Millisecond // well below the deadline, with room for a busy machine
 
 	t.Run("backoff", func(t *testing.T) {
 		p := fastPolicy(3)
@@ -358,11 +349,9 @@ func TestDeadlineTooClose(t *testing.T) {
 		ts := newTestServer(t, nil, statuses(503))
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
-		start := time.Now()
-		resp, err := newClient(t, p).R().SetContext(ctx).Get(ts.URL)
-		if d := time.Since(start); d >= prompt {
-			t.Errorf("took %v, want a prompt give-up", d)
-		}
+		c, events := eventClient(t, p)
+		resp, err := c.R().SetContext(ctx).Get(ts.URL)
+		checkGaveUpAtOnce(t, events.all())
 		if !errors.Is(err, ErrGaveUp) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrDeadline) {
 			t.Fatalf("err = %v, want ErrGaveUp, ErrDeadline and context.DeadlineExceeded", err)
 		}
@@ -381,11 +370,9 @@ func TestDeadlineTooClose(t *testing.T) {
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
-		start := time.Now()
-		resp, err := newClient(t, fastPolicy(3)).R().SetContext(ctx).Get(ts.URL)
-		if d := time.Since(start); d >= prompt {
-			t.Errorf("took %v, want a prompt give-up", d)
-		}
+		c, events := eventClient(t, fastPolicy(3))
+		resp, err := c.R().SetContext(ctx).Get(ts.URL)
+		checkGaveUpAtOnce(t, events.all())
 		if !errors.Is(err, ErrGaveUp) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v, want ErrGaveUp and context.DeadlineExceeded", err)
 		}
@@ -404,14 +391,12 @@ func TestDeadlineTooClose(t *testing.T) {
 		p := fastPolicy(3)
 		p.BaseDelay = time.Second
 		tr, dials := countingTransport()
-		c := newClient(t, p).SetTransport(tr)
+		c, events := eventClient(t, p)
+		c.SetTransport(tr)
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
-		start := time.Now()
 		_, err := c.R().SetContext(ctx).Get(refusedURL(t))
-		if d := time.Since(start); d >= prompt {
-			t.Errorf("took %v, want a prompt give-up", d)
-		}
+		checkGaveUpAtOnce(t, events.all())
 		if !errors.Is(err, ErrGaveUp) || !errors.Is(err, syscall.ECONNREFUSED) || !errors.Is(err, ErrDeadline) {
 			t.Fatalf("err = %v, want ErrGaveUp, ErrDeadline and ECONNREFUSED", err)
 		}
@@ -434,14 +419,12 @@ func TestDeadlineTooClose(t *testing.T) {
 			}
 		})
 		tr, _ := countingTransport()
-		c := newClient(t, p).SetTransport(tr)
+		c, events := eventClient(t, p)
+		c.SetTransport(tr)
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
-		start := time.Now()
 		_, err := c.R().SetContext(ctx).Get(ts.URL)
-		if d := time.Since(start); d >= prompt {
-			t.Errorf("took %v, want a prompt stop", d)
-		}
+		checkGaveUpAtOnce(t, events.all())
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("err = %v, want the body read error", err)
 		}
@@ -451,6 +434,15 @@ func TestDeadlineTooClose(t *testing.T) {
 	})
 }
 
+// checkGaveUpAtOnce checks that evs are one give-up on the deadline and no
+// retry: the request ended on the decision, without sleeping toward it.
+func checkGaveUpAtOnce(t *testing.T, evs []Event) {
+	t.Helper()
+	if len(evs) != 1 || evs[0].Verdict != Stop || evs[0].GiveUp == nil || !errors.Is(evs[0].GiveUp, ErrDeadline) {
+		t.Errorf("events %+v, want one give-up with ErrDeadline and no retry", evs)
+	}
+}
+
 func TestCancelDuringWait(t *testing.T) {
 	t.Parallel()
 	p := fastPolicy(3)
@@ -458,18 +450,23 @@ func TestCancelDuringWait(t *testing.T) {
 	ts := newTestServer(t, nil, statuses(503))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stop := time.AfterFunc(150*time.Millisecond, cancel)
-	defer stop.Stop()
+	// Cancel once the 2s wait is decided, before resty sleeps it.
+	p.OnDecision = func(ev Event) {
+		if ev.Verdict == Retry {
+			cancel()
+		}
+	}
 
 	start := time.Now()
 	_, err := newClient(t, p).R().SetContext(ctx).Get(ts.URL)
-	if d := time.Since(start); d >= time.Second {
-		t.Errorf("took %v, want a return soon after the cancel at 150ms", d)
+	// Not a speed limit: sleeping the decided wait out takes 2s at least.
+	if d := time.Since(start); d >= p.BaseDelay {
+		t.Errorf("took %v, want the cancel to end the %v wait", d, p.BaseDelay)
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	time.Sleep(50 * time.Millisecond) // a stray attempt would arrive now
+	// Get has returned: no attempt of this request can still be on its way.
 	if n := ts.calls(); n != 1 {
 		t.Errorf("server saw %d calls, want 1", n)
 	}
@@ -498,18 +495,6 @@ func TestRefusedConnectionsRetried(t *testing.T) {
 			}
 		})
 	}
-}
-
-// hijack takes over the connection of a call so that a test can answer with
-// something that is not a complete HTTP response.
-func hijack(t *testing.T, w http.ResponseWriter) (net.Conn, io.Writer) {
-	t.Helper()
-	conn, buf, err := w.(http.Hijacker).Hijack()
-	if err != nil {
-		t.Errorf("hijack: %v", err)
-		return nil, nil
-	}
-	return conn, buf
 }
 
 func TestDroppedConnections(t *testing.T) {
@@ -1119,6 +1104,13 @@ func newKeyServer(t *testing.T) *keyServer {
 	return ks
 }
 
+// keyPolicy is fastPolicy(3) with AddIdempotencyKey.
+func keyPolicy() Policy {
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	return p
+}
+
 func (ks *keyServer) seen(id string) []string {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
@@ -1127,7 +1119,7 @@ func (ks *keyServer) seen(id string) []string {
 
 func TestControlIdempotencyKeyAdded(t *testing.T) {
 	t.Parallel()
-	ks, c := keyClient(t)
+	ks, c := newKeyServer(t), newClient(t, keyPolicy())
 
 	var first []string
 	for _, id := range []string{"post-1", "post-2"} {
@@ -1176,7 +1168,7 @@ func TestControlIdempotencyKeyKeepsCallersKey(t *testing.T) {
 		{"client", "", "client-key-1", "client-key-1 client-key-1 client-key-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ks, c := keyClient(t)
+			ks, c := newKeyServer(t), newClient(t, keyPolicy())
 			if tc.onClient != "" {
 				c.SetHeader("Idempotency-Key", tc.onClient)
 			}
@@ -1194,16 +1186,9 @@ func TestControlIdempotencyKeyKeepsCallersKey(t *testing.T) {
 	}
 }
 
-// keyClient is a key server and a client with AddIdempotencyKey, 3 retries.
-func keyClient(t *testing.T) (*keyServer, *resty.Client) {
-	p := fastPolicy(3)
-	p.AddIdempotencyKey = true
-	return newKeyServer(t), newClient(t, p)
-}
-
 func TestControlIdempotencyKeyNotOnGet(t *testing.T) {
 	t.Parallel()
-	ks, c := keyClient(t)
+	ks, c := newKeyServer(t), newClient(t, keyPolicy())
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		if _, err := c.R().SetHeader("X-Test-ID", m).Execute(m, ks.URL); err != nil {
 			t.Fatal(err)
@@ -1735,8 +1720,7 @@ func TestUsageDoNotParseResponseDrained(t *testing.T) {
 	t.Cleanup(srv.Close)
 	tr := &bodyTracker{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(tr.closeAll)
-	c := resty.New().SetLogger(nopLogger{}).SetTransport(tr)
-	fastPolicy(3).Apply(c)
+	c := newClient(t, fastPolicy(3), func(c *resty.Client) { c.SetTransport(tr) })
 
 	runtime.GC()
 	goroutines := runtime.NumGoroutine()
@@ -1831,8 +1815,7 @@ func TestUsageAfterResponseErrorStatusRetried(t *testing.T) {
 	}
 	for _, order := range []string{"hook after Apply", "hook before Apply"} {
 		t.Run(order, func(t *testing.T) {
-			c := resty.New().SetLogger(nopLogger{})
-			t.Cleanup(c.GetClient().CloseIdleConnections)
+			c := bareClient(t)
 			if order == "hook before Apply" {
 				c.OnAfterResponse(middleware)
 				fastPolicy(3).Apply(c)
@@ -2121,8 +2104,7 @@ func TestUsageHTTP2AbortedStreamRetried(t *testing.T) {
 				srv, c = http2Server(t, h)
 			} else {
 				srv = serve(t, h)
-				c = resty.New().SetLogger(nopLogger{})
-				t.Cleanup(c.GetClient().CloseIdleConnections)
+				c = bareClient(t)
 			}
 			srv.Config.ErrorLog = nil
 			fastPolicy(3).Apply(c)
@@ -2391,15 +2373,13 @@ func TestRefusalStandsForTheExecute(t *testing.T) {
 	}
 }
 
-// paceServer answers /block?ms=N with a 429 that names an instant N
+// paceReply answers /block?ms=N with a 429 that names an instant N
 // milliseconds ahead (Retry-After-Ms), and 200 to anything else.
-func paceServer(t *testing.T) *testServer {
-	return newTestServer(t, byPath, func(w http.ResponseWriter, r *http.Request, _ int) {
-		if r.URL.Path == "/block" {
-			w.Header().Set("Retry-After-Ms", r.URL.Query().Get("ms"))
-			w.WriteHeader(http.StatusTooManyRequests)
-		}
-	})
+func paceReply(w http.ResponseWriter, r *http.Request, _ int) {
+	if r.URL.Path == "/block" {
+		w.Header().Set("Retry-After-Ms", r.URL.Query().Get("ms"))
+		w.WriteHeader(http.StatusTooManyRequests)
+	}
 }
 
 // blockHost makes c learn that its quota at ts is spent for ms
@@ -2438,7 +2418,7 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 		"AddIdempotencyKey": func(p *Policy) { p.AddIdempotencyKey = true },
 	} {
 		t.Run(name, func(t *testing.T) {
-			ts := paceServer(t)
+			ts := newTestServer(t, byPath, paceReply)
 			var events eventLog
 			p := fastPolicy(0)
 			p.Pace = true
@@ -2475,7 +2455,7 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 func TestPaceAtSendRefusalAndLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("rounds add up", func(t *testing.T) {
-		ts := paceServer(t)
+		ts := newTestServer(t, byPath, paceReply)
 		p := fastPolicy(0)
 		p.Pace = true
 		p.MaxRetryAfter = time.Second
@@ -2496,7 +2476,7 @@ func TestPaceAtSendRefusalAndLimits(t *testing.T) {
 		}
 	})
 	t.Run("a give-up at send is reported once", func(t *testing.T) {
-		ts := paceServer(t)
+		ts := newTestServer(t, byPath, paceReply)
 		var events eventLog
 		p := fastPolicy(0)
 		p.Pace = true
@@ -2519,7 +2499,7 @@ func TestPaceAtSendRefusalAndLimits(t *testing.T) {
 		}
 	})
 	t.Run("test mode reports a hold once", func(t *testing.T) {
-		ts := paceServer(t)
+		ts := newTestServer(t, byPath, paceReply)
 		var events eventLog
 		p := fastPolicy(0)
 		p.Pace = true

@@ -140,8 +140,7 @@ func TestUsageReusedRequestResendCount(t *testing.T) {
 	})
 	rt := &resendTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(rt.base.CloseIdleConnections)
-	c := resty.New().SetLogger(nopLogger{}).SetTransport(rt)
-	fastPolicy(3).Apply(c)
+	c := newClient(t, fastPolicy(3), func(c *resty.Client) { c.SetTransport(rt) })
 	req := c.R()
 	for i := range 3 {
 		req.SetHeader("X-Poll", strconv.Itoa(i))
@@ -357,8 +356,7 @@ func TestUsageNestedRequestInHook(t *testing.T) {
 	var events eventLog
 	p := fastPolicy(3)
 	p.OnDecision = events.record
-	c := resty.New().SetLogger(nopLogger{}).SetTransport(rt)
-	p.Apply(c)
+	c := newClient(t, p, func(c *resty.Client) { c.SetTransport(rt) })
 	var innerResp *resty.Response
 	var innerErr error
 	c.OnAfterResponse(func(c *resty.Client, resp *resty.Response) error {
@@ -494,8 +492,7 @@ func TestUsageMiddlewareContextSurvivesToHooks(t *testing.T) {
 		{"error hook after exhausted retries", &exhausted, http.MethodGet, "down"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := resty.New().SetLogger(nopLogger{})
-			t.Cleanup(c.GetClient().CloseIdleConnections)
+			c := bareClient(t)
 			if tc.p != nil {
 				tc.p.Apply(c)
 			}
