@@ -115,26 +115,24 @@ func TestRunFast(t *testing.T) {
 	between(t, "/orders wait", s[11][0], 0, 0.01)
 }
 
-// TestRunDefaultSchedule plays the demo as `go run` does and checks that the
-// Default schedule is the documented one and is really waited.
+// TestRunDefaultSchedule plays the demo with the presets as `go run` uses
+// them, in test mode: every decision as in production, the waits skipped,
+// so the trace shows the documented Default schedule as decided. (CI's
+// `go run ./examples/basic` step plays it with the real waits.)
 func TestRunDefaultSchedule(t *testing.T) {
 	var out bytes.Buffer
-	start := time.Now()
-	if err := run(&out, restyretry.Default(), restyretry.Interactive()); err != nil {
+	if err := run(&out, restyretry.Default().TestMode(-1), restyretry.Interactive().TestMode(-1)); err != nil {
 		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
 	}
-	took := time.Since(start)
 	s := matchTrace(t, out.String())
 	between(t, "/flaky wait 1", s[0][0], 1.00, 1.50)
 	between(t, "/flaky wait 2", s[1][0], 2.00, 3.00)
-	if total := s[3][0]; total < s[0][0]+s[1][0]-0.02 {
-		t.Errorf("/flaky took %.2fs, less than its waits %.2fs + %.2fs", total, s[0][0], s[1][0])
-	}
 	between(t, "/limited wait", s[4][0], 1.00, 1.10)
 	// Interactive waits 50–100ms before its first retry.
 	between(t, "/orders wait", s[11][0], 0.05, 0.10)
-	// How long newcomers wait; a speed target, so logged, not asserted.
-	t.Logf("demo took %v", took)
+	if total := s[3][0]; total >= s[0][0]+s[1][0] {
+		t.Errorf("/flaky took %.2fs, not less than its waits %.2fs + %.2fs: test mode slept", total, s[0][0], s[1][0])
+	}
 }
 
 // TestRunReportsMismatch checks that run fails when an outcome differs from
