@@ -414,7 +414,6 @@ func truncated(resp *resty.Response, err error, c *resty.Client) bool {
 	return core.ReadFailure(err)
 }
 
-
 // proxyRefused gives a proxy's refusal of a CONNECT the form net/http
 // gives every other proxy failure, a *net.OpError with Op "proxyconnect",
 // which the core knows as permanent: net/http reports a CONNECT answered
