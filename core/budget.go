@@ -202,6 +202,7 @@ type budgetTicket struct {
 	key      budgetKey // where the reservation and the last payment are
 	reserved int64     // milli: tokens set aside for the request's next retries
 	pay      payment   // how the last granted retry was paid
+	paidSlot int64     // payRatio: the absolute index of the slot it was counted in
 	unsent   bool      // that retry is granted and not sent yet
 	counted  bool      // the request is counted in its key's traffic
 }
@@ -361,6 +362,7 @@ func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt i
 	if h.paidSum+1 <= mulDiv(h.reqSum, b.ratio) {
 		h.paid[s]++
 		h.paidSum++
+		t.paidSlot = h.head
 		return t.grant(payRatio)
 	}
 	if b.ratio > 0 && (!b.probed || now.Sub(b.probeAt) >= b.window) {
@@ -454,21 +456,20 @@ func (b *budgets) refund(t *budgetTicket, now time.Time) {
 }
 
 // giveBack returns what paid t's last retry: a token to its key, a traffic
-// payment to the key's window (the newest still in it; none when all have
-// expired), and, when the retry was not sent, the probe. The caller holds
+// payment to the slot of the key's window it was counted in (nothing when
+// that slot has left the window: the payment expired already, and taking
+// another request's off would let the traffic pay for more than its
+// share), and, when the retry was not sent, the probe. The caller holds
 // b.mu.
 func (b *budgets) giveBack(t *budgetTicket, now time.Time, unsent bool) {
 	switch t.pay {
 	case payToken:
 		b.storeAt(t.key, milli)
 	case payRatio:
-		if h, _ := b.slot(t.key, now, false); h != nil && h.paidSum > 0 {
-			for i := h.head; i > h.head-budgetSlots && i >= 0; i-- {
-				if s := i % budgetSlots; h.paid[s] > 0 {
-					h.paid[s]--
-					h.paidSum--
-					break
-				}
+		if h, _ := b.slot(t.key, now, false); h != nil && t.paidSlot <= h.head && t.paidSlot > h.head-budgetSlots {
+			if s := t.paidSlot % budgetSlots; h.paid[s] > 0 {
+				h.paid[s]--
+				h.paidSum--
 			}
 		}
 	case payProbe:
