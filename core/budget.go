@@ -198,6 +198,7 @@ type keyBudget struct {
 
 // budgetTicket is what one execution holds of its client's budget.
 type budgetTicket struct {
+	owner    *budgets  // the budget the ticket's payment and reservation are of
 	route    string    // Request.Route
 	key      budgetKey // where the reservation and the last payment are
 	reserved int64     // milli: tokens set aside for the request's next retries
@@ -330,6 +331,7 @@ func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt i
 	tol, depth := b.shape(p)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.adopt(t)
 	if t.key != k {
 		b.release(t) // a redirect moved the request to another key
 	}
@@ -426,6 +428,7 @@ func (b *budgets) settle(t *budgetTicket, u *url.URL, now time.Time, attempt int
 	k := budgetKeyOf(u, t.route)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.adopt(t)
 	h, s := b.slot(k, now, true)
 	t.count(h, s)
 	if ok {
@@ -448,6 +451,7 @@ func (b *budgets) refund(t *budgetTicket, now time.Time) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.adopt(t)
 	if t.unsent {
 		b.giveBack(t, now, true)
 		t.unsent = false
@@ -478,6 +482,20 @@ func (b *budgets) giveBack(t *budgetTicket, now time.Time, unsent bool) {
 		}
 	}
 	t.pay = payNone
+}
+
+// adopt makes b the budget of t. A ticket of another budget (the policy
+// was applied again while its request ran, which resets the budget) holds
+// a payment and a reservation of that one: they are dropped, never given
+// to b, which nobody paid them into. The caller holds b.mu.
+func (b *budgets) adopt(t *budgetTicket) {
+	if t.owner == b {
+		return
+	}
+	if t.owner != nil {
+		t.reserved, t.pay, t.unsent, t.counted = 0, payNone, false, false
+	}
+	t.owner = b
 }
 
 // release gives back what t has reserved, to its key. The caller holds
