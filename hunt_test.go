@@ -396,3 +396,43 @@ func TestHuntReapplyInFlightRefund(t *testing.T) {
 			total, pool, hosts, DefaultBudgetReserve+0.2)
 	}
 }
+
+// Pace smoothing with a quota that spaces requests further apart than
+// MaxRetryAfter (5,000 an hour, 3 left: one per 15 minutes) refuses the
+// first attempts that meet it, but a refusal must not reserve a slot: once
+// the stated window has passed, the host is not held for the slots of
+// requests that were never sent.
+func TestHuntPaceRefusalsDoNotPushSlots(t *testing.T) {
+	t.Parallel()
+	var quota atomic.Bool
+	quota.Store(true)
+	srv := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		if quota.Load() {
+			w.Header().Set("X-RateLimit-Limit", "5000")
+			w.Header().Set("X-RateLimit-Remaining", "3")
+			w.Header().Set("X-RateLimit-Reset", "3600")
+		}
+		w.WriteHeader(200)
+	})
+	p := Default()
+	p.Pace = true
+	c, clock := huntClock(t, p)
+	if _, err := c.R().Get(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	quota.Store(false)
+	refused := 0
+	for range 100 {
+		if _, err := c.R().Get(srv.URL); errors.Is(err, ErrWaitTooLong) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no request refused under a one-per-15-minutes spacing")
+	}
+	clock.Advance(time.Hour + time.Minute) // the stated window is over
+	resp, err := c.R().Get(srv.URL)
+	if err != nil || resp.StatusCode() != 200 {
+		t.Fatalf("an hour after the quota's reset (%d refusals before): %v %v", refused, statusOf(resp), err)
+	}
+}
