@@ -436,3 +436,41 @@ func TestHuntPaceRefusalsDoNotPushSlots(t *testing.T) {
 		t.Fatalf("an hour after the quota's reset (%d refusals before): %v %v", refused, statusOf(resp), err)
 	}
 }
+
+// A spacing far longer than MaxRetryAfter (1 left of a window of 300 days)
+// is no standing refusal: after MaxRetryAfter one request goes out as a
+// probe, and its response, which states no quota, frees the host.
+func TestHuntPaceLongSpacingProbed(t *testing.T) {
+	t.Parallel()
+	var quota atomic.Bool
+	quota.Store(true)
+	var hits atomic.Int32
+	srv := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		if quota.Load() {
+			w.Header().Set("RateLimit", "limit=10, remaining=1, reset=25920000")
+		}
+		w.WriteHeader(200)
+	})
+	p := Default()
+	p.Pace = true
+	c, clock := huntClock(t, p)
+	for range 2 { // the first states the quota, the second takes its one slot
+		if _, err := c.R().Get(srv.URL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quota.Store(false)
+	for i := range 5 {
+		if _, err := c.R().Get(srv.URL); !errors.Is(err, ErrWaitTooLong) {
+			t.Fatalf("request %d under a 150-day spacing: %v, want ErrWaitTooLong", i, err)
+		}
+	}
+	clock.Advance(p.MaxRetryAfter + time.Second)
+	for i := range 3 {
+		resp, err := c.R().Get(srv.URL)
+		if err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("request %d after MaxRetryAfter: %v %v (server saw %d)", i, statusOf(resp), err, hits.Load())
+		}
+	}
+}
