@@ -353,7 +353,6 @@ func TestHuntClone(t *testing.T) {
 	if got := srv.count("b"); got != 1 {
 		t.Errorf("applied clone with 0 retries: %d attempts", got)
 	}
-	_ = strings.TrimSpace
 }
 
 // Applying again while a request is in flight resets the budget: what the
@@ -472,5 +471,59 @@ func TestHuntPaceLongSpacingProbed(t *testing.T) {
 		if err != nil || resp.StatusCode() != 200 {
 			t.Fatalf("request %d after MaxRetryAfter: %v %v (server saw %d)", i, statusOf(resp), err, hits.Load())
 		}
+	}
+}
+
+// Hundreds of concurrent requests mixing hosts, streaming, MaxElapsed and
+// a 429 under Pace: the 429's host never holds the other, and every
+// request ends.
+func TestHuntMixedStress(t *testing.T) {
+	t.Parallel()
+	limited := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(429)
+	})
+	healthy := newTestServer(t, byTestID, statuses(503, 200))
+	p := fastPolicy(2)
+	p.Pace = true
+	p.MaxElapsed = 1500 * time.Millisecond
+	var heldHealthy atomic.Int32
+	p.OnDecision = func(ev Event) {
+		if ev.Rule == RulePace && strings.HasPrefix(ev.URL, healthy.URL) {
+			heldHealthy.Add(1)
+		}
+	}
+	c := newClient(t, p)
+	ctx := safetyNet(t)
+	var wg sync.WaitGroup
+	for i := range 300 {
+		spawn(&wg, func() {
+			stream := i%3 == 0
+			if i%4 == 0 {
+				resp, err := c.R().SetContext(ctx).SetDoNotParseResponse(stream).Get(limited.URL)
+				if err == nil && resp.StatusCode() == 200 {
+					t.Errorf("limited host answered 200")
+				}
+				if stream && resp != nil && resp.RawResponse != nil {
+					_ = resp.RawBody().Close()
+				}
+				return
+			}
+			resp, err := c.R().SetContext(ctx).SetDoNotParseResponse(stream).SetHeader("X-Test-ID", fmt.Sprint(i)).Get(healthy.URL)
+			if err != nil || resp.StatusCode() != 200 {
+				t.Errorf("healthy %d: %v %v", i, statusOf(resp), err)
+			}
+			if stream && resp != nil && resp.RawResponse != nil {
+				_, _ = io.Copy(io.Discard, resp.RawBody())
+				_ = resp.RawBody().Close()
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("requests hung")
+	}
+	if n := heldHealthy.Load(); n > 0 {
+		t.Fatalf("the healthy host was held %d times by another host's 429", n)
 	}
 }
