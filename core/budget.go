@@ -219,10 +219,12 @@ type keyBudget struct {
 
 // budgetTicket is what one execution holds of its client's budget.
 type budgetTicket struct {
+	owner    *budgets  // the budget the ticket's payment and reservation are of
 	route    string    // Request.Route
 	key      budgetKey // where the reservation and the last payment are
 	reserved int64     // milli: tokens set aside for the request's next retries
 	pay      payment   // how the last granted retry was paid
+	paidSlot int64     // payRatio: the absolute index of the slot it was counted in
 	unsent   bool      // that retry is granted and not sent yet
 	counted  bool      // the request is counted in its key's traffic
 }
@@ -349,6 +351,7 @@ func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt i
 	tol, depth := b.shape(p)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.adopt(t)
 	k := b.keyOf(u, t.route)
 	if t.key != k {
 		b.release(t) // a redirect moved the request to another key
@@ -382,6 +385,7 @@ func (b *budgets) withdraw(t *budgetTicket, u *url.URL, now time.Time, attempt i
 	if h.paidSum+1 <= mulDiv(h.reqSum, b.ratio) {
 		h.paid[s]++
 		h.paidSum++
+		t.paidSlot = h.head
 		return t.grant(payRatio)
 	}
 	if b.ratio > 0 && (!b.probed || now.Sub(b.probeAt) >= b.window) {
@@ -444,6 +448,7 @@ func (b *budgets) settle(t *budgetTicket, u *url.URL, now time.Time, attempt int
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.adopt(t)
 	k := b.keyOf(u, t.route)
 	h, s := b.slot(k, now, true)
 	t.count(h, s)
@@ -467,6 +472,7 @@ func (b *budgets) refund(t *budgetTicket, now time.Time) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.adopt(t)
 	if t.unsent {
 		b.giveBack(t, now, true)
 		t.unsent = false
@@ -475,21 +481,20 @@ func (b *budgets) refund(t *budgetTicket, now time.Time) {
 }
 
 // giveBack returns what paid t's last retry: a token to its key, a traffic
-// payment to the key's window (the newest still in it; none when all have
-// expired), and, when the retry was not sent, the probe. The caller holds
+// payment to the slot of the key's window it was counted in (nothing when
+// that slot has left the window: the payment expired already, and taking
+// another request's off would let the traffic pay for more than its
+// share), and, when the retry was not sent, the probe. The caller holds
 // b.mu.
 func (b *budgets) giveBack(t *budgetTicket, now time.Time, unsent bool) {
 	switch t.pay {
 	case payToken:
 		b.storeAt(t.key, milli)
 	case payRatio:
-		if h, _ := b.slot(t.key, now, false); h != nil && h.paidSum > 0 {
-			for i := h.head; i > h.head-budgetSlots && i >= 0; i-- {
-				if s := i % budgetSlots; h.paid[s] > 0 {
-					h.paid[s]--
-					h.paidSum--
-					break
-				}
+		if h, _ := b.slot(t.key, now, false); h != nil && t.paidSlot <= h.head && t.paidSlot > h.head-budgetSlots {
+			if s := t.paidSlot % budgetSlots; h.paid[s] > 0 {
+				h.paid[s]--
+				h.paidSum--
 			}
 		}
 	case payProbe:
@@ -498,6 +503,20 @@ func (b *budgets) giveBack(t *budgetTicket, now time.Time, unsent bool) {
 		}
 	}
 	t.pay = payNone
+}
+
+// adopt makes b the budget of t. A ticket of another budget (the policy
+// was applied again while its request ran, which resets the budget) holds
+// a payment and a reservation of that one: they are dropped, never given
+// to b, which nobody paid them into. The caller holds b.mu.
+func (b *budgets) adopt(t *budgetTicket) {
+	if t.owner == b {
+		return
+	}
+	if t.owner != nil {
+		t.reserved, t.pay, t.unsent, t.counted = 0, payNone, false, false
+	}
+	t.owner = b
 }
 
 // release gives back what t has reserved, to its key. The caller holds

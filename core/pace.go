@@ -203,7 +203,26 @@ func (p *pacer) look(k hostKey, now, slot time.Time, allow time.Duration, u floa
 	}
 	if iv := h.spacing(t); iv > 0 {
 		t = later(t, h.next)
+		if d := t.Sub(now); d > allow {
+			// Too far to be held for: refused without taking the slot (a
+			// refusal that took it would push every later request a
+			// whole interval further, for slots nobody uses), and, like
+			// a long block, no standing refusal: after allow, one
+			// request goes out as a probe, whose response replaces the
+			// host's quotas.
+			if !h.probeAt.IsZero() && !now.Before(h.probeAt) {
+				h.probeAt = now.Add(allow)
+				return paceLook{probe: true}
+			}
+			if h.probeAt.IsZero() {
+				h.probeAt = now.Add(allow)
+			}
+			return paceLook{wait: d, bare: d}
+		}
 		h.next = t.Add(iv)
+		if h.until.IsZero() {
+			h.probeAt = time.Time{} // the spacing fits again: no probe due
+		}
 		spread = 0
 	} else if t == now {
 		return paceLook{}
@@ -285,6 +304,17 @@ func (p *pacer) block(k hostKey, now, until time.Time, period time.Duration, rep
 	sh.mu.Unlock()
 }
 
+// forgetQuotas drops k's stated quotas and its next slot: a probe's
+// response replaces them.
+func (p *pacer) forgetQuotas(k hostKey) {
+	sh := p.shard(k)
+	sh.mu.Lock()
+	if h := sh.hosts.find(k); h != nil {
+		h.npols, h.next = 0, time.Time{}
+	}
+	sh.mu.Unlock()
+}
+
 // lift ends k's block: a probe's response named none.
 func (p *pacer) lift(k hostKey) {
 	sh := p.shard(k)
@@ -311,6 +341,9 @@ func (p *pacer) noteQuota(k hostKey, o *outcome, now time.Time, pol *Policy, pro
 	}
 	if !ok {
 		wait, src, ok = rateLimitReset(o.header, o.status, now)
+	}
+	if probe {
+		p.forgetQuotas(k) // the probe's response speaks for the host now
 	}
 	var qs quotaSet
 	readQuotas(o.header, now, &qs)
