@@ -446,12 +446,21 @@ func (e *Execution) pace(o *Outcome) Decision {
 // itself, if longer) gives up with ErrWaitTooLong; the deadline and
 // MaxElapsed are checked again on the longer wait.
 func (e *Execution) paceRetry(host hostKey, d decision, o *outcome, wall time.Time) decision {
-	slot := e.c.pacer.reserve(host, wall, wall.Add(d.wait))
+	longest := max(e.p.MaxRetryAfter, d.wait)
+	latest := wall.Add(longest)
+	if !o.deadline.IsZero() && o.deadline.Before(latest) {
+		latest = o.deadline
+	}
+	if e.p.MaxElapsed > 0 {
+		if end := o.start.Add(e.p.MaxElapsed); end.Before(latest) {
+			latest = end
+		}
+	}
+	slot := e.c.pacer.reserve(host, wall, wall.Add(d.wait), latest)
 	w := slot.Sub(wall)
 	if w <= d.wait {
 		return d
 	}
-	longest := max(e.p.MaxRetryAfter, d.wait)
 	d.wait, d.source = w, SourcePace
 	end := wall.Add(w)
 	switch {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -39,5 +40,30 @@ func TestHuntRatioRefundAfterExpiry(t *testing.T) {
 	h := b.keys.find(budgetKeyOf(u, ""))
 	if h.paidSum != 1 {
 		t.Fatalf("paid over the window = %d after A's late refund, want 1 (B's payment is still live)", h.paidSum)
+	}
+}
+
+// A retry that a host's spacing would push past what it may wait is
+// refused without taking the slot: refused retries do not push the host's
+// next slot later for everyone else.
+func TestHuntPaceRefusedRetryTakesNoSlot(t *testing.T) {
+	p := newPacer()
+	pol := Default()
+	now := budAt(0)
+	h := http.Header{}
+	h.Set("X-RateLimit-Limit", "5000")
+	h.Set("X-RateLimit-Remaining", "3")
+	h.Set("X-RateLimit-Reset", "3600") // one request per 15 minutes
+	p.noteQuota(budHost, &outcome{status: http.StatusOK, header: h}, now, &pol, false)
+	p.reserve(budHost, now, now, time.Time{}) // the host's next slot, taken
+	var refused time.Time
+	for range 10 {
+		refused = p.reserve(budHost, now, now, now.Add(30*time.Second))
+		if !refused.After(now.Add(30 * time.Second)) {
+			t.Fatalf("a slot %v away fits in 30s; the spacing was not applied", refused.Sub(now))
+		}
+	}
+	if got := p.reserve(budHost, now, now, time.Time{}); !got.Equal(refused) {
+		t.Errorf("after 10 refused retries the next slot is %v away, want %v (the one they were refused)", got.Sub(now), refused.Sub(now))
 	}
 }

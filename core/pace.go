@@ -238,7 +238,7 @@ func (p *pacer) look(k hostKey, now, slot time.Time, allow time.Duration, u floa
 // reserve returns when a retry to k may leave, at or after at (now plus
 // its wait): after any block, and in the next free slot when the host is
 // smoothed, which it takes.
-func (p *pacer) reserve(k hostKey, now, at time.Time) time.Time {
+func (p *pacer) reserve(k hostKey, now, at, latest time.Time) time.Time {
 	if p == nil {
 		return at
 	}
@@ -252,6 +252,9 @@ func (p *pacer) reserve(k hostKey, now, at time.Time) time.Time {
 	t := later(at, h.until)
 	if iv := h.spacing(t); iv > 0 {
 		t = later(t, h.next)
+		if !latest.IsZero() && t.After(latest) {
+			return t // refused: a slot the retry cannot wait for is not taken
+		}
 		h.next = t.Add(iv)
 	}
 	return t

@@ -158,7 +158,7 @@ func TestPacerAllocs(t *testing.T) {
 		"note, quota": func() {
 			p.noteQuota(budHost, &outcome{status: 200, header: quotaHeader}, now, &pol, false)
 		},
-		"reserve": func() { p.reserve(budHost, now, now) },
+		"reserve": func() { p.reserve(budHost, now, now, time.Time{}) },
 	} {
 		if n := testing.AllocsPerRun(1000, f); n != 0 {
 			t.Errorf("%s: %v allocations, want 0", name, n)
