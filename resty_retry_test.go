@@ -1447,7 +1447,8 @@ func TestUsageCloneSharesUntilAdopted(t *testing.T) {
 }
 
 // TestMode on a clone skips the clone's waits and caps the clone's
-// retries, not the original's.
+// retries, not the original's. handedWaits sees what each client hands
+// resty to sleep (1ns in test mode), and makes resty sleep nothing.
 func TestUsageCloneTestModeIndependent(t *testing.T) {
 	t.Parallel()
 	log := newRequestLog()
@@ -1459,33 +1460,34 @@ func TestUsageCloneTestModeIndependent(t *testing.T) {
 	p.MaxRetries = 2
 	p.BaseDelay, p.MaxDelay, p.Jitter = 250*time.Millisecond, 250*time.Millisecond, NoJitter
 	orig := newClient(t, p)
-	const prodMin = 500 * time.Millisecond // two waits of 250ms
+	prod := []time.Duration{250 * time.Millisecond, 250 * time.Millisecond} // the original's two waits
+	skipped := []time.Duration{time.Nanosecond, time.Nanosecond} // what the library hands resty for a skipped wait
 
 	clone := orig.Clone()
 	TestMode(clone, -1)
-	start := time.Now()
+	cloneWaits := handedWaits(clone)
+	origWaits := handedWaits(orig)
 	if _, err := clone.R().SetHeader("X-Who", "clone").Get(srv.URL); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took >= prodMin {
-		t.Errorf("clone in test mode took %v, want well under %v (no waits)", took, prodMin)
+	if w := cloneWaits(); !slices.Equal(w, skipped) {
+		t.Errorf("clone in test mode handed resty the waits %v, want %v (skipped)", w, skipped)
 	}
 	if got := log.count("clone"); got != 3 {
 		t.Errorf("clone sent %d attempts, want 3", got)
 	}
 
-	start = time.Now()
 	if _, err := orig.R().SetHeader("X-Who", "orig").Get(srv.URL); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < prodMin {
-		t.Errorf("original took %v, want at least %v: the clone's test mode skipped its waits", took, prodMin)
+	if w := origWaits(); !slices.Equal(w, prod) {
+		t.Errorf("original handed resty the waits %v, want %v: the clone's test mode skipped its waits", w, prod)
 	}
 	if got := log.count("orig"); got != 3 {
 		t.Errorf("original sent %d attempts, want 3", got)
 	}
 
-	clone2 := orig.Clone()
+	clone2 := orig.Clone() // copies orig's handedWaits callback: it records into origWaits
 	TestMode(clone2, 0)
 	if _, err := clone2.R().SetHeader("X-Who", "clone2").Get(srv.URL); err != nil {
 		t.Fatal(err)
@@ -1493,15 +1495,14 @@ func TestUsageCloneTestModeIndependent(t *testing.T) {
 	if got := log.count("clone2"); got != 1 {
 		t.Errorf("clone capped at 0 retries sent %d attempts, want 1", got)
 	}
-	start = time.Now()
 	if _, err := orig.R().SetHeader("X-Who", "orig2").Get(srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	if got := log.count("orig2"); got != 3 {
 		t.Errorf("original after the clone's cap sent %d attempts, want 3", got)
 	}
-	if took := time.Since(start); took < prodMin {
-		t.Errorf("original took %v after the clone's TestMode, want at least %v", took, prodMin)
+	if w := origWaits(); !slices.Equal(w, append(slices.Clone(prod), prod...)) {
+		t.Errorf("original handed resty the waits %v after the clone's TestMode, want %v twice", w, prod)
 	}
 }
 
