@@ -1461,7 +1461,7 @@ func TestUsageCloneTestModeIndependent(t *testing.T) {
 	p.BaseDelay, p.MaxDelay, p.Jitter = 250*time.Millisecond, 250*time.Millisecond, NoJitter
 	orig := newClient(t, p)
 	prod := []time.Duration{250 * time.Millisecond, 250 * time.Millisecond} // the original's two waits
-	skipped := []time.Duration{time.Nanosecond, time.Nanosecond} // what the library hands resty for a skipped wait
+	skipped := []time.Duration{time.Nanosecond, time.Nanosecond}            // what the library hands resty for a skipped wait
 
 	clone := orig.Clone()
 	TestMode(clone, -1)
