@@ -962,14 +962,14 @@ func TestBudget(t *testing.T) {
 // TestPaceHoldsNewRequests: after a 429 that names an instant (Retry-After-Ms),
 // new requests of the same client to that host wait for the instant before
 // their first attempt instead of being refused, and each hold is an event;
-// a request to another host is not held.
+// a request to another host is not held. In test mode on a clock that stands
+// still, every hold decided must reach the instant: hint from now, plus at
+// most the 10% spread.
 func TestPaceHoldsNewRequests(t *testing.T) {
 	t.Parallel()
 	const hint = 250 * time.Millisecond
-	var refusedAt atomic.Int64
 	limited := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
-			refusedAt.Store(time.Now().UnixNano())
 			w.Header().Set("Retry-After-Ms", strconv.Itoa(int(hint/time.Millisecond)))
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
@@ -977,33 +977,19 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 		io.WriteString(w, "ok")
 	})
 	other := newTestServer(t, nil, statuses(200))
-	var mu sync.Mutex
-	var holds []Event
 	p := fastPolicy(3)
 	p.Pace = true
-	p.OnDecision = func(ev Event) {
-		if ev.Rule == RulePace {
-			mu.Lock()
-			holds = append(holds, ev)
-			mu.Unlock()
-		}
-	}
-	c := newClient(t, p)
+	c, events, clock := decidedClient(t, p)
 
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.R().Get(limited.URL)
-		first <- err
-	}()
-	for limited.calls() == 0 {
-		time.Sleep(time.Millisecond)
+	if _, err := c.R().Get(limited.URL); err != nil {
+		t.Fatal(err)
 	}
-	start := time.Now()
+	checkWaits(t, events.take(), "Retry-After-Ms", hint, hint+hint/10)
 	if _, err := c.R().Get(other.URL); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took >= hint {
-		t.Errorf("a request to another host took %v, want no hold", took)
+	if holds, _ := pacingEvents(events.take()); holds != 0 {
+		t.Errorf("a request to another host was held %d times, want 0", holds)
 	}
 	var wg sync.WaitGroup
 	for range 5 {
@@ -1014,28 +1000,25 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := <-first; err != nil {
-		t.Fatal(err)
+	if n := limited.calls(); n != 7 {
+		t.Fatalf("limited server saw %d calls, want 7 (1 refused, its retry, 5 held)", n)
 	}
-	instant := time.Unix(0, refusedAt.Load()).Add(hint)
-	at := limited.times()
-	if len(at) != 7 {
-		t.Fatalf("limited server saw %d calls, want 7 (1 refused, its retry, 5 held)", len(at))
-	}
-	for i, a := range at[1:] {
-		if a.Before(instant) {
-			t.Errorf("call %d arrived %v before the instant the server named", i+2, instant.Sub(a))
+	var holds []Event
+	for _, ev := range events.all() {
+		if ev.Rule == RulePace {
+			holds = append(holds, ev)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(holds) != 5 {
 		t.Fatalf("%d pacing events, want 5: %+v", len(holds), holds)
 	}
 	for _, ev := range holds {
-		if ev.Verdict != Retry || ev.Attempt != 0 || ev.WaitSource != SourcePace || ev.Wait <= 0 || ev.Wait > hint+hint/10 {
-			t.Errorf("pacing event %+v, want a Retry of attempt 0 waiting at most %v", ev, hint+hint/10)
+		if ev.Verdict != Retry || ev.Attempt != 0 || ev.WaitSource != SourcePace || ev.Wait < hint || ev.Wait > hint+hint/10 {
+			t.Errorf("pacing event %+v, want a Retry of attempt 0 waiting in [%v, %v]", ev, hint, hint+hint/10)
 		}
+	}
+	if s := clock.Slept(); s != 0 {
+		t.Errorf("slept %v on the clock in test mode, want the holds skipped", s)
 	}
 }
 
