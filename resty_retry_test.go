@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/go-resty/resty/v2"
+	"github.com/restyretry/restyretry/retrytest"
 )
 
 // TestScheduleTiming checks the waits the policy decides, in test mode:
@@ -2436,7 +2437,10 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 			p.MaxRetryAfter = 5 * time.Second
 			p.OnDecision = events.record
 			mod(&p)
-			c := newClient(t, p)
+			// Production mode on a fake clock: the hold is slept on the
+			// clock, which stands still otherwise.
+			clock := retrytest.NewClock(time.Now())
+			c := ApplyOnClock(p, bareClient(t), clock)
 			var once atomic.Bool
 			c.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
 				if strings.HasSuffix(r.URL, "/x") && once.CompareAndSwap(false, true) {
@@ -2444,12 +2448,11 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 				}
 				return nil
 			})
-			start := time.Now()
 			if _, err := c.R().SetBody("b").Post(ts.URL + "/x"); err != nil {
 				t.Fatal(err)
 			}
-			if took := time.Since(start); took < 250*time.Millisecond {
-				t.Errorf("sent after %v, inside the host's 300ms block", took)
+			if s := clock.Slept(); s < 300*time.Millisecond {
+				t.Errorf("held %v on the clock before sending, want the host's 300ms block", s)
 			}
 			if holds, _ := pacingEvents(events.all()); holds != 1 {
 				t.Errorf("%d pacing events, want 1", holds)
