@@ -460,6 +460,33 @@ func retryWaits(evs []Event) []time.Duration {
 	return out
 }
 
+// handedWaits makes c tell resty to wait 1ns between attempts and
+// records, per retry, the wait the policy applied on c handed resty to
+// sleep: 1ns (resty's smallest: 0 means its own backoff) in test mode, the
+// decided wait otherwise. It tells test mode
+// from production without timing a request. Call it after Apply (and after
+// Clone: a clone copies the callback it wraps).
+func handedWaits(c *resty.Client) func() []time.Duration {
+	var mu sync.Mutex
+	var waits []time.Duration
+	inner := c.RetryAfter
+	c.SetRetryAfter(func(rc *resty.Client, resp *resty.Response) (time.Duration, error) {
+		d, err := inner(rc, resp)
+		if err != nil {
+			return 0, err
+		}
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+		return time.Nanosecond, nil
+	})
+	return func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(waits)
+	}
+}
+
 // checkWaits checks that evs hold exactly one Retry, whose wait came from
 // source and is in [lo, hi].
 func checkWaits(t *testing.T, evs []Event, source string, lo, hi time.Duration) {

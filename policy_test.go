@@ -218,22 +218,20 @@ func TestControlWithPolicyKeepsClientBudget(t *testing.T) {
 
 // --- Test mode -----------------------------------------------------------
 
-// timed runs f and returns how long it took.
-func timed(f func()) time.Duration {
-	start := time.Now()
-	f()
-	return time.Since(start)
-}
-
-// waitsSkipped reports whether a request that took took did not sleep the
-// waits it decided (evs, in test mode, carry them: Default's are seconds).
-// No speed limit: a request that slept them cannot take less.
-func waitsSkipped(evs []Event, took time.Duration) bool {
-	var sum time.Duration
-	for _, w := range retryWaits(evs) {
-		sum += w
+// waitsSkipped reports whether every wait decided (evs, in test mode, carry
+// them: Default's are seconds) was handed to resty as a skipped one, 1ns
+// (handed, from handedWaits): no timing.
+func waitsSkipped(evs []Event, handed []time.Duration) bool {
+	decided := retryWaits(evs)
+	if len(decided) == 0 || len(handed) != len(decided) {
+		return false
 	}
-	return len(evs) > 0 && took < sum
+	for i, w := range handed {
+		if w != time.Nanosecond || decided[i] <= time.Nanosecond {
+			return false
+		}
+	}
+	return true
 }
 
 func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
@@ -241,17 +239,16 @@ func TestControlPolicyTestModeSkipsWaits(t *testing.T) {
 	srv := newTestServer(t, nil, statuses(503, 503, 200))
 	// Default waits at least 1s and then 2s between these attempts.
 	c, events := eventClient(t, Default().TestMode(-1))
-	var resp *resty.Response
-	var err error
-	took := timed(func() { resp, err = c.R().Get(srv.URL) })
+	handed := handedWaits(c)
+	resp, err := c.R().Get(srv.URL)
 	if err != nil || resp.StatusCode() != 200 {
 		t.Fatalf("got (%v, %v), want 200", resp, err)
 	}
 	if n := srv.count(""); n != 3 {
 		t.Errorf("%d attempts, want 3", n)
 	}
-	if w := retryWaits(events.all()); len(w) != 2 || w[0] < time.Second || w[1] < 2*time.Second || !waitsSkipped(events.all(), took) {
-		t.Errorf("took %v with decided waits %v, want Default's (≥ 1s, ≥ 2s) skipped", took, w)
+	if w := retryWaits(events.all()); len(w) != 2 || w[0] < time.Second || w[1] < 2*time.Second || !waitsSkipped(events.all(), handed()) {
+		t.Errorf("decided waits %v, handed to resty %v, want Default's (≥ 1s, ≥ 2s) skipped", w, handed())
 	}
 }
 
@@ -271,16 +268,16 @@ func TestControlPolicyTestModeCaps(t *testing.T) {
 		{"above", p.TestMode(10), 4, 3}, // a cap never raises MaxRetries
 	} {
 		c, events := eventClient(t, tc.p)
-		var err error
-		took := timed(func() { _, err = c.R().SetHeader("X-Test-ID", tc.id).Get(srv.URL) })
+		handed := handedWaits(c)
+		_, err := c.R().SetHeader("X-Test-ID", tc.id).Get(srv.URL)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.id, err)
 		}
 		if n := srv.count(tc.id); n != tc.attempts {
 			t.Errorf("%s: %d attempts, want %d", tc.id, n, tc.attempts)
 		}
-		if tc.attempts > 1 && !waitsSkipped(events.all(), took) {
-			t.Errorf("%s: took %v, decided waits %v, want them skipped", tc.id, took, retryWaits(events.all()))
+		if tc.attempts > 1 && !waitsSkipped(events.all(), handed()) {
+			t.Errorf("%s: decided waits %v, handed to resty %v, want them skipped", tc.id, retryWaits(events.all()), handed())
 		}
 	}
 	if p.MaxRetries != 3 {
@@ -295,16 +292,13 @@ func TestControlPerRequestPolicyTestMode(t *testing.T) {
 	var events eventLog
 	rp := Default().TestMode(-1)
 	rp.OnDecision = events.record
-	var resp *resty.Response
-	var err error
-	took := timed(func() {
-		resp, err = c.R().SetContext(WithPolicy(context.Background(), rp)).Get(srv.URL)
-	})
+	handed := handedWaits(c)
+	resp, err := c.R().SetContext(WithPolicy(context.Background(), rp)).Get(srv.URL)
 	if err != nil || resp.StatusCode() != 200 || srv.count("") != 3 {
 		t.Fatalf("got (%v, %v) after %d attempts, want 200 after 3", resp, err, srv.count(""))
 	}
-	if !waitsSkipped(events.all(), took) {
-		t.Errorf("took %v, decided waits %v, want the per-request policy's waits skipped", took, retryWaits(events.all()))
+	if !waitsSkipped(events.all(), handed()) {
+		t.Errorf("decided waits %v, handed to resty %v, want the per-request policy's waits skipped", retryWaits(events.all()), handed())
 	}
 }
 
@@ -322,17 +316,17 @@ func TestControlClientTestMode(t *testing.T) {
 		t.Fatalf("TestMode returned another client")
 	}
 
+	handed := handedWaits(c)
 	// run returns the status, and whether the decided waits were skipped.
 	run := func(id string, ctx context.Context) (int, bool) {
 		t.Helper()
-		var resp *resty.Response
-		var err error
 		events.take()
-		took := timed(func() { resp, err = c.R().SetContext(ctx).SetHeader("X-Test-ID", id).Get(srv.URL) })
+		before := len(handed())
+		resp, err := c.R().SetContext(ctx).SetHeader("X-Test-ID", id).Get(srv.URL)
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		return resp.StatusCode(), waitsSkipped(events.take(), took)
+		return resp.StatusCode(), waitsSkipped(events.take(), handed()[before:])
 	}
 
 	if status, skipped := run("flaky-client", context.Background()); status != 200 || !skipped {
@@ -344,8 +338,7 @@ func TestControlClientTestMode(t *testing.T) {
 
 	// A per-request policy used with a test-mode client is in test mode too.
 	rp := Default()
-	rp.MaxRetries = 5
-	rp.OnDecision = events.record
+	rp.MaxRetries = 5 // its events reach the client's OnDecision too: events has them
 	if status, skipped := run("req", WithPolicy(context.Background(), rp)); status != 503 || !skipped {
 		t.Errorf("per-request policy: status %d, waits skipped %v, want 503 with the waits skipped", status, skipped)
 	}

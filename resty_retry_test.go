@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/go-resty/resty/v2"
+	"github.com/restyretry/restyretry/retrytest"
 )
 
 // TestScheduleTiming checks the waits the policy decides, in test mode:
@@ -446,22 +447,29 @@ func checkGaveUpAtOnce(t *testing.T, evs []Event) {
 func TestCancelDuringWait(t *testing.T) {
 	t.Parallel()
 	p := fastPolicy(3)
-	p.BaseDelay = 2 * time.Second
+	p.BaseDelay, p.MaxDelay = time.Hour, time.Hour // only the cancel can end it
 	ts := newTestServer(t, nil, statuses(503))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// Cancel once the 2s wait is decided, before resty sleeps it.
+	// Cancel once the hour's wait is decided, before resty sleeps it.
 	p.OnDecision = func(ev Event) {
 		if ev.Verdict == Retry {
 			cancel()
 		}
 	}
 
-	start := time.Now()
-	_, err := newClient(t, p).R().SetContext(ctx).Get(ts.URL)
-	// Not a speed limit: sleeping the decided wait out takes 2s at least.
-	if d := time.Since(start); d >= p.BaseDelay {
-		t.Errorf("took %v, want the cancel to end the %v wait", d, p.BaseDelay)
+	done := make(chan error, 1)
+	go func() {
+		_, err := newClient(t, p).R().SetContext(ctx).Get(ts.URL)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		// The wait is resty's own sleep on real time: a hang detector, no
+		// speed limit (sleeping the wait out takes an hour).
+		t.Fatal("the cancel did not end the hour's wait within 10s")
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
@@ -830,17 +838,19 @@ func TestConcurrentSharedClient(t *testing.T) {
 	t.Logf("%d/%d requests succeeded with %d calls", ok, requests, total)
 }
 
+// TestMaxElapsed: the decisions (in test mode, whose clock advances by the
+// waits skipped) give up at the attempt whose next wait would end past
+// MaxElapsed, without deciding that wait.
 func TestMaxElapsed(t *testing.T) {
 	t.Parallel()
 	p := fastPolicy(3)
 	p.MaxRetries = 5
 	p.BaseDelay = 200 * time.Millisecond
 	p.Multiplier = 1
-	p.MaxElapsed = 300 * time.Millisecond // attempt 2 at ~200ms; another wait would end at ~400ms
+	p.MaxElapsed = 300 * time.Millisecond // attempt 2 at 200ms; another wait would end at 400ms
 	ts := newTestServer(t, nil, statuses(503))
-	start := time.Now()
-	resp, err := newClient(t, p).R().Get(ts.URL)
-	done := time.Now()
+	c, events, clock := decidedClient(t, p)
+	resp, err := c.R().Get(ts.URL)
 	if !errors.Is(err, ErrTimeLimit) || !errors.Is(err, ErrGaveUp) {
 		t.Fatalf("err = %v, want ErrTimeLimit and ErrGaveUp", err)
 	}
@@ -850,15 +860,18 @@ func TestMaxElapsed(t *testing.T) {
 	if ge := giveUpOf(t, err); ge.Attempt != 2 || ge.Status != 503 {
 		t.Errorf("GiveUpError{Attempt %d, Status %d}, want {2, 503}", ge.Attempt, ge.Status)
 	}
-	at := ts.times()
-	if len(at) != 2 {
-		t.Fatalf("server saw %d calls, want 2", len(at))
+	if n := ts.calls(); n != 2 {
+		t.Fatalf("server saw %d calls, want 2", n)
 	}
-	if tail := done.Sub(at[1]); tail >= 150*time.Millisecond {
-		t.Errorf("returned %v after the last attempt; want a give-up without sleeping the 200ms", tail)
+	evs := events.all()
+	if w := retryWaits(evs); !slices.Equal(w, []time.Duration{p.BaseDelay}) {
+		t.Errorf("decided waits %v, want one of %v: no wait after attempt 2", w, p.BaseDelay)
 	}
-	if total := done.Sub(start); total >= p.MaxElapsed+100*time.Millisecond {
-		t.Errorf("request took %v, want it to end before MaxElapsed %v", total, p.MaxElapsed)
+	if last := evs[len(evs)-1]; last.Verdict != Stop || !errors.Is(last.GiveUp, ErrTimeLimit) || last.Attempt != 2 {
+		t.Errorf("last event %+v, want a give-up with ErrTimeLimit at attempt 2", last)
+	}
+	if s := clock.Slept(); s != 0 {
+		t.Errorf("slept %v on the clock, want nothing", s)
 	}
 }
 
@@ -882,14 +895,22 @@ func TestMaxElapsedBoundsAttemptInFlight(t *testing.T) {
 	p.MaxElapsed = 300 * time.Millisecond
 	c := newClient(t, p)
 
-	start := time.Now()
-	_, err := c.R().Get(ts.URL)
-	took := time.Since(start)
+	// MaxElapsed ends the attempt in flight with a real context deadline:
+	// the one real-time bound here, 10s, only detects a hang (no deadline
+	// at all). The errors say which deadline ended it.
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.R().Get(ts.URL)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the request was still in flight 10s after its MaxElapsed %v", p.MaxElapsed)
+	}
 	if !errors.Is(err, ErrTimeLimit) || !errors.Is(err, ErrGaveUp) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrTimeLimit, ErrGaveUp and context.DeadlineExceeded", err)
-	}
-	if took < p.MaxElapsed || took > p.MaxElapsed+2*time.Second {
-		t.Errorf("request took %v, want it ended at about MaxElapsed %v", took, p.MaxElapsed)
 	}
 	if ge := giveUpOf(t, err); ge.Attempt != 1 {
 		t.Errorf("GiveUpError.Attempt = %d, want 1", ge.Attempt)
@@ -942,14 +963,14 @@ func TestBudget(t *testing.T) {
 // TestPaceHoldsNewRequests: after a 429 that names an instant (Retry-After-Ms),
 // new requests of the same client to that host wait for the instant before
 // their first attempt instead of being refused, and each hold is an event;
-// a request to another host is not held.
+// a request to another host is not held. In test mode on a clock that stands
+// still, every hold decided must reach the instant: hint from now, plus at
+// most the 10% spread.
 func TestPaceHoldsNewRequests(t *testing.T) {
 	t.Parallel()
 	const hint = 250 * time.Millisecond
-	var refusedAt atomic.Int64
 	limited := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 1 {
-			refusedAt.Store(time.Now().UnixNano())
 			w.Header().Set("Retry-After-Ms", strconv.Itoa(int(hint/time.Millisecond)))
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
@@ -957,33 +978,19 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 		io.WriteString(w, "ok")
 	})
 	other := newTestServer(t, nil, statuses(200))
-	var mu sync.Mutex
-	var holds []Event
 	p := fastPolicy(3)
 	p.Pace = true
-	p.OnDecision = func(ev Event) {
-		if ev.Rule == RulePace {
-			mu.Lock()
-			holds = append(holds, ev)
-			mu.Unlock()
-		}
-	}
-	c := newClient(t, p)
+	c, events, clock := decidedClient(t, p)
 
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.R().Get(limited.URL)
-		first <- err
-	}()
-	for limited.calls() == 0 {
-		time.Sleep(time.Millisecond)
+	if _, err := c.R().Get(limited.URL); err != nil {
+		t.Fatal(err)
 	}
-	start := time.Now()
+	checkWaits(t, events.take(), "Retry-After-Ms", hint, hint+hint/10)
 	if _, err := c.R().Get(other.URL); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took >= hint {
-		t.Errorf("a request to another host took %v, want no hold", took)
+	if holds, _ := pacingEvents(events.take()); holds != 0 {
+		t.Errorf("a request to another host was held %d times, want 0", holds)
 	}
 	var wg sync.WaitGroup
 	for range 5 {
@@ -994,28 +1001,25 @@ func TestPaceHoldsNewRequests(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := <-first; err != nil {
-		t.Fatal(err)
+	if n := limited.calls(); n != 7 {
+		t.Fatalf("limited server saw %d calls, want 7 (1 refused, its retry, 5 held)", n)
 	}
-	instant := time.Unix(0, refusedAt.Load()).Add(hint)
-	at := limited.times()
-	if len(at) != 7 {
-		t.Fatalf("limited server saw %d calls, want 7 (1 refused, its retry, 5 held)", len(at))
-	}
-	for i, a := range at[1:] {
-		if a.Before(instant) {
-			t.Errorf("call %d arrived %v before the instant the server named", i+2, instant.Sub(a))
+	var holds []Event
+	for _, ev := range events.all() {
+		if ev.Rule == RulePace {
+			holds = append(holds, ev)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(holds) != 5 {
 		t.Fatalf("%d pacing events, want 5: %+v", len(holds), holds)
 	}
 	for _, ev := range holds {
-		if ev.Verdict != Retry || ev.Attempt != 0 || ev.WaitSource != SourcePace || ev.Wait <= 0 || ev.Wait > hint+hint/10 {
-			t.Errorf("pacing event %+v, want a Retry of attempt 0 waiting at most %v", ev, hint+hint/10)
+		if ev.Verdict != Retry || ev.Attempt != 0 || ev.WaitSource != SourcePace || ev.Wait < hint || ev.Wait > hint+hint/10 {
+			t.Errorf("pacing event %+v, want a Retry of attempt 0 waiting in [%v, %v]", ev, hint, hint+hint/10)
 		}
+	}
+	if s := clock.Slept(); s != 0 {
+		t.Errorf("slept %v on the clock in test mode, want the holds skipped", s)
 	}
 }
 
@@ -1036,7 +1040,13 @@ func TestPaceRefusals(t *testing.T) {
 	p := fastPolicy(3)
 	p.Pace = true
 	p.MaxRetries = 0 // the first request takes the 503 and stops
-	p.OnDecision = events.record
+	var cancelOnHold atomic.Pointer[context.CancelFunc]
+	p.OnDecision = func(ev Event) {
+		events.record(ev)
+		if cancel := cancelOnHold.Load(); cancel != nil && ev.Rule == RulePace && ev.Verdict == Retry {
+			(*cancel)()
+		}
+	}
 	c := newClient(t, p)
 	if resp, _ := c.R().Get(ts.URL); resp.StatusCode() != 503 {
 		t.Fatalf("first request: %v, want the 503", resp)
@@ -1056,18 +1066,19 @@ func TestPaceRefusals(t *testing.T) {
 		t.Errorf("hold past the deadline: err = %v, want ErrDeadline", err)
 	}
 
+	// Cancelled once the hold is decided, as it starts: a hold that
+	// ignored the cancel would send the request after it (and take the
+	// ~5s left of the block).
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel2)
-	start := time.Now()
+	defer cancel2()
+	cancelOnHold.Store(&cancel2)
 	_, err = c.R().SetContext(ctx2).Get(ts.URL)
+	cancelOnHold.Store(nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled hold: err = %v, want context.Canceled", err)
 	}
 	if last := events.all(); len(last) == 0 || last[len(last)-1].Rule != RuleCanceled || last[len(last)-1].Attempt != 0 {
 		t.Errorf("cancelled hold: events %+v, want the last a cancel of attempt 0 (nothing was sent)", last)
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("cancelled hold returned after %v", took)
 	}
 	if n := ts.calls(); n != 1 {
 		t.Errorf("server saw %d calls, want 1: no refused hold sends anything", n)
@@ -1447,7 +1458,8 @@ func TestUsageCloneSharesUntilAdopted(t *testing.T) {
 }
 
 // TestMode on a clone skips the clone's waits and caps the clone's
-// retries, not the original's.
+// retries, not the original's. handedWaits sees what each client hands
+// resty to sleep (1ns in test mode), and makes resty sleep nothing.
 func TestUsageCloneTestModeIndependent(t *testing.T) {
 	t.Parallel()
 	log := newRequestLog()
@@ -1459,33 +1471,34 @@ func TestUsageCloneTestModeIndependent(t *testing.T) {
 	p.MaxRetries = 2
 	p.BaseDelay, p.MaxDelay, p.Jitter = 250*time.Millisecond, 250*time.Millisecond, NoJitter
 	orig := newClient(t, p)
-	const prodMin = 500 * time.Millisecond // two waits of 250ms
+	prod := []time.Duration{250 * time.Millisecond, 250 * time.Millisecond} // the original's two waits
+	skipped := []time.Duration{time.Nanosecond, time.Nanosecond}            // what the library hands resty for a skipped wait
 
 	clone := orig.Clone()
 	TestMode(clone, -1)
-	start := time.Now()
+	cloneWaits := handedWaits(clone)
+	origWaits := handedWaits(orig)
 	if _, err := clone.R().SetHeader("X-Who", "clone").Get(srv.URL); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took >= prodMin {
-		t.Errorf("clone in test mode took %v, want well under %v (no waits)", took, prodMin)
+	if w := cloneWaits(); !slices.Equal(w, skipped) {
+		t.Errorf("clone in test mode handed resty the waits %v, want %v (skipped)", w, skipped)
 	}
 	if got := log.count("clone"); got != 3 {
 		t.Errorf("clone sent %d attempts, want 3", got)
 	}
 
-	start = time.Now()
 	if _, err := orig.R().SetHeader("X-Who", "orig").Get(srv.URL); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < prodMin {
-		t.Errorf("original took %v, want at least %v: the clone's test mode skipped its waits", took, prodMin)
+	if w := origWaits(); !slices.Equal(w, prod) {
+		t.Errorf("original handed resty the waits %v, want %v: the clone's test mode skipped its waits", w, prod)
 	}
 	if got := log.count("orig"); got != 3 {
 		t.Errorf("original sent %d attempts, want 3", got)
 	}
 
-	clone2 := orig.Clone()
+	clone2 := orig.Clone() // copies orig's handedWaits callback: it records into origWaits
 	TestMode(clone2, 0)
 	if _, err := clone2.R().SetHeader("X-Who", "clone2").Get(srv.URL); err != nil {
 		t.Fatal(err)
@@ -1493,15 +1506,14 @@ func TestUsageCloneTestModeIndependent(t *testing.T) {
 	if got := log.count("clone2"); got != 1 {
 		t.Errorf("clone capped at 0 retries sent %d attempts, want 1", got)
 	}
-	start = time.Now()
 	if _, err := orig.R().SetHeader("X-Who", "orig2").Get(srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	if got := log.count("orig2"); got != 3 {
 		t.Errorf("original after the clone's cap sent %d attempts, want 3", got)
 	}
-	if took := time.Since(start); took < prodMin {
-		t.Errorf("original took %v after the clone's TestMode, want at least %v", took, prodMin)
+	if w := origWaits(); !slices.Equal(w, append(slices.Clone(prod), prod...)) {
+		t.Errorf("original handed resty the waits %v after the clone's TestMode, want %v twice", w, prod)
 	}
 }
 
@@ -2425,7 +2437,10 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 			p.MaxRetryAfter = 5 * time.Second
 			p.OnDecision = events.record
 			mod(&p)
-			c := newClient(t, p)
+			// Production mode on a fake clock: the hold is slept on the
+			// clock, which stands still otherwise.
+			clock := retrytest.NewClock(time.Now())
+			c := ApplyOnClock(p, bareClient(t), clock)
 			var once atomic.Bool
 			c.OnBeforeRequest(func(_ *resty.Client, r *resty.Request) error {
 				if strings.HasSuffix(r.URL, "/x") && once.CompareAndSwap(false, true) {
@@ -2433,12 +2448,11 @@ func TestPaceLooksAgainBeforeSending(t *testing.T) {
 				}
 				return nil
 			})
-			start := time.Now()
 			if _, err := c.R().SetBody("b").Post(ts.URL + "/x"); err != nil {
 				t.Fatal(err)
 			}
-			if took := time.Since(start); took < 250*time.Millisecond {
-				t.Errorf("sent after %v, inside the host's 300ms block", took)
+			if s := clock.Slept(); s < 300*time.Millisecond {
+				t.Errorf("held %v on the clock before sending, want the host's 300ms block", s)
 			}
 			if holds, _ := pacingEvents(events.all()); holds != 1 {
 				t.Errorf("%d pacing events, want 1", holds)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-resty/resty/v2"
+	"github.com/restyretry/restyretry/retrytest"
 )
 
 // ---------------------------------------------------------------------------
@@ -615,12 +616,13 @@ func TestDerivedInHookFollowsCallerCancel(t *testing.T) {
 		f := make(chan struct{})
 		fired = f
 		stopAfter = context.AfterFunc(resp.Request.Context(), func() { close(f) })
-		time.Sleep(5 * time.Millisecond) // the hook works on: the context package's watchers start
 		return nil
 	})
+	// A derived context that never follows the cancel blocks its receive:
+	// 10s only detects that hang, the contexts end at once.
+	hang := time.After(10 * time.Second)
 	const n = 5
-	missedCancel, missedAfter := 0, 0
-	for range n {
+	for i := range n {
 		ctx, cancel := context.WithCancel(context.Background())
 		if _, err := c.R().SetContext(ctx).Get(srv.URL); err != nil {
 			cancel()
@@ -629,20 +631,16 @@ func TestDerivedInHookFollowsCallerCancel(t *testing.T) {
 		cancel()
 		select {
 		case <-derived.Done():
-		case <-time.After(time.Second):
-			missedCancel++
+		case <-hang:
+			t.Fatalf("request %d: WithCancel(request's context) did not follow the caller's cancel", i+1)
 		}
 		select {
 		case <-fired:
-		case <-time.After(time.Second):
-			missedAfter++
+		case <-hang:
+			t.Fatalf("request %d: AfterFunc(request's context) did not follow the caller's cancel", i+1)
 		}
 		cancelDerived()
 		stopAfter()
-	}
-	if missedCancel != 0 || missedAfter != 0 {
-		t.Errorf("of %d requests, the caller's cancel was not seen within 1s by: WithCancel(request's context) %d, AfterFunc(request's context) %d",
-			n, missedCancel, missedAfter)
 	}
 }
 
@@ -668,10 +666,10 @@ func TestReplacedContextInflightLeak(t *testing.T) {
 			c := newClient(t, tc.p)
 			replaceContextEachAttempt(c)
 			const n = 50
-			var collected atomic.Int64
+			collected := make(chan struct{}, n)
 			for range n {
 				req := c.R().SetBody("b")
-				runtime.AddCleanup(req, func(n *atomic.Int64) { n.Add(1) }, &collected)
+				runtime.AddCleanup(req, func(ch chan struct{}) { ch <- struct{}{} }, collected)
 				if resp, err := req.Post(srv.URL); err != nil || resp.StatusCode() != http.StatusOK {
 					t.Fatalf("status %d, err %v", statusOf(resp), err)
 				}
@@ -679,12 +677,19 @@ func TestReplacedContextInflightLeak(t *testing.T) {
 			if entries, counted := inflightOf(t, c); entries != 0 || counted != 0 {
 				t.Errorf("after %d finished requests the installation holds %d in flight (counted %d), want 0", n, entries, counted)
 			}
-			for range 5 {
-				runtime.GC()
-				time.Sleep(10 * time.Millisecond)
-			}
-			if got := collected.Load(); got < n/2 {
-				t.Errorf("%d of %d finished requests were collected, want at least %d", got, n, n/2)
+			// Collect until half the requests' cleanups have run (they run
+			// on their own goroutine after a GC); 10s only detects
+			// requests that are never collected.
+			hang := time.After(10 * time.Second)
+			for got := 0; got < n/2; {
+				select {
+				case <-collected:
+					got++
+				case <-hang:
+					t.Fatalf("%d of %d finished requests were collected, want at least %d", got, n, n/2)
+				default:
+					runtime.GC()
+				}
 			}
 		})
 	}
@@ -722,13 +727,14 @@ func TestReusedRequestInheritsStaleState(t *testing.T) {
 	ts := newTestServer(t, nil, statuses(200, 503, 200)) // the second Execute's first attempt fails
 	p := fastPolicy(3)
 	p.MaxElapsed = 300 * time.Millisecond
-	c := newClient(t, p)
+	clock := retrytest.NewClock(time.Now())
+	c := ApplyOnClock(p, bareClient(t), clock)
 	replaceContextEachAttempt(c)
 	req := c.R()
 	if resp, err := req.Get(ts.URL); err != nil || resp.StatusCode() != http.StatusOK {
 		t.Fatalf("first Execute: status %d, err %v", statusOf(resp), err)
 	}
-	time.Sleep(400 * time.Millisecond) // the next poll: past the first Execute's MaxElapsed
+	clock.Advance(400 * time.Millisecond) // the next poll: past the first Execute's MaxElapsed
 	resp, err := req.Get(ts.URL)
 	if err != nil || resp.StatusCode() != http.StatusOK || ts.calls() != 3 {
 		t.Errorf("second Execute: status %d, err %v (ErrTimeLimit: %v), %d calls; want 200 after one retry, 3 calls",
@@ -811,7 +817,16 @@ func TestStreamedErrStable(t *testing.T) {
 		t.Fatal("the streamed response's context did not end within 5s of the caller's cancel")
 	}
 	first := rc.Err()
-	time.Sleep(400 * time.Millisecond) // past MaxElapsed
+	// The MaxElapsed bound is a real context deadline (its timer is the
+	// one that could change Err), so this waits on real time for its
+	// instant: a context with the same deadline ends then.
+	dl, ok := rc.Deadline()
+	if !ok {
+		t.Fatal("the streamed response's context has no deadline under MaxElapsed")
+	}
+	past, stop := context.WithDeadline(context.Background(), dl.Add(time.Millisecond))
+	defer stop()
+	<-past.Done()
 	if second := rc.Err(); !errors.Is(first, context.Canceled) || second != first {
 		t.Errorf("Err() was %v after the caller's cancel, then %v after MaxElapsed; want context.Canceled both times", first, second)
 	}
