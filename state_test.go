@@ -200,14 +200,15 @@ func TestUsageTestModeSameGiveUp(t *testing.T) {
 		log.record(r.Header.Get("X-ID"), r)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	// Waits 50, 100, 200, 400ms: they end 50, 150, 350 and 750ms after the
-	// start, so a limit of 550ms refuses the fourth wait: the request gives
-	// up at attempt 4 (not at 7, where MaxRetries would end it). The
-	// production mode leaves 200ms for three round trips, under load.
+	// Waits 100, 200, 400, 800ms: they end 100, 300, 700 and 1500ms after
+	// the start, so a limit of 1100ms refuses the fourth wait: the request
+	// gives up at attempt 4 (not at 7, where MaxRetries would end it). The
+	// production mode leaves 400ms for three round trips, under -race and
+	// the package's parallel tests (200ms was not always enough).
 	base := fastPolicy(3)
 	base.MaxRetries = 6
-	base.BaseDelay, base.Multiplier, base.MaxDelay, base.Jitter = 50*time.Millisecond, 2, time.Second, NoJitter
-	const limit = 550 * time.Millisecond
+	base.BaseDelay, base.Multiplier, base.MaxDelay, base.Jitter = 100*time.Millisecond, 2, 2*time.Second, NoJitter
+	const limit = 1100 * time.Millisecond
 
 	type mode struct {
 		name  string
