@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/go-resty/resty/v2"
-	"github.com/restyretry/restyretry/core"
 )
 
 // Request bodies and retries.
@@ -59,15 +58,6 @@ type bodyPrint struct {
 	sum uint64
 }
 
-// header is h's first value for the canonical key: a map lookup, where
-// Header.Get canonicalises the key on every call.
-func header(h http.Header, canonicalKey string) string {
-	if v := h[canonicalKey]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
 func isMultipart(contentType string) bool {
 	s := strings.TrimLeft(contentType, " \t")
 	return len(s) >= len("multipart/") && strings.EqualFold(s[:len("multipart/")], "multipart/")
@@ -76,9 +66,8 @@ func isMultipart(contentType string) bool {
 // prepareReplay readies a request for its next attempt: it fingerprints the
 // first attempt's body (once), restores a reader body and pins the multipart
 // boundary.
-func prepareReplay(r *resty.Request, st *reqState) error {
+func prepareReplay(r *resty.Request, rp *replay) error {
 	raw := r.RawRequest
-	rp := &st.replay
 	if !rp.printed {
 		rp.seed = maphash.MakeSeed()
 		fp, known, err := fingerprint(raw, rp.seed)
@@ -157,81 +146,4 @@ func readBody(raw *http.Request) ([]byte, error) {
 	}
 	_, err = buf.ReadFrom(rc)
 	return buf.Bytes(), err
-}
-
-// guardBody is resty's pre-request hook, PhaseSending: on a retry it
-// compares the built body with the first attempt's, and the execution keeps
-// a different one off the network. A first attempt passes without work,
-// unless the policy paces: the execution then looks at the host's hold once
-// more, as close to sending as resty lets.
-func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
-	st, _ := raw.Context().Value(stateKey{}).(*reqState)
-	if st == nil || st.req != nil && st.req.RawRequest != raw || st.done.Load() {
-		if isMultipart(header(raw.Header, "Content-Type")) {
-			in.guarded.Store(raw, struct{}{}) // sawGuard: the guard is the client's hook
-		}
-		if st == nil {
-			return in.lastLook(raw)
-		}
-		return nil // another request's context
-	}
-	st.guardSeen = true
-	o := core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt(), URL: raw.URL, Context: st.req.Context()}
-	rp := &st.replay
-	if !rp.printed {
-		return st.hold(o, nil)
-	}
-	if isMultipart(rp.firstType) && rp.firstBody != nil {
-		// resty rebuilt the parts; send the first attempt's bytes instead.
-		if body, err := rp.firstBody(); err == nil {
-			raw.Body, raw.GetBody, raw.ContentLength = body, rp.firstBody, rp.fingerprint.n
-			raw.Header.Set("Content-Type", rp.firstType)
-			return nil
-		}
-	}
-	fp, known, err := fingerprint(raw, rp.seed)
-	o.BodyChanged, o.Err = err != nil || !known || fp != rp.fingerprint, err
-	return st.exec.Next(o).Err
-}
-
-// lastLook is Pace's last look for a first attempt that has no state:
-// its host was neither blocked nor spread when beforeRequest asked, and
-// something (another request's answer) may have changed that since. When
-// the host is paced now, the attempt gets an execution here, which holds
-// it as beforeRequest would have, and which the request's state takes
-// over at its next callback (stateOf, by the built request).
-func (in *installation) lastLook(raw *http.Request) error {
-	p := core.PolicyFrom(raw.Context())
-	if p == nil {
-		p = in.core.Policy()
-	}
-	if !p.Pace || !in.core.MayPaceURL(raw.URL) {
-		return nil
-	}
-	e := in.core.Start(raw.Context(), p, core.Request{Method: raw.Method, Header: raw.Header})
-	pe := &pendingExec{exec: e}
-	in.pending.Store(raw, pe)
-	in.pendingN.Add(1)
-	tmp := reqState{exec: e}
-	err := tmp.hold(core.Outcome{Phase: core.PhaseBefore, Attempt: 1, URL: raw.URL, Context: raw.Context()}, nil)
-	pe.held = tmp.held
-	return err
-}
-
-// pendingExec is an execution lastLook started for a built request that
-// had no state yet.
-type pendingExec struct {
-	exec *core.Execution
-	held bool // its hold was cancelled: no attempt was sent
-}
-
-// sawGuard reports whether the body guard saw st's last attempt, that is,
-// whether it is still the client's pre-request hook (a hook set after
-// Apply, or on a clone, replaces it).
-func (in *installation) sawGuard(st *reqState) bool {
-	if st.guardSeen {
-		return true
-	}
-	_, ok := in.guarded.LoadAndDelete(st.req.RawRequest)
-	return ok
 }

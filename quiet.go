@@ -2,6 +2,7 @@ package restyretry
 
 import (
 	"reflect"
+	"sync/atomic"
 
 	"github.com/go-resty/resty/v2"
 )
@@ -20,6 +21,10 @@ const (
 	restyAttemptFormat = "%v, Attempt %v" // Warnf, after each failed attempt
 	restyFinalFormat   = "%v"             // Errorf, the error Execute returns
 )
+
+// quietCache holds the wrapper of the last logger wrapped, so that the
+// common case (every request with the client's logger) allocates nothing.
+type quietCache struct{ atomic.Pointer[quietLogger] }
 
 // quietLogger passes every call to inner except resty's retry-loop logs.
 type quietLogger struct{ inner resty.Logger }
@@ -42,10 +47,10 @@ func (q *quietLogger) Warnf(format string, v ...any) {
 
 func (q *quietLogger) Debugf(format string, v ...any) { q.inner.Debugf(format, v...) }
 
-// quietLog wraps r's logger, unless it is wrapped already; finish unwraps
+// quiet wraps r's logger, unless it is wrapped already; finish unwraps
 // it. The wrapper of the client's logger is cached, so the common case
 // allocates nothing.
-func (in *installation) quietLog(r *resty.Request) {
+func (c *quietCache) quiet(r *resty.Request) {
 	l, ok := requestLogger(r)
 	if !ok || l == nil {
 		return
@@ -53,10 +58,10 @@ func (in *installation) quietLog(r *resty.Request) {
 	if _, ours := l.(*quietLogger); ours {
 		return
 	}
-	q := in.quiet.Load()
+	q := c.Load()
 	if q == nil || !sameLogger(q.inner, l) {
 		q = &quietLogger{inner: l}
-		in.quiet.Store(q)
+		c.Store(q)
 	}
 	r.SetLogger(q)
 }

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"reflect"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"weak"
 
@@ -133,66 +130,6 @@ func Hosts(c *resty.Client, max int) ([]HostState, float64) {
 	return in.core.Hosts(max)
 }
 
-// loopCeiling is the retry count resty's loop is given; the policy stops
-// it far earlier (core.MaxRetriesLimit). It also bounds what the policy
-// cannot stop: a retry condition added with resty's own AddRetryCondition
-// that retries an error raised before sending, for which resty calls no
-// RetryAfter and waits its own backoff (1ns, with the wait bounds Apply
-// sets). resty's backoff arithmetic breaks from attempt 1024 on, so the
-// ceiling stays below it.
-const loopCeiling = core.MaxRetriesLimit + 1
-
-// maxWait is the longest wait resty is allowed to sleep: its clamp is
-// opened so that the core's waits pass through unchanged.
-const maxWait = time.Duration(math.MaxInt64)
-
-// installation is the state Apply leaves on one client.
-type installation struct {
-	self     weak.Pointer[resty.Client] // the client Apply was called on
-	core     *core.Client
-	hooks    bool // the hooks were registered on this client (not inherited through Clone)
-	guard    bool // the body guard is the client's pre-request hook
-	quiet    atomic.Pointer[quietLogger]
-	inflight sync.Map     // *resty.Request → *reqState while Execute runs
-	guarded  sync.Map     // *http.Request → struct{}: multipart attempts the body guard saw before they had state
-	flightN  atomic.Int64 // entries in inflight
-	pending  sync.Map     // *http.Request → *pendingExec: Pace's last look started an execution (lastLook)
-	pendingN atomic.Int64 // entries in pending
-}
-
-// The registry of installations: by client, and by the *http.Client a
-// client shares with its clones. Both are weak, so that a client nobody
-// uses any more is not kept alive by having been applied.
-var (
-	byClient sync.Map // weak.Pointer[resty.Client] → *installation
-	byHTTP   sync.Map // weak.Pointer[http.Client] → *installation (of the first client applied)
-)
-
-// lookup returns c's own installation, nil if none.
-func lookup(c *resty.Client) *installation {
-	if v, ok := byClient.Load(weak.Make(c)); ok {
-		return v.(*installation)
-	}
-	return nil
-}
-
-// inherited returns the installation a Clone of an applied client was
-// copied from, nil if c is no such clone. A clone shares its original's
-// *http.Client and carries the retry settings only Apply writes.
-func inherited(c *resty.Client) *installation {
-	if c.RetryCount != loopCeiling || c.RetryWaitTime != 0 || c.RetryMaxWaitTime != maxWait {
-		return nil
-	}
-	hc := c.GetClient()
-	if hc == nil {
-		return nil
-	}
-	if v, ok := byHTTP.Load(weak.Make(hc)); ok {
-		return v.(*installation)
-	}
-	return nil
-}
-
 // adopt returns c's own installation, creating it (on clock) when create is
 // set or c inherited one through Clone. It returns nil when c has none and
 // create is not set.
@@ -242,35 +179,6 @@ func adopt(c *resty.Client, create bool, clock core.Clock) *installation {
 	return in
 }
 
-// resolve returns the installation that serves requests of c: in for its
-// own client, else c's own (a clone applied on its own), else in (a clone
-// served by its original).
-func (in *installation) resolve(c *resty.Client) *installation {
-	if c == nil || in.self.Value() == c {
-		return in
-	}
-	if own := lookup(c); own != nil {
-		return own
-	}
-	return in
-}
-
-// policyFor returns the policy for a request without state: the one its
-// context carries (WithPolicy), else the client's.
-func (in *installation) policyFor(r *resty.Request) *core.Policy {
-	if p := core.PolicyFrom(r.Context()); p != nil {
-		return p
-	}
-	return in.core.Policy()
-}
-
-// start begins r's execution under p.
-func (in *installation) start(c *resty.Client, r *resty.Request, p *core.Policy, at time.Time) *core.Execution {
-	defaultKey := c != nil && header(c.Header, core.IdempotencyKeyHeader) != ""
-	return in.core.Start(r.Context(), p, core.Request{Method: r.Method, Header: r.Header,
-		DefaultKey: defaultKey, Start: at})
-}
-
 // beforeRequest runs before every attempt. The first attempt of a request
 // gets its state at once when its policy needs it from the start
 // (MaxElapsed bounds the attempt, Pace holds or spreads its host now, a
@@ -282,7 +190,7 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	if in = in.resolve(c); in != owner && in.hooks {
 		return nil // c's own hooks run too
 	}
-	in.quietLog(r)
+	in.quiet.quiet(r)
 	st, foreign := in.stateOf(r)
 	if st != nil {
 		return st.exec.Next(core.Outcome{Phase: core.PhaseBefore, Attempt: st.attempt()}).Err
@@ -474,7 +382,7 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 		d = st.exec.Next(o)
 	}
 	if d.Err == nil {
-		err := prepareReplay(r, st)
+		err := prepareReplay(r, &st.replay)
 		if err == nil && isMultipart(header(r.Header, "Content-Type")) && !in.sawGuard(st) {
 			// A pre-request hook set after Apply, or on a clone, took the
 			// guard's place (it did not see the attempt): resty would
@@ -621,23 +529,72 @@ func (in *installation) finish(r *resty.Request, st *reqState, resp *resty.Respo
 	in.end(r, st, resp)
 }
 
-// hideState is the context of a request made with another request's
-// context while that one runs (from inside one of its hooks): it hides the
-// other's state, so that the inner request is not mistaken for the outer.
-// It keeps the context contract: everything but Value is the wrapped
-// context's.
-type hideState struct{ context.Context }
-
-func (h hideState) Value(key any) any {
-	if _, ok := key.(stateKey); ok {
-		return nil
+// guardBody is resty's pre-request hook, PhaseSending: on a retry it
+// compares the built body with the first attempt's, and the execution keeps
+// a different one off the network. A first attempt passes without work,
+// unless the policy paces: the execution then looks at the host's hold once
+// more, as close to sending as resty lets.
+func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
+	st, _ := raw.Context().Value(stateKey{}).(*reqState)
+	if st == nil || st.req != nil && st.req.RawRequest != raw || st.done.Load() {
+		if isMultipart(header(raw.Header, "Content-Type")) {
+			in.guarded.Store(raw, struct{}{}) // sawGuard: the guard is the client's hook
+		}
+		if st == nil {
+			return in.lastLook(raw)
+		}
+		return nil // another request's context
 	}
-	return h.Context.Value(key)
+	st.guardSeen = true
+	o := core.Outcome{Phase: core.PhaseSending, Attempt: st.attempt(), URL: raw.URL, Context: st.req.Context()}
+	rp := &st.replay
+	if !rp.printed {
+		return st.hold(o, nil)
+	}
+	if isMultipart(rp.firstType) && rp.firstBody != nil {
+		// resty rebuilt the parts; send the first attempt's bytes instead.
+		if body, err := rp.firstBody(); err == nil {
+			raw.Body, raw.GetBody, raw.ContentLength = body, rp.firstBody, rp.fingerprint.n
+			raw.Header.Set("Content-Type", rp.firstType)
+			return nil
+		}
+	}
+	fp, known, err := fingerprint(raw, rp.seed)
+	o.BodyChanged, o.Err = err != nil || !known || fp != rp.fingerprint, err
+	return st.exec.Next(o).Err
 }
 
-// asType is errors.As with the target as a result.
-func asType[T error](err error) (T, bool) {
-	var t T
-	ok := errors.As(err, &t)
-	return t, ok
+// lastLook is Pace's last look for a first attempt that has no state:
+// its host was neither blocked nor spread when beforeRequest asked, and
+// something (another request's answer) may have changed that since. When
+// the host is paced now, the attempt gets an execution here, which holds
+// it as beforeRequest would have, and which the request's state takes
+// over at its next callback (stateOf, by the built request).
+func (in *installation) lastLook(raw *http.Request) error {
+	p := core.PolicyFrom(raw.Context())
+	if p == nil {
+		p = in.core.Policy()
+	}
+	if !p.Pace || !in.core.MayPaceURL(raw.URL) {
+		return nil
+	}
+	e := in.core.Start(raw.Context(), p, core.Request{Method: raw.Method, Header: raw.Header})
+	pe := &pendingExec{exec: e}
+	in.pending.Store(raw, pe)
+	in.pendingN.Add(1)
+	tmp := reqState{exec: e}
+	err := tmp.hold(core.Outcome{Phase: core.PhaseBefore, Attempt: 1, URL: raw.URL, Context: raw.Context()}, nil)
+	pe.held = tmp.held
+	return err
+}
+
+// sawGuard reports whether the body guard saw st's last attempt, that is,
+// whether it is still the client's pre-request hook (a hook set after
+// Apply, or on a clone, replaces it).
+func (in *installation) sawGuard(st *reqState) bool {
+	if st.guardSeen {
+		return true
+	}
+	_, ok := in.guarded.LoadAndDelete(st.req.RawRequest)
+	return ok
 }

@@ -27,8 +27,6 @@ import (
 // runs, so that a hook that replaces the request's context with one not
 // derived from it cannot make the request forget its attempts.
 
-type stateKey struct{}
-
 // statesLive counts the states of every installation: while it is 0, no
 // request's context can carry one, and the success path looks for none.
 var statesLive atomic.Int64
@@ -264,4 +262,11 @@ func (c endedCtx) Value(key any) any {
 		return nil
 	}
 	return c.Context.Value(key)
+}
+
+// pendingExec is an execution lastLook started for a built request that
+// had no state yet.
+type pendingExec struct {
+	exec *core.Execution
+	held bool // its hold was cancelled: no attempt was sent
 }
