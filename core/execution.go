@@ -280,16 +280,18 @@ func (e *Execution) finished(o *Outcome) Decision {
 		}
 	}
 	wall := e.c.clock.Now()
-	var host hostKey // Pace's key; the budget keys by host and route itself
-	if p.Pace {
+	var host hostKey // Pace's key, computed only when Pace has something to note or a retry to place
+	probe := e.probe && o.Attempt == 1
+	if p.Pace && o.Header != nil && (p.AdaptivePace || probe || mayNote(o.Header)) {
 		host = keyOf(o.URL)
-	}
-	if p.Pace && o.Header != nil {
 		// the host's instant is the world's, not test mode's
-		e.c.pacer.noteQuota(host, &oc, wall, p, e.probe && o.Attempt == 1)
+		e.c.pacer.noteQuota(host, &oc, wall, p, probe)
 	}
 	d := decide(p, &oc, wall.Add(e.skipped), p.random())
 	if p.Pace && d.verdict == Retry && !e.instant {
+		if host == (hostKey{}) {
+			host = keyOf(o.URL)
+		}
 		d = e.paceRetry(host, d, &oc, wall)
 	}
 	if d.verdict != Retry && d.reason == nil {

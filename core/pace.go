@@ -335,6 +335,29 @@ func (p *pacer) lift(k hostKey) {
 // AdaptivePace the host's rate. probe says that the response answers the
 // host's probe, and replaces its block. A wait or reset more than
 // paceImplausible ahead is no hint.
+// mayNote reports whether a response's header can carry anything Pace
+// notes (a wait or a quota: the Retry-After and rate-limit families of
+// ratelimit.go, whose canonical keys all contain one of these), so that a
+// response without any costs no host key and no scan of the families.
+func mayNote(h http.Header) bool {
+	for k := range h {
+		if strings.Contains(k, "Ratelimit") || strings.Contains(k, "Retry-After") {
+			return true
+		}
+	}
+	return false
+}
+
+// empty reports whether no shard holds any host, without a lock.
+func (p *pacer) empty() bool {
+	for i := range p.shards {
+		if p.shards[i].known.Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (p *pacer) noteQuota(k hostKey, o *outcome, now time.Time, pol *Policy, probe bool) {
 	var wait time.Duration
 	var src string
@@ -510,6 +533,9 @@ func (c *Client) MayPace(ref, base string) bool {
 	if c == nil || c.pacer == nil {
 		return false
 	}
+	if c.pacer.empty() {
+		return false // no host is held or spread: nothing to look up
+	}
 	s := ref
 	if !hasScheme(ref) {
 		s = base
@@ -523,7 +549,7 @@ func (c *Client) MayPace(ref, base string) bool {
 
 // MayPaceURL is MayPace for a parsed URL (an HTTP client's built request).
 func (c *Client) MayPaceURL(u *url.URL) bool {
-	if c == nil || c.pacer == nil || u == nil {
+	if c == nil || c.pacer == nil || u == nil || c.pacer.empty() {
 		return false
 	}
 	return c.pacer.holds(keyOf(u), c.clock.Now())

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"net/http"
 	"net/url"
 	"testing"
 )
@@ -56,3 +57,21 @@ func TestMayPace(t *testing.T) {
 }
 
 const time10s = 10e9
+
+// TestMayNote: every header the hint families read makes a response worth
+// a look; a response with none of them costs no host key.
+func TestMayNote(t *testing.T) {
+	for _, k := range []string{"Retry-After", "retry-after-ms", "x-ms-retry-after-ms", "RateLimit",
+		"RateLimit-Policy", "RateLimit-Remaining", "RateLimit-Reset", "X-RateLimit-Remaining",
+		"X-RateLimit-Reset", "x-ratelimit-remaining-requests", "x-ratelimit-reset-tokens",
+		"anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-tokens-reset"} {
+		h := http.Header{}
+		h.Set(k, "1")
+		if !mayNote(h) {
+			t.Errorf("mayNote(%s) = false", k)
+		}
+	}
+	if mayNote(http.Header{"Content-Type": {"application/json"}, "Date": {"x"}}) {
+		t.Error("mayNote without hint headers = true")
+	}
+}
