@@ -442,22 +442,10 @@ func targetURL(c *resty.Client, r *resty.Request) *url.URL {
 // connection instead. A body resty read already is closed, and closing it
 // again does nothing.
 func discard(resp *resty.Response) {
-	raw := resp.RawResponse
-	if raw == nil || raw.Body == nil {
-		return
+	if resp != nil && resp.RawResponse != nil {
+		core.Drain(resp.RawResponse.Body)
 	}
-	body := raw.Body
-	t := time.AfterFunc(discardTime, func() { _ = body.Close() })
-	_, _ = io.CopyN(io.Discard, body, discardLimit)
-	t.Stop()
-	_ = body.Close()
 }
-
-// The bounds of draining a retried response's body.
-const (
-	discardLimit = 8 << 10
-	discardTime  = 100 * time.Millisecond
-)
 
 func (in *installation) onSuccess(c *resty.Client, resp *resty.Response) {
 	owner := in

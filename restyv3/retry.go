@@ -346,21 +346,10 @@ func (in *installation) delay(res *resty.Response, err error) (time.Duration, er
 // (Not a retry hook: resty allocates the list of hooks per request when
 // the client has any.)
 func discard(res *resty.Response) {
-	if res == nil || res.RawResponse == nil || res.RawResponse.Body == nil {
-		return
+	if res != nil && res.RawResponse != nil {
+		core.Drain(res.RawResponse.Body)
 	}
-	body := res.RawResponse.Body
-	t := time.AfterFunc(discardTime, func() { _ = body.Close() })
-	_, _ = io.CopyN(io.Discard, body, discardLimit)
-	t.Stop()
-	_ = body.Close()
 }
-
-// The bounds of draining a retried response's body.
-const (
-	discardLimit = 8 << 10
-	discardTime  = 100 * time.Millisecond
-)
 
 // outcomeOf is PhaseFinished for the attempt that gave res and err.
 func outcomeOf(res *resty.Response, err error, attempt int, replayable bool) core.Outcome {
