@@ -233,15 +233,24 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		in = st.in
 	}
 	var e *core.Execution
-	attempt, c := 1, in.self.Value()
+	attempt := 1
 	if st != nil {
-		e, attempt, c = st.exec, st.attempt(), st.client
+		e, attempt = st.exec, st.attempt()
 	} else {
-		e = in.start(c, r, in.policyFor(r), r.Time)
+		// resty has merged the client's headers into r.Header by now, so
+		// a client-level Idempotency-Key is seen there: no client needed.
+		e = in.start(nil, r, in.policyFor(r), r.Time)
 	}
-	proxyRefused(resp, err, c)
 	o := outcomeOf(resp, err, attempt, in.guard)
-	o.Truncated = truncated(resp, err, c)
+	if err != nil {
+		c := in.self.Value()
+		if st != nil {
+			c = st.client
+		}
+		proxyRefused(resp, err, c)
+		o.Err = err
+		o.Truncated = truncated(resp, err, c)
+	}
 	d := e.Next(o)
 	if d.Action != core.ActionRetry && d.Err == nil {
 		if st == nil {
