@@ -144,11 +144,18 @@ func (h *paceHost) spacing(t time.Time) time.Duration {
 		}
 		iv = max(iv, d)
 	}
+	iv += iv / paceMargin
 	if iv == 0 && h.rate > 0 {
 		iv = time.Duration(float64(time.Second) / h.rate)
 	}
 	return iv
 }
+
+// paceMargin keeps smoothed requests a little under a stated quota: the
+// spacing is lengthened by 1/paceMargin of itself, so that a limiter that
+// counts over a sliding window, or whose clock runs a little apart, sees
+// fewer than its limit.
+const paceMargin = 10
 
 // paceLook is what the pacer says of a send.
 type paceLook struct {
