@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -259,5 +260,205 @@ func TestFinalOnAfterResponseError(t *testing.T) {
 				t.Errorf("%d events, want %d: %+v", len(evs), want, evs)
 			}
 		})
+	}
+}
+
+// Multipart POSTs after a 503 with Retry-After: the same bytes and
+// Content-Type on every attempt with the guard; refused without it.
+func TestFinalMultipartRetryAfter(t *testing.T) {
+	for _, via := range []string{"direct", "307"} {
+		for _, hook := range []bool{false, true} {
+			name := via
+			if hook {
+				name += " own hook"
+			}
+			t.Run(name, func(t *testing.T) {
+				var mu sync.Mutex
+				var bodies, types []string
+				target := serve(t, func(w http.ResponseWriter, r *http.Request) {
+					b, _ := io.ReadAll(r.Body)
+					mu.Lock()
+					bodies, types = append(bodies, string(b)), append(types, r.Header.Get("Content-Type"))
+					n := len(bodies)
+					mu.Unlock()
+					if n < 3 {
+						w.Header().Set("Retry-After", "0")
+						w.WriteHeader(http.StatusServiceUnavailable)
+						return
+					}
+					io.WriteString(w, "ok")
+				})
+				u := target.URL + "/up"
+				if via == "307" {
+					api := serve(t, func(w http.ResponseWriter, r *http.Request) {
+						io.Copy(io.Discard, r.Body)
+						http.Redirect(w, r, target.URL+"/up", http.StatusTemporaryRedirect)
+					})
+					u = api.URL + "/up"
+				}
+				var before []func(*resty.Client)
+				if hook {
+					before = append(before, func(c *resty.Client) {
+						c.SetPreRequestHook(func(*resty.Client, *http.Request) error { return nil })
+					})
+				}
+				c := newClient(t, fastPolicy(3), before...)
+				resp, err := c.R().
+					SetFileReader("blob", "blob.bin", strings.NewReader(strings.Repeat("b", 10000))).
+					SetMultipartFields(
+						&resty.MultipartField{Param: "m1", Reader: strings.NewReader("one")},
+						&resty.MultipartField{Param: "m2", Reader: strings.NewReader("two")},
+						&resty.MultipartField{Param: "m3", Reader: strings.NewReader("three")},
+					).
+					SetFormData(map[string]string{"a": "1", "b": "2", "c": "3", "d": "4"}).
+					Post(u)
+				mu.Lock()
+				defer mu.Unlock()
+				if hook {
+					if !errors.Is(err, ErrBodyNotReplayable) || len(bodies) != 1 {
+						t.Errorf("own hook: %d attempts, err %v; want 1 and ErrBodyNotReplayable", len(bodies), err)
+					}
+					if statusOf(resp) != 503 {
+						if ge := giveUpOf(t, err); statusOf(responseOf(ge)) != 503 {
+							t.Errorf("last response %d, want the 503", statusOf(responseOf(ge)))
+						}
+					}
+					return
+				}
+				if err != nil || resp.String() != "ok" || len(bodies) != 3 {
+					t.Fatalf("%d attempts, %q, %v", len(bodies), resp.String(), err)
+				}
+				for i := range bodies {
+					if bodies[i] != bodies[0] || types[i] != types[0] || len(bodies[i]) < 10000 {
+						t.Errorf("attempt %d sent other bytes (%d vs %d) or type %q vs %q", i+1, len(bodies[i]), len(bodies[0]), types[i], types[0])
+					}
+				}
+			})
+		}
+	}
+}
+
+// AddIdempotencyKey: the same key on every attempt of a POST retried
+// after a 500, removed from r.Header afterwards, a new one on the next
+// Execute of the same request.
+func TestFinalIdempotencyKeyReused(t *testing.T) {
+	log := newRequestLog()
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if n := log.record("k", r); n%3 != 0 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	p := fastPolicy(3)
+	p.AddIdempotencyKey = true
+	c := newClient(t, p)
+	r := c.R().SetBody("x")
+	for round := range 2 {
+		resp, err := r.Post(srv.URL)
+		if err != nil || resp.String() != "ok" {
+			t.Fatalf("round %d: %q, %v", round, resp.String(), err)
+		}
+		if h := r.Header.Get("Idempotency-Key"); h != "" {
+			t.Errorf("round %d: r.Header keeps the key %q", round, h)
+		}
+		if h := resp.Request.RawRequest.Header.Get("Idempotency-Key"); h == "" {
+			t.Errorf("round %d: RawRequest has no key", round)
+		}
+	}
+	keys := log.keysOf("k")
+	if len(keys) != 6 {
+		t.Fatalf("keys %q, want 6 attempts", keys)
+	}
+	if keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] || keys[3] != keys[4] || keys[4] != keys[5] || keys[3] == keys[0] || keys[3] == "" {
+		t.Errorf("keys %q: want one key per Execute, the same on its attempts", keys)
+	}
+	bs := log.bodiesOf("k")
+	for i := range bs {
+		if bs[i] != "x" {
+			t.Errorf("bodies %q", bs)
+		}
+	}
+}
+
+// A per-request OnDecision and the client's: each once per decision, the
+// request's first; ReplaceOnDecision drops the client's; observers see all.
+func TestFinalPerRequestOnDecision(t *testing.T) {
+	srv := newTestServer(t, byTestID, statuses(503, 503, 200))
+	for _, replace := range []bool{false, true} {
+		t.Run(map[bool]string{false: "both", true: "replace"}[replace], func(t *testing.T) {
+			var mu sync.Mutex
+			var order []string
+			rec := func(who string) func(Event) {
+				return func(ev Event) {
+					mu.Lock()
+					order = append(order, who+":"+ev.Verdict.String())
+					mu.Unlock()
+				}
+			}
+			cp := fastPolicy(3)
+			cp.OnDecision = rec("client")
+			c := newClient(t, cp)
+			Observe(c, rec("observer"))
+			rp := fastPolicy(3)
+			rp.OnDecision = rec("request")
+			rp.ReplaceOnDecision = replace
+			id := "odec-" + map[bool]string{false: "both", true: "replace"}[replace]
+			resp, err := c.R().SetHeader("X-Test-ID", id).SetContext(WithPolicy(t.Context(), rp)).Get(srv.URL)
+			if err != nil || resp.StatusCode() != 200 {
+				t.Fatalf("%d, %v", statusOf(resp), err)
+			}
+			var want []string
+			for _, v := range []string{"retry", "retry", "stop"} {
+				want = append(want, "request:"+v)
+				if !replace {
+					want = append(want, "client:"+v)
+				}
+				want = append(want, "observer:"+v)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Join(order, " ") != strings.Join(want, " ") {
+				t.Errorf("calls\n %v\nwant\n %v", order, want)
+			}
+		})
+	}
+}
+
+// WithoutRetry: a 503 is reported once, under RuleRetriesOff, at Debug.
+func TestFinalWithoutRetryLogsDebug(t *testing.T) {
+	srv := newTestServer(t, nil, statuses(503))
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	h := slog.NewTextHandler(&lockedWriter{&buf, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug})
+	p := fastPolicy(3)
+	p.OnDecision = LogEvents(slog.New(h))
+	events := &eventLog{}
+	c := newClient(t, p)
+	Observe(c, events.record)
+	resp, err := c.R().SetContext(WithoutRetry(t.Context())).Get(srv.URL)
+	if err != nil || statusOf(resp) != 503 || srv.calls() != 1 {
+		t.Fatalf("%d, %v, %d calls", statusOf(resp), err, srv.calls())
+	}
+	evs := events.all()
+	if len(evs) != 1 || evs[0].Rule != RuleRetriesOff || evs[0].GiveUp != nil {
+		t.Errorf("events %+v, want one RuleRetriesOff without give-up", evs)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "rule="+string(RuleRetriesOff)) {
+		t.Errorf("log %q, want one DEBUG line under %s", out, RuleRetriesOff)
+	}
+	// With ErrorOnExhausted, and with WithoutRetry on an error: still Debug?
+	buf.Reset()
+	p.ErrorOnExhausted = true
+	p.Apply(c)
+	resp, err = c.R().SetContext(WithoutRetry(t.Context())).Get(srv.URL)
+	mu.Lock()
+	out = buf.String()
+	mu.Unlock()
+	if statusOf(resp) != 503 || strings.Contains(out, "level=WARN") {
+		t.Errorf("ErrorOnExhausted + WithoutRetry: %d, %v, log %q", statusOf(resp), err, out)
 	}
 }
