@@ -6,7 +6,9 @@ package restyretry
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-resty/resty/v2"
 )
@@ -460,5 +463,219 @@ func TestFinalWithoutRetryLogsDebug(t *testing.T) {
 	mu.Unlock()
 	if statusOf(resp) != 503 || strings.Contains(out, "level=WARN") {
 		t.Errorf("ErrorOnExhausted + WithoutRetry: %d, %v, log %q", statusOf(resp), err, out)
+	}
+}
+
+// Every give-up that follows a response: errors.Is ErrGaveUp and its
+// reason, the last status readable, and a streamed body closed.
+func TestFinalGiveUpsKeepLastResponse(t *testing.T) {
+	type tc struct {
+		reason error
+		policy func(*Policy)
+		reply  func(w http.ResponseWriter, n int)
+		ctx    func(t *testing.T) context.Context
+		method string
+	}
+	const longBody = "0123456789"
+	cases := map[string]tc{
+		"exhausted": {reason: ErrRetriesExhausted, policy: func(p *Policy) { p.ErrorOnExhausted = true },
+			reply: func(w http.ResponseWriter, _ int) { w.WriteHeader(503); io.WriteString(w, longBody) }},
+		"wait too long": {reason: ErrWaitTooLong,
+			reply: func(w http.ResponseWriter, _ int) {
+				w.Header().Set("Retry-After", "120")
+				w.WriteHeader(503)
+				io.WriteString(w, longBody)
+			}},
+		"budget": {reason: ErrBudgetExhausted, policy: func(p *Policy) { p.Budget = Budget{Reserve: 1, Ratio: 0.1, Window: time.Minute} },
+			reply: func(w http.ResponseWriter, _ int) { w.WriteHeader(503); io.WriteString(w, longBody) }},
+		"time limit": {reason: ErrTimeLimit, policy: func(p *Policy) { p.MaxElapsed = 20 * time.Millisecond; p.BaseDelay = 50 * time.Millisecond },
+			reply: func(w http.ResponseWriter, _ int) { w.WriteHeader(503); io.WriteString(w, longBody) }},
+		"deadline": {reason: ErrDeadline, policy: func(p *Policy) { p.BaseDelay = time.Second },
+			ctx: func(t *testing.T) context.Context {
+				ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+				t.Cleanup(cancel)
+				return ctx
+			},
+			reply: func(w http.ResponseWriter, _ int) { w.WriteHeader(503); io.WriteString(w, longBody) }},
+		"exhausted 429": {reason: ErrRetriesExhausted, policy: func(p *Policy) { p.ErrorOnExhausted = true }, method: http.MethodPost,
+			reply: func(w http.ResponseWriter, _ int) {
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(429)
+				io.WriteString(w, longBody)
+			}},
+	}
+	for name, k := range cases {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s stream=%v", name, stream), func(t *testing.T) {
+				t.Parallel()
+				srv := newTestServer(t, nil, func(w http.ResponseWriter, _ *http.Request, n int) { k.reply(w, n) })
+				p := fastPolicy(2)
+				if k.policy != nil {
+					k.policy(&p)
+				}
+				c := newClient(t, p)
+				ctx := t.Context()
+				if k.ctx != nil {
+					ctx = k.ctx(t)
+				}
+				method := k.method
+				if method == "" {
+					method = http.MethodGet
+				}
+				resp, err := c.R().SetContext(ctx).SetDoNotParseResponse(stream).SetBody("b").Execute(method, srv.URL)
+				if !errors.Is(err, ErrGaveUp) || !errors.Is(err, k.reason) {
+					t.Fatalf("err = %v, want ErrGaveUp and %v", err, k.reason)
+				}
+				ge := giveUpOf(t, err)
+				last := resp
+				if last == nil {
+					last = responseOf(ge)
+				}
+				want := 503
+				if name == "exhausted 429" {
+					want = 429
+				}
+				if statusOf(last) != want || ge.Status != want {
+					t.Errorf("status %d, GiveUpError.Status %d, want %d", statusOf(last), ge.Status, want)
+				}
+				if stream {
+					if last == nil || last.RawBody() == nil {
+						t.Fatal("no raw body")
+					}
+					if _, rerr := last.RawBody().Read(make([]byte, 1)); rerr == nil || rerr == io.EOF && false {
+						t.Errorf("streamed body readable after a give-up (err %v)", rerr)
+					}
+				} else if last.String() != longBody {
+					t.Errorf("body %q, want %q", last.String(), longBody)
+				}
+			})
+		}
+	}
+}
+
+// 300 concurrent requests over 30 hosts, 200s, 503s and 429s with
+// Retry-After mixed, under Default and Background (Pace on), in test mode:
+// every request accounted for, no real wait, nothing left running.
+func TestFinalConcurrentHosts(t *testing.T) {
+	for _, preset := range []string{"Default", "Background", "Default+Pace"} {
+		t.Run(preset, func(t *testing.T) {
+			var hosts []*testServer
+			for range 30 {
+				hosts = append(hosts, newTestServer(t, byTestID, func(w http.ResponseWriter, r *http.Request, n int) {
+					switch {
+					case strings.HasPrefix(r.URL.Path, "/flaky") && n == 1:
+						w.WriteHeader(503)
+					case strings.HasPrefix(r.URL.Path, "/limited") && n == 1:
+						w.Header().Set("Retry-After", "2")
+						w.WriteHeader(429)
+					default:
+						io.WriteString(w, "ok")
+					}
+				}))
+			}
+			p := Default()
+			switch preset {
+			case "Background":
+				p = Background()
+			case "Default+Pace":
+				p.Pace = true
+			}
+			if !p.Pace && preset != "Default" {
+				t.Fatal("Background without Pace")
+			}
+			events := &eventLog{}
+			c := newClient(t, p.TestMode(-1))
+			Observe(c, events.record)
+			start := time.Now()
+			var wg sync.WaitGroup
+			var ok, gaveUp, other atomic.Int32
+			paths := []string{"/ok", "/flaky", "/limited"}
+			for i := range 300 {
+				spawn(&wg, func() {
+					h := hosts[i%30]
+					resp, err := c.R().SetContext(safetyNet(t)).SetHeader("X-Test-ID", fmt.Sprint(i)).
+						Get(h.URL + paths[i%3])
+					switch {
+					case err == nil && resp.StatusCode() == 200:
+						ok.Add(1)
+					case errors.Is(err, ErrGaveUp):
+						gaveUp.Add(1)
+					default:
+						other.Add(1)
+						t.Errorf("request %d: %d, %v", i, statusOf(resp), err)
+					}
+				})
+			}
+			wg.Wait()
+			if el := time.Since(start); el > 5*time.Second {
+				t.Errorf("took %v: test mode waited for real", el)
+			}
+			if ok.Load()+gaveUp.Load() != 300 || ok.Load() < 250 {
+				t.Errorf("ok %d, gave up %d, other %d", ok.Load(), gaveUp.Load(), other.Load())
+			}
+			calls := 0
+			for _, h := range hosts {
+				calls += h.calls()
+			}
+			if calls > 500 {
+				t.Errorf("%d calls for 300 requests, 200 failures at most once", calls)
+			}
+			rules := map[Rule]int{}
+			for _, ev := range events.all() {
+				rules[ev.Rule]++
+			}
+			t.Logf("rules %v", rules)
+			t.Logf("ok %d, gave up %d, %d calls, %d events, %v", ok.Load(), gaveUp.Load(), calls, len(events.all()), time.Since(start))
+		})
+	}
+}
+
+// Clone after Apply, then TestMode and Observe on the clone only: the
+// original keeps its policy, its waits and no observer.
+func TestFinalCloneTestModeObserve(t *testing.T) {
+	srv := newTestServer(t, byTestID, statuses(503))
+	for _, order := range []string{"testmode first", "observe first"} {
+		t.Run(order, func(t *testing.T) {
+			p := fastPolicy(2)
+			origEvents := &eventLog{}
+			p.OnDecision = origEvents.record
+			orig := newClient(t, p)
+			clone := orig.Clone()
+			var seen eventLog
+			if order == "testmode first" {
+				TestMode(clone, 0)
+				Observe(clone, seen.record)
+			} else {
+				Observe(clone, seen.record)
+				TestMode(clone, 0)
+			}
+			origWaits := handedWaits(orig)
+			cloneWaits := handedWaits(clone)
+
+			resp, err := orig.R().SetHeader("X-Test-ID", order+" orig").Get(srv.URL)
+			if err != nil || statusOf(resp) != 503 || srv.count(order+" orig") != 3 {
+				t.Errorf("original: %d, %v, %d calls; want 3 calls", statusOf(resp), err, srv.count(order+" orig"))
+			}
+			if w := origWaits(); len(w) != 2 || w[0] != 5*time.Millisecond || w[1] != 10*time.Millisecond {
+				t.Errorf("original's waits %v, want [5ms 10ms]: it went into test mode", w)
+			}
+			if n := len(seen.all()); n != 0 {
+				t.Errorf("the clone's observer saw %d events of the original", n)
+			}
+			if n := len(origEvents.take()); n != 3 {
+				t.Errorf("original's OnDecision saw %d events, want 3", n)
+			}
+
+			resp, err = clone.R().SetHeader("X-Test-ID", order+" clone").Get(srv.URL)
+			if err != nil || statusOf(resp) != 503 || srv.count(order+" clone") != 1 {
+				t.Errorf("clone: %d, %v, %d calls; want 1 (test mode, 0 retries)", statusOf(resp), err, srv.count(order+" clone"))
+			}
+			if n := len(seen.all()); n != 1 {
+				t.Errorf("the clone's observer saw %d events, want 1", n)
+			}
+			if w := cloneWaits(); len(w) != 0 {
+				t.Errorf("clone's waits %v", w)
+			}
+		})
 	}
 }
