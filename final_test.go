@@ -679,3 +679,38 @@ func TestFinalCloneTestModeObserve(t *testing.T) {
 		})
 	}
 }
+
+// wrapRT is a RoundTripper that wraps another, as logging and tracing
+// wrappers do: it hides the *http.Transport and its Proxy.
+type wrapRT struct{ rt http.RoundTripper }
+
+func (w wrapRT) RoundTrip(r *http.Request) (*http.Response, error) { return w.rt.RoundTrip(r) }
+
+// Behind a wrapping RoundTripper a CONNECT refusal cannot be told from an
+// unknown transport error (docs/safety.md): a POST is still sent once, and
+// a dead proxy is still proxyconnect, sent once.
+func TestFinalProxyBehindWrapper(t *testing.T) {
+	proxy, connects := connectRefuser(t)
+	pu, _ := url.Parse(proxy.url)
+	tr := &http.Transport{Proxy: http.ProxyURL(pu)}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := newClient(t, fastPolicy(3), func(c *resty.Client) { c.SetTransport(wrapRT{tr}) })
+	if _, err := c.R().SetBody("x").Post("https://127.0.0.1:1/x"); connects.Load() != 1 {
+		t.Errorf("POST: %d CONNECTs, want 1 (err %v)", connects.Load(), err)
+	}
+
+	dead, _ := url.Parse(refusedURL(t))
+	var dials atomic.Int32
+	var d net.Dialer
+	tr2 := &http.Transport{Proxy: http.ProxyURL(dead), DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return d.DialContext(ctx, network, addr)
+		}}
+	c2 := newClient(t, fastPolicy(3), func(c *resty.Client) { c.SetTransport(wrapRT{tr2}) })
+	_, err := c2.R().Get("https://127.0.0.1:1/x")
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "proxyconnect" || dials.Load() != 1 {
+		t.Errorf("dead proxy behind a wrapper: %d dials, err %v; want 1, proxyconnect", dials.Load(), err)
+	}
+}
