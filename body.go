@@ -7,10 +7,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/go-resty/resty/v2"
+	"github.com/restyretry/restyretry/core"
 )
 
 // Request bodies and retries.
@@ -58,11 +58,6 @@ type bodyPrint struct {
 	sum uint64
 }
 
-func isMultipart(contentType string) bool {
-	s := strings.TrimLeft(contentType, " \t")
-	return len(s) >= len("multipart/") && strings.EqualFold(s[:len("multipart/")], "multipart/")
-}
-
 // prepareReplay readies a request for its next attempt: it fingerprints the
 // first attempt's body (once), restores a reader body and pins the multipart
 // boundary.
@@ -78,7 +73,7 @@ func prepareReplay(r *resty.Request, rp *replay) error {
 			return errBodyUnknown
 		}
 		rp.fingerprint, rp.printed = fp, true
-		if ct := header(r.Header, "Content-Type"); raw != nil && isMultipart(ct) {
+		if ct := header(r.Header, "Content-Type"); raw != nil && core.IsMultipart(ct) {
 			rp.firstBody, rp.firstType = raw.GetBody, ct
 		}
 	}
@@ -92,7 +87,7 @@ func prepareReplay(r *resty.Request, rp *replay) error {
 		}
 		r.SetBody(bytes.NewReader(rp.data))
 	}
-	if ct := header(r.Header, "Content-Type"); isMultipart(ct) {
+	if ct := header(r.Header, "Content-Type"); core.IsMultipart(ct) {
 		if _, params, err := mime.ParseMediaType(ct); err == nil && params["boundary"] != "" {
 			r.SetMultipartBoundary(params["boundary"])
 		}

@@ -99,8 +99,8 @@ func (in *installation) resolve(c *resty.Client) *installation {
 
 // policyFor returns the policy for a request without state: the one its
 // context carries (WithPolicy), else the client's.
-func (in *installation) policyFor(r *resty.Request) *core.Policy {
-	if p := core.PolicyFrom(r.Context()); p != nil {
+func (in *installation) policyFor(ctx context.Context) *core.Policy {
+	if p := core.PolicyFrom(ctx); p != nil {
 		return p
 	}
 	return in.core.Policy()

@@ -198,9 +198,8 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	if foreign {
 		r.SetContext(hideState{r.Context()}) // another request's context
 	}
-	p := in.policyFor(r)
-	needKey := p.AddIdempotencyKey && (r.Method == http.MethodPost || r.Method == http.MethodPatch)
-	if !needKey && p.MaxElapsed <= 0 && in == owner && (!p.Pace || !in.core.MayPace(r.URL, baseURL(c))) {
+	p := in.policyFor(r.Context())
+	if !p.AddsKey(r.Method) && p.MaxElapsed <= 0 && in == owner && (!p.Pace || !in.core.MayPace(r.URL, baseURL(c))) {
 		// Pace asks the pacer first, from the URL's strings: a host it
 		// neither blocks nor spreads costs no state, no parse and no lock
 		// (unless its shard knows a host), and the attempt is sent as if
@@ -210,7 +209,7 @@ func (in *installation) beforeRequest(c *resty.Client, r *resty.Request) error {
 	st = in.newState(c, r, in.start(c, r, p, time.Time{}))
 	o := core.Outcome{Phase: core.PhaseBefore, Attempt: 1, Context: r.Context()}
 	if p.Pace {
-		o.URL = targetURL(c, r)
+		o.URL = core.TargetURL(r.URL, baseURL(c))
 	}
 	return st.hold(o, func(key string) { r.Header.Set(core.IdempotencyKeyHeader, key) })
 }
@@ -239,7 +238,7 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 	} else {
 		// resty has merged the client's headers into r.Header by now, so
 		// a client-level Idempotency-Key is seen there: no client needed.
-		e = in.start(nil, r, in.policyFor(r), r.Time)
+		e = in.start(nil, r, in.policyFor(r.Context()), r.Time)
 	}
 	o := outcomeOf(resp, err, attempt, in.guard)
 	if err != nil {
@@ -247,8 +246,7 @@ func (in *installation) condition(resp *resty.Response, err error) bool {
 		if st != nil {
 			c = st.client
 		}
-		proxyRefused(resp, err, c)
-		o.Err = err
+		proxyRefused(resp, err, c) // rewraps the *url.Error's cause in place
 		o.Truncated = truncated(resp, err, c)
 	}
 	d := e.Next(o)
@@ -289,15 +287,9 @@ func outcomeOf(resp *resty.Response, err error, attempt int, guard bool) core.Ou
 	if o.URL == nil && r.RawRequest != nil {
 		o.URL = r.RawRequest.URL
 	}
-	if err != nil && resp.RawResponse == nil {
-		if ue, ok := asType[*url.Error](err); ok && r.RawRequest != nil && r.RawRequest.URL != nil &&
-			ue.URL != stripPassword(r.RawRequest.URL) {
-			// net/http names the redirect's target: the original may have
-			// been applied, and the target is the host that failed.
-			o.Redirected = true
-			if u, perr := url.Parse(ue.URL); perr == nil {
-				o.URL = u
-			}
+	if err != nil && resp.RawResponse == nil && r.RawRequest != nil {
+		if u, ok := core.RedirectTarget(err, r.RawRequest.URL); ok {
+			o.Redirected, o.URL = true, u // the original may have been applied; the target failed
 		}
 	}
 	return o
@@ -360,15 +352,6 @@ func proxyRefused(resp *resty.Response, err error, c *resty.Client) {
 // bareError is the type of errors.New's errors.
 var bareError = reflect.TypeOf(errors.New(""))
 
-// stripPassword writes u as net/http writes it into a *url.Error: with
-// "***" for a password.
-func stripPassword(u *url.URL) string {
-	if _, has := u.User.Password(); has {
-		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
-	}
-	return u.String()
-}
-
 // retryAfter is resty's RetryAfter: it is called after a condition said
 // true, and returns the wait or the give-up error. It never returns 0,
 // which resty reads as "use your own backoff".
@@ -384,7 +367,7 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 		// Another condition said true before ours was asked, or over our
 		// Stop: the limits still hold.
 		if st == nil {
-			st = in.newState(c, r, in.start(c, r, in.policyFor(r), r.Time))
+			st = in.newState(c, r, in.start(c, r, in.policyFor(r.Context()), r.Time))
 		}
 		o := outcomeOf(resp, nil, st.attempt(), in.guard)
 		o.Phase = core.PhaseOverruled
@@ -392,7 +375,7 @@ func (in *installation) retryAfter(c *resty.Client, resp *resty.Response) (time.
 	}
 	if d.Err == nil {
 		err := prepareReplay(r, &st.replay)
-		if err == nil && isMultipart(header(r.Header, "Content-Type")) && !in.sawGuard(st) {
+		if err == nil && core.IsMultipart(header(r.Header, "Content-Type")) && !in.sawGuard(st) {
 			// A pre-request hook set after Apply, or on a clone, took the
 			// guard's place (it did not see the attempt): resty would
 			// rebuild the parts.
@@ -424,24 +407,6 @@ func baseURL(c *resty.Client) string {
 		return ""
 	}
 	return c.BaseURL
-}
-
-// targetURL is the URL a request is about to be sent to, before resty has
-// built it: its URL if absolute, else resolved against the client's base
-// URL; nil if unknown.
-func targetURL(c *resty.Client, r *resty.Request) *url.URL {
-	u, err := url.Parse(r.URL)
-	if err != nil {
-		return nil
-	}
-	if u.Host == "" && c != nil {
-		base, err := url.Parse(c.BaseURL)
-		if err != nil || base.Host == "" {
-			return nil
-		}
-		u = base.ResolveReference(u)
-	}
-	return u
 }
 
 // discard drains (a few KiB, for a short time) and closes the body of a
@@ -496,14 +461,14 @@ func (in *installation) finish(r *resty.Request, st *reqState, resp *resty.Respo
 		if err != nil && r.Context().Err() != nil {
 			// The caller's context ended the first attempt, which has no
 			// state yet: resty asked no condition, so report it here.
-			e := in.start(nil, r, in.policyFor(r), r.Time)
+			e := in.start(nil, r, in.policyFor(r.Context()), r.Time)
 			d := e.Next(core.Outcome{Phase: core.PhaseEnded, Attempt: 1, URL: urlOf(r), Err: err, Context: r.Context()})
 			if ue, ok := asType[*url.Error](err); ok && d.Err != nil {
 				ue.Err = d.Err
 			}
 			e.Release()
 		}
-		if raw := r.RawRequest; raw != nil && isMultipart(header(raw.Header, "Content-Type")) {
+		if raw := r.RawRequest; raw != nil && core.IsMultipart(header(raw.Header, "Content-Type")) {
 			in.guarded.Delete(raw)
 		}
 		if h, ok := r.Context().(hideState); ok {
@@ -534,7 +499,7 @@ func (in *installation) finish(r *resty.Request, st *reqState, resp *resty.Respo
 func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	st, _ := raw.Context().Value(stateKey{}).(*reqState)
 	if st == nil || st.req != nil && st.req.RawRequest != raw || st.done.Load() {
-		if isMultipart(header(raw.Header, "Content-Type")) {
+		if core.IsMultipart(header(raw.Header, "Content-Type")) {
 			in.guarded.Store(raw, struct{}{}) // sawGuard: the guard is the client's hook
 		}
 		if st == nil {
@@ -548,7 +513,7 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 	if !rp.printed {
 		return st.hold(o, nil)
 	}
-	if isMultipart(rp.firstType) && rp.firstBody != nil {
+	if core.IsMultipart(rp.firstType) && rp.firstBody != nil {
 		// resty rebuilt the parts; send the first attempt's bytes instead.
 		if body, err := rp.firstBody(); err == nil {
 			raw.Body, raw.GetBody, raw.ContentLength = body, rp.firstBody, rp.fingerprint.n
@@ -568,10 +533,7 @@ func (in *installation) guardBody(_ *resty.Client, raw *http.Request) error {
 // it as beforeRequest would have, and which the request's state takes
 // over at its next callback (stateOf, by the built request).
 func (in *installation) lastLook(raw *http.Request) error {
-	p := core.PolicyFrom(raw.Context())
-	if p == nil {
-		p = in.core.Policy()
-	}
+	p := in.policyFor(raw.Context())
 	if !p.Pace || !in.core.MayPaceURL(raw.URL) {
 		return nil
 	}

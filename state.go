@@ -237,7 +237,7 @@ func replayable(r *resty.Request, guard bool) bool {
 		raw := r.RawRequest
 		return raw != nil && (raw.GetBody != nil || raw.Body == nil || raw.Body == http.NoBody)
 	}
-	if !isMultipart(header(r.Header, "Content-Type")) {
+	if !core.IsMultipart(header(r.Header, "Content-Type")) {
 		return true
 	}
 	return guard

@@ -225,8 +225,7 @@ func (e *Execution) before(o *Outcome) Decision {
 	d := send
 	if !e.started {
 		e.started = true
-		if e.p.AddIdempotencyKey && (e.method == http.MethodPost || e.method == http.MethodPatch) &&
-			!e.defaultKey && firstValue(e.header, IdempotencyKeyHeader) == "" {
+		if e.p.AddsKey(e.method) && !e.defaultKey && firstValue(e.header, IdempotencyKeyHeader) == "" {
 			e.key = newKey()
 			d.Key = e.key
 		}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -185,6 +186,14 @@ func (p Policy) normalized() Policy {
 	p.MaxRetries = min(max(p.MaxRetries, 0), MaxRetriesLimit)
 	p.conditions = append([]Condition(nil), p.conditions...)
 	return p
+}
+
+// AddsKey reports whether the policy gives a request of method an
+// Idempotency-Key of its own (AddIdempotencyKey, for POST and PATCH) when
+// it has none: an adapter that starts executions lazily starts such a
+// request's at its first attempt, where the key is added.
+func (p *Policy) AddsKey(method string) bool {
+	return p.AddIdempotencyKey && (method == http.MethodPost || method == http.MethodPatch)
 }
 
 type policyKey struct{}

@@ -225,7 +225,7 @@ func (in *installation) before(c *resty.Client, r *resty.Request) error {
 	}
 	o := core.Outcome{Phase: core.PhaseBefore, Attempt: st.attempt()}
 	if p := st.exec.Policy(); p.Pace && o.Attempt == 1 {
-		o.URL = targetURL(c, r)
+		o.URL = core.TargetURL(r.URL, c.BaseURL())
 	}
 	for {
 		d := st.exec.Next(o)
@@ -371,14 +371,9 @@ func outcomeOf(res *resty.Response, err error, attempt int, replayable bool) cor
 			o.Err = io.ErrUnexpectedEOF // resty's readAll drops it
 		}
 	}
-	var ue *url.Error
-	if err != nil && res.RawResponse == nil && errors.As(err, &ue) && r.RawRequest != nil &&
-		r.RawRequest.URL != nil && ue.URL != stripPassword(r.RawRequest.URL) {
-		// net/http names a redirect's target: the original may have been
-		// applied, and the target is the host that failed.
-		o.Redirected = true
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			o.URL = u
+	if err != nil && res.RawResponse == nil && r.RawRequest != nil {
+		if u, ok := core.RedirectTarget(err, r.RawRequest.URL); ok {
+			o.Redirected, o.URL = true, u // the original may have been applied; the target failed
 		}
 	}
 	return o
@@ -503,31 +498,5 @@ func replayableBody(body any) bool {
 // retry and seeks (or fails on) their readers, which the adapter cannot
 // see: such a retry is refused.
 func isMultipart(r *resty.Request) bool {
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type"))), "multipart/")
-}
-
-// targetURL is where a request is about to go, before resty has built it:
-// for Pace, which holds by host.
-func targetURL(c *resty.Client, r *resty.Request) *url.URL {
-	u, err := url.Parse(r.URL)
-	if err != nil {
-		return nil
-	}
-	if u.Host == "" && c != nil {
-		base, err := url.Parse(c.BaseURL())
-		if err != nil || base.Host == "" {
-			return nil
-		}
-		u = base.ResolveReference(u)
-	}
-	return u
-}
-
-// stripPassword writes u as net/http writes it into a *url.Error: with
-// "***" for a password.
-func stripPassword(u *url.URL) string {
-	if _, has := u.User.Password(); has {
-		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
-	}
-	return u.String()
+	return core.IsMultipart(r.Header.Get("Content-Type"))
 }
