@@ -729,7 +729,7 @@ func TestReusedRequestInheritsStaleState(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, nil, statuses(200, 503, 200)) // the second Execute's first attempt fails
 	p := fastPolicy(3)
-	p.MaxElapsed = 300 * time.Millisecond
+	p.MaxElapsed = 3 * time.Second // its attempt in flight is bounded by a real timer: far from any load
 	clock := retrytest.NewClock(time.Now())
 	c := ApplyOnClock(p, bareClient(t), clock)
 	replaceContextEachAttempt(c)
@@ -737,7 +737,7 @@ func TestReusedRequestInheritsStaleState(t *testing.T) {
 	if resp, err := req.Get(ts.URL); err != nil || resp.StatusCode() != http.StatusOK {
 		t.Fatalf("first Execute: status %d, err %v", statusOf(resp), err)
 	}
-	clock.Advance(400 * time.Millisecond) // the next poll: past the first Execute's MaxElapsed
+	clock.Advance(4 * time.Second) // the next poll: past the first Execute's MaxElapsed
 	resp, err := req.Get(ts.URL)
 	if err != nil || resp.StatusCode() != http.StatusOK || ts.calls() != 3 {
 		t.Errorf("second Execute: status %d, err %v (ErrTimeLimit: %v), %d calls; want 200 after one retry, 3 calls",
@@ -803,7 +803,9 @@ func TestStreamedErrStable(t *testing.T) {
 	t.Parallel()
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	p := fastPolicy(3)
-	p.MaxElapsed = 200 * time.Millisecond
+	// Long enough that the first attempt, under -race among the parallel
+	// tests, is over well before it (200ms once was not).
+	p.MaxElapsed = 1500 * time.Millisecond
 	c := newClient(t, p)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
